@@ -1,0 +1,5 @@
+"""``python -m oms`` is the ``oms`` command."""
+
+from oms.cli.main import main
+
+main()

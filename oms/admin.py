@@ -1,0 +1,148 @@
+"""The admin interface: a small authenticated HTTP/JSON server on loopback.
+
+Commands that change a running server (``oms orders cancel`` now; kill switch and session
+commands later) go through it. It listens on 127.0.0.1 by default, and every request must
+carry ``Authorization: Bearer <token>``. At start the server writes the token and the port it
+listens on to the token file (mode 0600) under the sessions directory; the CLI reads it there.
+
+Routes: ``GET /health``, ``GET /sessions``, ``POST /orders/<order_id>/cancel``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oms.app.commands import OperatorCancel
+
+if TYPE_CHECKING:
+    from oms.bootstrap import OmsServer
+
+log = logging.getLogger(__name__)
+
+
+class AdminError(Exception):
+    """The admin interface could not be reached or refused the request."""
+
+
+class AdminServer:
+    def __init__(self, server: OmsServer, host: str, port: int, token_path: Path) -> None:
+        self.server = server
+        self.token = secrets.token_urlsafe(32)
+        self.token_path = token_path
+        handler = _make_handler(self)
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.host, self.port = self.httpd.server_address[:2]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.token_path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({"host": self.host, "port": self.port, "token": self.token}, handle)
+        os.chmod(self.token_path, 0o600)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="oms-admin",
+                                        daemon=True)
+        self._thread.start()
+        log.info("admin interface on http://%s:%s", self.host, self.port)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        try:
+            self.token_path.unlink()
+        except FileNotFoundError:
+            pass
+
+    # --- actions -----------------------------------------------------------------------
+    def cancel(self, order_id: str) -> tuple[int, dict[str, Any]]:
+        core = self.server.core
+        if core is None:
+            return 503, {"ok": False, "error": "server is not running"}
+        reply: Future = Future()
+        core.submit(OperatorCancel(order_id, reply))
+        try:
+            result = reply.result(timeout=10)
+        except FutureTimeout:
+            return 504, {"ok": False, "error": "the core did not answer in 10 s"}
+        return (200 if result.get("ok") else 409), result
+
+
+def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "oms-admin"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug("admin: " + format, *args)
+
+        def _authorized(self) -> bool:
+            header = self.headers.get("Authorization", "")
+            expected = f"Bearer {admin.token}"
+            if hmac.compare_digest(header.encode(), expected.encode()):
+                return True
+            self._reply(401, {"ok": False, "error": "missing or wrong admin token"})
+            return False
+
+        def _reply(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body, default=str).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            if not self._authorized():
+                return
+            if self.path == "/health":
+                self._reply(200, {"ok": True})
+            elif self.path == "/sessions":
+                self._reply(200, {"ok": True, "sessions": admin.server.session_states()})
+            else:
+                self._reply(404, {"ok": False, "error": f"no such route {self.path}"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if not self._authorized():
+                return
+            parts = self.path.strip("/").split("/")
+            if len(parts) == 3 and parts[0] == "orders" and parts[2] == "cancel":
+                code, body = admin.cancel(parts[1])
+                self._reply(code, body)
+            else:
+                self._reply(404, {"ok": False, "error": f"no such route {self.path}"})
+
+    return Handler
+
+
+def call(token_path: Path, method: str, path: str, timeout: float = 15) -> dict[str, Any]:
+    """Client side: call the admin interface of the server whose token file is given."""
+    try:
+        info = json.loads(token_path.read_text())
+    except FileNotFoundError:
+        raise AdminError(f"no running server found (no admin token at {token_path})") from None
+    request = urllib.request.Request(
+        f"http://{info['host']}:{info['port']}{path}", method=method,
+        headers={"Authorization": f"Bearer {info['token']}"}, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.loads(exc.read())
+        except ValueError:
+            body = {"ok": False, "error": f"HTTP {exc.code}"}
+        raise AdminError(body.get("error", f"HTTP {exc.code}")) from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        raise AdminError(f"cannot reach the server's admin interface: {exc}") from None

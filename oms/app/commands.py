@@ -1,0 +1,163 @@
+"""Commands the core thread applies, in arrival order (imperative names).
+
+The FIX layer turns each inbound message into one of these and enqueues it; nothing else
+happens in the quickfix callback. Quantities and prices are already Decimals; fields that
+were absent are ``None`` (or "" for strings).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(slots=True)
+class SubmitOrder:
+    """NewOrderSingle (D) from an upstream client."""
+
+    session: str
+    seq_num: int
+    raw: str
+    cl_ord_id: str
+    symbol: str
+    side: str
+    ord_type: str
+    order_qty: Decimal | None
+    price: Decimal | None
+    stop_px: Decimal | None
+    time_in_force: str
+    account: str
+    ex_destination: str
+    poss_resend: bool
+    error: str = ""  # set by the FIX layer when a field could not be read
+
+
+@dataclass(slots=True)
+class CancelOrder:
+    """OrderCancelRequest (F) from an upstream client."""
+
+    session: str
+    seq_num: int
+    raw: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    order_id: str
+    symbol: str
+    side: str
+
+
+@dataclass(slots=True)
+class ReplaceOrder:
+    """OrderCancelReplaceRequest (G) from an upstream client."""
+
+    session: str
+    seq_num: int
+    raw: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    order_id: str
+    symbol: str
+    side: str
+    ord_type: str
+    order_qty: Decimal | None
+    price: Decimal | None
+    stop_px: Decimal | None
+    time_in_force: str
+    error: str = ""
+
+
+@dataclass(slots=True)
+class QueryOrderStatus:
+    """OrderStatusRequest (H) from an upstream client."""
+
+    session: str
+    seq_num: int
+    raw: str
+    cl_ord_id: str
+    order_id: str
+    symbol: str
+    side: str
+    ord_status_req_id: str
+
+
+@dataclass(slots=True)
+class ApplyBrokerReport:
+    """ExecutionReport (8) from a broker session."""
+
+    session: str
+    seq_num: int
+    raw: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    broker_order_id: str
+    exec_id: str
+    exec_type: str
+    ord_status: str
+    last_qty: Decimal | None
+    last_px: Decimal | None
+    order_qty: Decimal | None
+    cum_qty: Decimal | None
+    exec_ref_id: str
+    ord_rej_reason: str
+    text: str
+    poss_dup: bool
+
+
+@dataclass(slots=True)
+class ApplyBrokerCancelReject:
+    """OrderCancelReject (9) from a broker session."""
+
+    session: str
+    seq_num: int
+    raw: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    broker_order_id: str
+    ord_status: str
+    response_to: str
+    reason: str
+    text: str
+
+
+@dataclass(slots=True)
+class SessionLoggedOn:
+    """A FIX session logged on (upstream or broker)."""
+
+    session: str
+
+
+@dataclass(slots=True)
+class SessionLoggedOut:
+    """A FIX session logged out or dropped."""
+
+    session: str
+
+
+@dataclass(slots=True)
+class OperatorCancel:
+    """An operator asked to cancel an order (admin interface); the reply goes to ``reply``."""
+
+    order_id: str
+    reply: Future
+
+
+@dataclass(slots=True)
+class Barrier:
+    """Resolves ``reply`` once every earlier command's batch is committed (tests, shutdown)."""
+
+    reply: Future
+
+
+Command = (
+    SubmitOrder
+    | CancelOrder
+    | ReplaceOrder
+    | QueryOrderStatus
+    | ApplyBrokerReport
+    | ApplyBrokerCancelReject
+    | SessionLoggedOn
+    | SessionLoggedOut
+    | OperatorCancel
+    | Barrier
+)

@@ -1,0 +1,875 @@
+"""The core: one thread applying commands to the orders, in arrival order.
+
+For each command the core validates, moves the order through its state table, decides the
+route and produces records (for the journal) and outbound FIX messages. Commands are taken
+in groups: everything waiting in the queue (up to ``max_batch``) becomes one ``Batch``, which
+the journal commits in one transaction before the batch's messages are sent. Nothing is
+acknowledged upstream or sent to a broker before it is durable.
+
+This module never touches quickfix or SQLAlchemy: it talks to a ``Sender`` and a ``Journal``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from oms.app.commands import (
+    ApplyBrokerCancelReject,
+    ApplyBrokerReport,
+    Barrier,
+    CancelOrder,
+    Command,
+    OperatorCancel,
+    QueryOrderStatus,
+    ReplaceOrder,
+    SessionLoggedOn,
+    SessionLoggedOut,
+    SubmitOrder,
+)
+from oms.app.ports import Journal, OutMessage, Sender
+from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
+from oms.domain.enums import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    OrdRejReason,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+)
+from oms.domain.errors import InvalidStateTrigger, OmsError, Overfill, UnknownExecution
+from oms.domain.ids import Ids
+from oms.domain.order import ZERO, Order, PendingRequest, Trigger, pending_to_json
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+NONE_ID = "NONE"  # OrderID (37) on answers about an order we do not know
+
+_BROKER_EXEC_TRIGGERS = {
+    ExecType.DONE_FOR_DAY.value: Trigger.DONE_FOR_DAY,
+    ExecType.EXPIRED.value: Trigger.EXPIRE,
+    ExecType.SUSPENDED.value: Trigger.SUSPEND,
+    ExecType.STOPPED.value: Trigger.STOP,
+}
+
+
+def fmt(value: Decimal) -> str:
+    """A Decimal as FIX wants it: plain digits, no exponent, no needless zeros."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def fix_time(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d-%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+@dataclass
+class Route:
+    """A broker the core can route to."""
+
+    name: str
+    session: str  # the broker session key
+    account: str = ""
+
+
+@dataclass
+class CoreSettings:
+    """What the core needs from the configuration."""
+
+    routes: dict[str, Route]  # broker name -> route
+    destinations: dict[str, str] = field(default_factory=dict)  # ExDestination -> broker name
+    default_route: str = ""
+    symbols: frozenset[str] = frozenset()  # empty: any symbol
+    send_pending_new: bool = False
+    max_batch: int = 500
+    reset_sessions: frozenset[str] = frozenset()  # upstream sessions with ResetOnLogon=Y
+
+
+@dataclass
+class CoreStats:
+    """Counters and the internal latency sample (NewOrderSingle in -> child handed over)."""
+
+    commands: int = 0
+    batches: int = 0
+    orders: int = 0
+    internal_latency_ns: list[int] = field(default_factory=list)
+
+
+class Core:
+    """Owns the live orders; applies commands one at a time on its own thread."""
+
+    def __init__(
+        self,
+        settings: CoreSettings,
+        journal: Journal,
+        sender: Sender,
+        *,
+        ids: Ids | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.sender = sender
+        self.ids = ids or Ids()
+        self.clock = clock
+        self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.orders: dict[str, Order] = {}  # order_id -> order
+        self.by_upstream: dict[tuple[str, str], Order] = {}  # (session, ClOrdID) -> order
+        self.by_child: dict[str, Order] = {}  # child ClOrdID (any in the chain) -> order
+        self.seen_broker_execs: set[tuple[str, str]] = set()
+        self.seen_cl_ord_ids: dict[str, set[str]] = {}  # for PossResend checks
+        self.stats = CoreStats()
+        self._thread: threading.Thread | None = None
+        self._batch = Batch()
+        self._out: list[OutMessage] = []
+        self._now = clock()
+        self._received_ns: dict[str, int] = {}
+        self.record_latency = True
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def load(self, orders: Iterable[Order], seen_broker_execs: set[tuple[str, str]],
+             seen_cl_ord_ids: dict[str, set[str]] | None = None) -> None:
+        """Take open orders from the blotter before starting (restart recovery)."""
+        for order in orders:
+            self._index(order)
+            for booked in order.fills:
+                if booked.broker_exec_id:
+                    route = self.settings.routes.get(order.route)
+                    if route:
+                        self.seen_broker_execs.add((route.session, booked.broker_exec_id))
+        self.seen_broker_execs |= seen_broker_execs
+        for session, ids in (seen_cl_ord_ids or {}).items():
+            self.seen_cl_ord_ids.setdefault(session, set()).update(ids)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="oms-core", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self.queue.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, command: Command) -> None:
+        """Enqueue a command (any thread)."""
+        self.queue.put(command)
+
+    # --- the loop ----------------------------------------------------------------------
+    def _run(self) -> None:
+        get = self.queue.get
+        get_nowait = self.queue.get_nowait
+        max_batch = self.settings.max_batch
+        while True:
+            command = get()
+            stop = False
+            count = 0
+            self._now = self.clock()
+            while True:
+                if command is _STOP:
+                    stop = True
+                    break
+                self._dispatch(command)
+                count += 1
+                if count >= max_batch:
+                    break
+                try:
+                    command = get_nowait()
+                except queue.Empty:
+                    break
+            self._flush_batch()
+            self.stats.commands += count
+            if stop:
+                return
+
+    def process(self, commands: Iterable[Command]) -> None:
+        """Apply commands synchronously as one batch (tests and tools; not while running)."""
+        self._now = self.clock()
+        for command in commands:
+            self._dispatch(command)
+        self._flush_batch()
+
+    def _flush_batch(self) -> None:
+        batch, out = self._batch, self._out
+        if out:
+            sender = self.sender
+            batch.after_commit.append(lambda: sender.send(out))
+        if batch:
+            self.journal.submit(batch)
+            self.stats.batches += 1
+        self._batch = Batch()
+        self._out = []
+
+    def _dispatch(self, command: object) -> None:
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            log.error("core: no handler for %r", command)
+            return
+        try:
+            handler(self, command)
+        except Exception as exc:  # one bad command must not stop the core
+            log.exception("core: %s failed", type(command).__name__)
+            self._event("error", None, getattr(command, "session", ""), "",
+                        f"{type(command).__name__} failed: {exc!r}")
+
+    # --- journal helpers ---------------------------------------------------------------
+    def _event(self, kind: str, order_id: str | None, session: str, msg_type: str,
+               body: str) -> None:
+        self._batch.events.append(EventRecord(self._now, kind, order_id, session, msg_type, body))
+
+    def _inbound(self, command: object, order_id: str | None, msg_type: str) -> None:
+        self._event("in", order_id, command.session, msg_type, command.raw)  # type: ignore[attr-defined]
+
+    def _send(self, message: OutMessage, order_id: str | None) -> None:
+        self._out.append(message)
+        self._event("out", order_id, message.session, message.msg_type, message.render())
+
+    def _snapshot(self, order: Order) -> None:
+        self._batch.orders[order.order_id] = OrderSnapshot(
+            order_id=order.order_id,
+            session=order.session,
+            cl_ord_id=order.cl_ord_id,
+            orig_cl_ord_id=order.orig_cl_ord_id,
+            symbol=order.symbol,
+            side=order.side.value,
+            ord_type=order.ord_type.value,
+            time_in_force=order.time_in_force.value,
+            order_qty=order.order_qty,
+            price=order.price,
+            stop_px=order.stop_px,
+            account=order.account,
+            ex_destination=order.ex_destination,
+            status=order.status.value,
+            cum_qty=order.cum_qty,
+            leaves_qty=order.leaves_qty,
+            avg_px=order.avg_px,
+            notional=order.notional,
+            accepted=order.accepted,
+            route=order.route,
+            child_cl_ord_id=order.child_cl_ord_id,
+            broker_order_id=order.broker_order_id,
+            pending=pending_to_json(order.pending),
+            text=order.text,
+            version=order.version,
+            created_at=order.created_at or self._now,
+            updated_at=self._now,
+        )
+
+    def _transition(self, order: Order, trigger: Trigger, before: OrdStatus) -> None:
+        self._event("transition", order.order_id, order.session, trigger.value,
+                    f"{before.name} -> {order.status.name}")
+        self._snapshot(order)
+
+    def _index(self, order: Order) -> None:
+        self.orders[order.order_id] = order
+        self.by_upstream[(order.session, order.cl_ord_id)] = order
+        if order.orig_cl_ord_id:
+            self.by_upstream.setdefault((order.session, order.orig_cl_ord_id), order)
+        if order.child_cl_ord_id:
+            self.by_child[order.child_cl_ord_id] = order
+        if order.pending is not None:
+            if order.pending.child_cl_ord_id:
+                self.by_child[order.pending.child_cl_ord_id] = order
+            if order.pending.cl_ord_id:
+                self.by_upstream[(order.session, order.pending.cl_ord_id)] = order
+
+    # --- upstream ExecutionReports -----------------------------------------------------
+    def _report(self, order: Order, exec_type: ExecType, *, cl_ord_id: str | None = None,
+                orig_cl_ord_id: str = "", last_qty: Decimal = ZERO, last_px: Decimal = ZERO,
+                exec_ref_id: str = "", text: str = "", rej_reason: str = "",
+                broker: tuple[str, str] = ("", ""), status_req_id: str = "",
+                exec_id: str | None = None) -> str:
+        """Send an ExecutionReport about ``order`` upstream and record the execution."""
+        exec_id = exec_id or self.ids.exec_id()
+        leaves = order.leaves_qty
+        avg_px = order.avg_px
+        fields: list[tuple[int, str]] = [
+            (37, order.order_id),
+            (11, cl_ord_id if cl_ord_id is not None else order.cl_ord_id),
+        ]
+        if orig_cl_ord_id:
+            fields.append((41, orig_cl_ord_id))
+        if status_req_id:
+            fields.append((790, status_req_id))
+        fields += [
+            (17, exec_id),
+            (150, exec_type.value),
+            (39, order.status.value),
+        ]
+        if rej_reason:
+            fields.append((103, rej_reason))
+        if exec_ref_id:
+            fields.append((19, exec_ref_id))
+        if order.account:
+            fields.append((1, order.account))
+        if order.symbol:
+            fields.append((55, order.symbol))
+        fields += [(54, order.side.value), (38, fmt(order.order_qty)), (40, order.ord_type.value)]
+        if order.price is not None:
+            fields.append((44, fmt(order.price)))
+        if order.stop_px is not None:
+            fields.append((99, fmt(order.stop_px)))
+        fields.append((59, order.time_in_force.value))
+        if exec_type in (ExecType.TRADE, ExecType.TRADE_CORRECT):
+            fields += [(32, fmt(last_qty)), (31, fmt(last_px))]
+        fields += [
+            (151, fmt(leaves)),
+            (14, fmt(order.cum_qty)),
+            (6, fmt(avg_px)),
+            (60, fix_time(self._now)),
+        ]
+        if text:
+            fields.append((58, text))
+        self._send(OutMessage(order.session, "8", fields), order.order_id)
+        if exec_type is not ExecType.ORDER_STATUS:
+            self._batch.executions.append(ExecutionRecord(
+                exec_id=exec_id,
+                order_id=order.order_id,
+                exec_type=exec_type.value,
+                ord_status=order.status.value,
+                last_qty=last_qty,
+                last_px=last_px,
+                cum_qty=order.cum_qty,
+                leaves_qty=leaves,
+                avg_px=avg_px,
+                exec_ref_id=exec_ref_id,
+                broker_session=broker[0],
+                broker_exec_id=broker[1],
+                transact_time=self._now,
+                text=text,
+            ))
+        return exec_id
+
+    def _cancel_reject(self, session: str, order: Order | None, cl_ord_id: str,
+                       orig_cl_ord_id: str, response_to: CxlRejResponseTo,
+                       reason: CxlRejReason | str, text: str) -> None:
+        fields: list[tuple[int, str]] = [
+            (37, order.order_id if order else NONE_ID),
+            (11, cl_ord_id),
+            (41, orig_cl_ord_id),
+            (39, order.status.value if order else OrdStatus.REJECTED.value),
+            (434, response_to.value),
+            (102, reason.value if isinstance(reason, CxlRejReason) else reason),
+        ]
+        if text:
+            fields.append((58, text))
+        self._send(OutMessage(session, "9", fields), order.order_id if order else None)
+
+    # --- NewOrderSingle ----------------------------------------------------------------
+    def _on_submit(self, cmd: SubmitOrder) -> None:
+        received_ns = time.perf_counter_ns()
+        seen = self.seen_cl_ord_ids.setdefault(cmd.session, set())
+        if cmd.poss_resend and cmd.cl_ord_id in seen:
+            # FIX 4.4 Vol 2: a PossResend=Y message already processed is ignored
+            self._inbound(cmd, None, "D")
+            self._event("ignored", None, cmd.session, "D",
+                        f"PossResend order {cmd.cl_ord_id} already seen on this session")
+            return
+        seen.add(cmd.cl_ord_id)
+        order = self._new_order(cmd)
+        self._inbound(cmd, order.order_id, "D")
+        reason, rej_code = self._validate_new(cmd, order)
+        existing = self.by_upstream.get((cmd.session, cmd.cl_ord_id))
+        if not reason and existing is not None and existing.is_live:
+            reason = f"Duplicate ClOrdID {cmd.cl_ord_id}: it names a live order"
+            rej_code = OrdRejReason.DUPLICATE_ORDER.value
+        route: Route | None = None
+        if not reason:
+            route, reason = self._choose_route(order)
+            if reason:
+                rej_code = OrdRejReason.BROKER_OPTION.value
+        self.orders[order.order_id] = order
+        self.stats.orders += 1
+        if reason:
+            self._deny(order, reason, rej_code, register=existing is None or not existing.is_live)
+            return
+        assert route is not None
+        self.by_upstream[(cmd.session, cmd.cl_ord_id)] = order
+        order.route = route.name
+        order.child_cl_ord_id = self.ids.child_cl_ord_id()
+        self.by_child[order.child_cl_ord_id] = order
+        self._event("transition", order.order_id, order.session, "SUBMIT",
+                    f"-> {order.status.name} routed to {route.name}")
+        self._snapshot(order)
+        if self.settings.send_pending_new:
+            self._report(order, ExecType.PENDING_NEW)
+        self._send(self._child_new(order, route), order.order_id)
+        if self.record_latency:
+            self.stats.internal_latency_ns.append(time.perf_counter_ns() - received_ns)
+
+    def _new_order(self, cmd: SubmitOrder) -> Order:
+        side = _enum_or_none(Side, cmd.side)
+        ord_type = _enum_or_none(OrdType, cmd.ord_type)
+        tif = _enum_or_none(TimeInForce, cmd.time_in_force or TimeInForce.DAY.value)
+        return Order(
+            order_id=self.ids.order_id(),
+            session=cmd.session,
+            cl_ord_id=cmd.cl_ord_id,
+            symbol=cmd.symbol,
+            side=side or Side.BUY,
+            ord_type=ord_type or OrdType.MARKET,
+            order_qty=cmd.order_qty if cmd.order_qty is not None else ZERO,
+            price=cmd.price,
+            stop_px=cmd.stop_px,
+            time_in_force=tif or TimeInForce.DAY,
+            account=cmd.account,
+            ex_destination=cmd.ex_destination,
+            created_at=self._now,
+        )
+
+    def _validate_new(self, cmd: SubmitOrder, order: Order) -> tuple[str, str]:
+        """A reason to refuse the order and its OrdRejReason, or ("", "")."""
+        other = OrdRejReason.OTHER.value
+        if cmd.error:
+            return cmd.error, other
+        if not cmd.symbol:
+            return "Symbol (55) is required", other
+        if _enum_or_none(Side, cmd.side) is None:
+            return f"Side (54) {cmd.side!r} is not supported", other
+        ord_type = _enum_or_none(OrdType, cmd.ord_type)
+        if ord_type is None:
+            return f"OrdType (40) {cmd.ord_type!r} is not supported", other
+        if _enum_or_none(TimeInForce, cmd.time_in_force or "0") is None:
+            return f"TimeInForce (59) {cmd.time_in_force!r} is not supported", other
+        if cmd.order_qty is None:
+            return "OrderQty (38) is required", OrdRejReason.INCORRECT_QUANTITY.value
+        if cmd.order_qty <= ZERO:
+            return f"OrderQty (38) must be positive, got {fmt(cmd.order_qty)}", \
+                OrdRejReason.INCORRECT_QUANTITY.value
+        if ord_type.needs_price:
+            if cmd.price is None:
+                return "Price (44) is required for a limit order", other
+        if cmd.price is not None and cmd.price <= ZERO:
+            return f"Price (44) must be positive, got {fmt(cmd.price)}", other
+        if ord_type.needs_stop_px and cmd.stop_px is None:
+            return "StopPx (99) is required for a stop order", other
+        if cmd.stop_px is not None and cmd.stop_px <= ZERO:
+            return f"StopPx (99) must be positive, got {fmt(cmd.stop_px)}", other
+        if self.settings.symbols and cmd.symbol not in self.settings.symbols:
+            return f"Unknown symbol {cmd.symbol}", OrdRejReason.UNKNOWN_SYMBOL.value
+        return "", ""
+
+    def _choose_route(self, order: Order) -> tuple[Route | None, str]:
+        settings = self.settings
+        if order.ex_destination:
+            name = settings.destinations.get(order.ex_destination, order.ex_destination)
+            if name not in settings.routes:
+                return None, f"Unknown ExDestination (100) {order.ex_destination}"
+        else:
+            name = settings.default_route
+            if not name:
+                return None, "No ExDestination (100) and no default route configured"
+        route = settings.routes[name]
+        if not self.sender.is_logged_on(route.session):
+            return None, f"Broker {name} is not connected"
+        return route, ""
+
+    def _deny(self, order: Order, reason: str, rej_code: str, *, register: bool) -> None:
+        before = order.status
+        order.text = reason
+        order.apply(Trigger.DENY)
+        if register:
+            self.by_upstream[(order.session, order.cl_ord_id)] = order
+        self._transition(order, Trigger.DENY, before)
+        self._report(order, ExecType.REJECTED, text=reason, rej_reason=rej_code)
+
+    def _child_new(self, order: Order, route: Route) -> OutMessage:
+        fields: list[tuple[int, str]] = [(11, order.child_cl_ord_id)]
+        account = order.account or route.account
+        if account:
+            fields.append((1, account))
+        fields += [(21, "1"), (55, order.symbol), (54, order.side.value),
+                   (60, fix_time(self._now)), (38, fmt(order.order_qty)),
+                   (40, order.ord_type.value)]
+        if order.price is not None:
+            fields.append((44, fmt(order.price)))
+        if order.stop_px is not None:
+            fields.append((99, fmt(order.stop_px)))
+        fields.append((59, order.time_in_force.value))
+        if order.ex_destination:
+            fields.append((100, order.ex_destination))
+        return OutMessage(route.session, "D", fields)
+
+    # --- OrderCancelRequest / OrderCancelReplaceRequest --------------------------------
+    def _find_upstream(self, session: str, orig_cl_ord_id: str, order_id: str) -> Order | None:
+        order = self.by_upstream.get((session, orig_cl_ord_id))
+        if order is None and order_id and order_id != NONE_ID:
+            candidate = self.orders.get(order_id)
+            if candidate is not None and candidate.session == session:
+                order = candidate
+        return order
+
+    def _check_request(self, cmd: CancelOrder | ReplaceOrder, order: Order | None,
+                       response_to: CxlRejResponseTo) -> bool:
+        """Answer a cancel/replace that cannot go ahead with a 9; True if it may proceed."""
+        def refuse(reason: CxlRejReason, text: str) -> bool:
+            self._cancel_reject(cmd.session, order, cmd.cl_ord_id, cmd.orig_cl_ord_id,
+                                response_to, reason, text)
+            return False
+
+        if order is None:
+            return refuse(CxlRejReason.UNKNOWN_ORDER, f"Unknown order {cmd.orig_cl_ord_id}")
+        duplicate = self.by_upstream.get((cmd.session, cmd.cl_ord_id))
+        if duplicate is not None and cmd.cl_ord_id != cmd.orig_cl_ord_id:
+            return refuse(CxlRejReason.DUPLICATE_CLORDID, f"Duplicate ClOrdID {cmd.cl_ord_id}")
+        if not order.is_live:
+            return refuse(CxlRejReason.TOO_LATE_TO_CANCEL,
+                          f"Order is {order.status.name.replace('_', ' ').lower()}")
+        if order.status.is_pending_request:
+            return refuse(CxlRejReason.ALREADY_PENDING,
+                          "A cancel or replace is already pending for this order")
+        if order.status is OrdStatus.DONE_FOR_DAY and response_to is CxlRejResponseTo.REPLACE:
+            return refuse(CxlRejReason.TOO_LATE_TO_CANCEL, "Order is done for the day")
+        if cmd.side and cmd.side != order.side.value:
+            return refuse(CxlRejReason.OTHER, f"Side (54) {cmd.side} does not match the order")
+        if cmd.symbol and cmd.symbol != order.symbol:
+            return refuse(CxlRejReason.OTHER,
+                          f"Symbol (55) {cmd.symbol} does not match the order")
+        route = self.settings.routes.get(order.route)
+        if route is None or not self.sender.is_logged_on(route.session):
+            return refuse(CxlRejReason.BROKER_OPTION,
+                          f"Broker {order.route or '?'} is not connected")
+        return True
+
+    def _on_cancel(self, cmd: CancelOrder) -> None:
+        order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
+        self._inbound(cmd, order.order_id if order else None, "F")
+        if not self._check_request(cmd, order, CxlRejResponseTo.CANCEL):
+            return
+        assert order is not None
+        self._request_cancel(order, PendingRequest(
+            kind="cancel", cl_ord_id=cmd.cl_ord_id, orig_cl_ord_id=cmd.orig_cl_ord_id,
+            child_cl_ord_id=self.ids.child_cl_ord_id()))
+
+    def _request_cancel(self, order: Order, request: PendingRequest) -> None:
+        before = order.status
+        current_child = order.child_cl_ord_id
+        order.request(request)
+        self.by_child[request.child_cl_ord_id] = order
+        if request.cl_ord_id:
+            self.by_upstream[(order.session, request.cl_ord_id)] = order
+        self._transition(order, Trigger.CANCEL_REQUEST, before)
+        route = self.settings.routes[order.route]
+        fields: list[tuple[int, str]] = [(41, current_child)]
+        if order.broker_order_id:
+            fields.append((37, order.broker_order_id))
+        fields += [(11, request.child_cl_ord_id), (55, order.symbol), (54, order.side.value),
+                   (60, fix_time(self._now)), (38, fmt(order.order_qty))]
+        self._send(OutMessage(route.session, "F", fields), order.order_id)
+
+    def _on_replace(self, cmd: ReplaceOrder) -> None:
+        order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
+        self._inbound(cmd, order.order_id if order else None, "G")
+        if not self._check_request(cmd, order, CxlRejResponseTo.REPLACE):
+            return
+        assert order is not None
+        problem = self._validate_replace(cmd, order)
+        if problem:
+            self._cancel_reject(cmd.session, order, cmd.cl_ord_id, cmd.orig_cl_ord_id,
+                                CxlRejResponseTo.REPLACE, CxlRejReason.OTHER, problem)
+            return
+        ord_type = _enum_or_none(OrdType, cmd.ord_type) or order.ord_type
+        tif = _enum_or_none(TimeInForce, cmd.time_in_force) if cmd.time_in_force else None
+        request = PendingRequest(
+            kind="replace", cl_ord_id=cmd.cl_ord_id, orig_cl_ord_id=cmd.orig_cl_ord_id,
+            child_cl_ord_id=self.ids.child_cl_ord_id(),
+            order_qty=cmd.order_qty, price=cmd.price, stop_px=cmd.stop_px,
+            ord_type=ord_type, time_in_force=tif)
+        before = order.status
+        current_child = order.child_cl_ord_id
+        order.request(request)
+        self.by_child[request.child_cl_ord_id] = order
+        self.by_upstream[(order.session, request.cl_ord_id)] = order
+        self._transition(order, Trigger.REPLACE_REQUEST, before)
+        route = self.settings.routes[order.route]
+        new_qty = cmd.order_qty if cmd.order_qty is not None else order.order_qty
+        new_price = cmd.price if cmd.price is not None else order.price
+        fields: list[tuple[int, str]] = [(41, current_child)]
+        if order.broker_order_id:
+            fields.append((37, order.broker_order_id))
+        fields += [(11, request.child_cl_ord_id)]
+        if order.account:
+            fields.append((1, order.account))
+        fields += [(21, "1"), (55, order.symbol), (54, order.side.value),
+                   (60, fix_time(self._now)), (38, fmt(new_qty)), (40, ord_type.value)]
+        if new_price is not None and ord_type.needs_price:
+            fields.append((44, fmt(new_price)))
+        stop_px = cmd.stop_px if cmd.stop_px is not None else order.stop_px
+        if stop_px is not None and ord_type.needs_stop_px:
+            fields.append((99, fmt(stop_px)))
+        fields.append((59, (tif or order.time_in_force).value))
+        self._send(OutMessage(route.session, "G", fields), order.order_id)
+
+    def _validate_replace(self, cmd: ReplaceOrder, order: Order) -> str:
+        if cmd.error:
+            return cmd.error
+        ord_type = _enum_or_none(OrdType, cmd.ord_type) if cmd.ord_type else order.ord_type
+        if ord_type is None:
+            return f"OrdType (40) {cmd.ord_type!r} is not supported"
+        if cmd.time_in_force and _enum_or_none(TimeInForce, cmd.time_in_force) is None:
+            return f"TimeInForce (59) {cmd.time_in_force!r} is not supported"
+        if cmd.order_qty is not None:
+            if cmd.order_qty <= ZERO:
+                return f"OrderQty (38) must be positive, got {fmt(cmd.order_qty)}"
+            if cmd.order_qty < order.cum_qty:
+                return (f"OrderQty (38) {fmt(cmd.order_qty)} is below the "
+                        f"quantity already filled ({fmt(order.cum_qty)})")
+        price = cmd.price if cmd.price is not None else order.price
+        if ord_type.needs_price and price is None:
+            return "Price (44) is required for a limit order"
+        if cmd.price is not None and cmd.price <= ZERO:
+            return f"Price (44) must be positive, got {fmt(cmd.price)}"
+        if cmd.stop_px is not None and cmd.stop_px <= ZERO:
+            return f"StopPx (99) must be positive, got {fmt(cmd.stop_px)}"
+        return ""
+
+    # --- OrderStatusRequest ------------------------------------------------------------
+    def _on_status(self, cmd: QueryOrderStatus) -> None:
+        order = self._find_upstream(cmd.session, cmd.cl_ord_id, cmd.order_id)
+        self._inbound(cmd, order.order_id if order else None, "H")
+        if order is not None:
+            self._report(order, ExecType.ORDER_STATUS, cl_ord_id=cmd.cl_ord_id,
+                         status_req_id=cmd.ord_status_req_id)
+            return
+        fields: list[tuple[int, str]] = [(37, cmd.order_id or NONE_ID), (11, cmd.cl_ord_id)]
+        if cmd.ord_status_req_id:
+            fields.append((790, cmd.ord_status_req_id))
+        fields += [(17, self.ids.exec_id()), (150, ExecType.ORDER_STATUS.value),
+                   (39, OrdStatus.REJECTED.value), (55, cmd.symbol), (54, cmd.side),
+                   (151, "0"), (14, "0"), (6, "0"), (60, fix_time(self._now)),
+                   (58, f"Unknown order {cmd.cl_ord_id}")]
+        self._send(OutMessage(cmd.session, "8", fields), None)
+
+    # --- broker ExecutionReports -------------------------------------------------------
+    def _find_child(self, cl_ord_id: str, orig_cl_ord_id: str) -> Order | None:
+        return self.by_child.get(cl_ord_id) or self.by_child.get(orig_cl_ord_id)
+
+    def _on_broker_report(self, cmd: ApplyBrokerReport) -> None:
+        order = self._find_child(cmd.cl_ord_id, cmd.orig_cl_ord_id)
+        order_id = order.order_id if order else None
+        key = (cmd.session, cmd.exec_id)
+        if cmd.exec_type != ExecType.ORDER_STATUS.value:
+            if key in self.seen_broker_execs:
+                # #2: brokers resend ERs after logon; a fill must never count twice
+                self._event("ignored", order_id, cmd.session, "8",
+                            f"duplicate broker ExecID {cmd.exec_id} dropped")
+                return
+            self.seen_broker_execs.add(key)
+        self._inbound(cmd, order_id, "8")
+        if order is None:
+            self._event("error", None, cmd.session, "8",
+                        f"ExecutionReport for unknown ClOrdID {cmd.cl_ord_id}")
+            log.warning("broker ER for unknown ClOrdID %s on %s", cmd.cl_ord_id, cmd.session)
+            return
+        if cmd.broker_order_id and cmd.broker_order_id != NONE_ID:
+            order.broker_order_id = cmd.broker_order_id
+        try:
+            self._apply_broker_report(order, cmd)
+        except (InvalidStateTrigger, Overfill, UnknownExecution) as exc:
+            log.warning("order %s: broker ER %s refused: %s", order.order_id, cmd.exec_id, exc)
+            self._event("error", order.order_id, cmd.session, cmd.exec_type,
+                        f"{type(exc).__name__}: {exc}")
+            self._snapshot(order)
+
+    def _apply_broker_report(self, order: Order, cmd: ApplyBrokerReport) -> None:
+        exec_type = cmd.exec_type
+        before = order.status
+        broker = (cmd.session, cmd.exec_id)
+        pending = order.pending
+        if exec_type == ExecType.NEW.value:
+            if order.accepted:
+                self._event("ignored", order.order_id, cmd.session, "8", "repeated New ack")
+                return
+            order.apply(Trigger.ACCEPT)
+            self._transition(order, Trigger.ACCEPT, before)
+            self._report(order, ExecType.NEW, broker=broker)
+        elif exec_type == ExecType.TRADE.value:
+            if cmd.last_qty is None or cmd.last_px is None:
+                raise Overfill(f"fill {cmd.exec_id} without LastQty/LastPx")
+            exec_id = self.ids.exec_id()
+            trigger = order.fill(exec_id, cmd.last_qty, cmd.last_px, cmd.exec_id)
+            self._transition(order, trigger, before)
+            self._report(order, ExecType.TRADE, last_qty=cmd.last_qty, last_px=cmd.last_px,
+                         broker=broker, exec_id=exec_id)
+        elif exec_type == ExecType.CANCELED.value:
+            solicited = pending is not None and pending.kind == "cancel" and \
+                cmd.cl_ord_id == pending.child_cl_ord_id
+            if pending is not None and pending.kind == "replace" and pending.cl_ord_id:
+                self._cancel_reject(order.session, order, pending.cl_ord_id,
+                                    pending.orig_cl_ord_id, CxlRejResponseTo.REPLACE,
+                                    CxlRejReason.TOO_LATE_TO_CANCEL, "Order was canceled")
+            order.apply(Trigger.CANCEL)
+            self._transition(order, Trigger.CANCEL, before)
+            if solicited and pending is not None and pending.cl_ord_id:
+                self._report(order, ExecType.CANCELED, cl_ord_id=pending.cl_ord_id,
+                             orig_cl_ord_id=pending.orig_cl_ord_id, broker=broker,
+                             text=cmd.text)
+            else:
+                self._report(order, ExecType.CANCELED, broker=broker, text=cmd.text)
+        elif exec_type == ExecType.REPLACED.value:
+            if pending is None or pending.kind != "replace":
+                raise InvalidStateTrigger(order.status.name, Trigger.REPLACE.name,
+                                          order.order_id)
+            old_cl_ord_id = order.cl_ord_id
+            order.replace()
+            self.by_upstream[(order.session, order.cl_ord_id)] = order
+            self._transition(order, Trigger.REPLACE, before)
+            self._report(order, ExecType.REPLACED, orig_cl_ord_id=pending.orig_cl_ord_id
+                         or old_cl_ord_id, broker=broker)
+        elif exec_type in (ExecType.PENDING_CANCEL.value, ExecType.PENDING_REPLACE.value):
+            cancel = exec_type == ExecType.PENDING_CANCEL.value
+            trigger = Trigger.CANCEL_PENDING if cancel else Trigger.REPLACE_PENDING
+            order.apply(trigger)
+            self._transition(order, trigger, before)
+            if pending is not None and pending.cl_ord_id:
+                self._report(order, ExecType(exec_type), cl_ord_id=pending.cl_ord_id,
+                             orig_cl_ord_id=pending.orig_cl_ord_id, broker=broker)
+        elif exec_type == ExecType.REJECTED.value:
+            order.text = cmd.text or "Rejected by broker"
+            order.apply(Trigger.REJECT)
+            self._transition(order, Trigger.REJECT, before)
+            self._report(order, ExecType.REJECTED, text=order.text, broker=broker,
+                         rej_reason=cmd.ord_rej_reason or OrdRejReason.BROKER_OPTION.value)
+        elif exec_type == ExecType.PENDING_NEW.value:
+            self._event("ignored", order.order_id, cmd.session, "8", "broker PendingNew")
+        elif exec_type in _BROKER_EXEC_TRIGGERS:
+            trigger = _BROKER_EXEC_TRIGGERS[exec_type]
+            order.apply(trigger)
+            self._transition(order, trigger, before)
+            self._report(order, ExecType(exec_type), broker=broker, text=cmd.text)
+        elif exec_type == ExecType.RESTATED.value:
+            order.restate(cmd.order_qty)
+            self._transition(order, Trigger.RESTATE, before)
+            self._report(order, ExecType.RESTATED, broker=broker, text=cmd.text)
+        elif exec_type == ExecType.TRADE_CANCEL.value:
+            busted = order.bust(cmd.exec_ref_id)
+            self._transition(order, Trigger.TRADE_CANCEL, before)
+            self._report(order, ExecType.TRADE_CANCEL, exec_ref_id=busted.exec_id,
+                         broker=broker, text=cmd.text)
+        elif exec_type == ExecType.TRADE_CORRECT.value:
+            if cmd.last_qty is None or cmd.last_px is None:
+                raise Overfill(f"correction {cmd.exec_id} without LastQty/LastPx")
+            exec_id = self.ids.exec_id()
+            old = order.correct(cmd.exec_ref_id, exec_id, cmd.last_qty, cmd.last_px,
+                                cmd.exec_id)
+            self._transition(order, Trigger.TRADE_CORRECT, before)
+            self._report(order, ExecType.TRADE_CORRECT, exec_ref_id=old.exec_id,
+                         last_qty=cmd.last_qty, last_px=cmd.last_px, broker=broker,
+                         exec_id=exec_id)
+        elif exec_type == ExecType.ORDER_STATUS.value:
+            if cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
+                self._event("error", order.order_id, cmd.session, "8",
+                            f"broker reports CumQty {fmt(cmd.cum_qty)}, "
+                            f"blotter has {fmt(order.cum_qty)}")
+        else:
+            self._event("error", order.order_id, cmd.session, "8",
+                        f"ExecType {exec_type} is not handled")
+
+    def _on_broker_cancel_reject(self, cmd: ApplyBrokerCancelReject) -> None:
+        order = self._find_child(cmd.cl_ord_id, cmd.orig_cl_ord_id)
+        self._inbound(cmd, order.order_id if order else None, "9")
+        if order is None:
+            self._event("error", None, cmd.session, "9",
+                        f"OrderCancelReject for unknown ClOrdID {cmd.cl_ord_id}")
+            return
+        pending = order.pending
+        if pending is None or pending.child_cl_ord_id != cmd.cl_ord_id:
+            self._event("error", order.order_id, cmd.session, "9",
+                        f"OrderCancelReject for {cmd.cl_ord_id}, which is not pending")
+            return
+        trigger = Trigger.CANCEL_REJECT if pending.kind == "cancel" else Trigger.REPLACE_REJECT
+        before = order.status
+        order.apply(trigger)
+        self._transition(order, trigger, before)
+        if pending.cl_ord_id:
+            response_to = (CxlRejResponseTo.CANCEL if pending.kind == "cancel"
+                           else CxlRejResponseTo.REPLACE)
+            self._cancel_reject(order.session, order, pending.cl_ord_id,
+                                pending.orig_cl_ord_id, response_to,
+                                cmd.reason or CxlRejReason.OTHER.value,
+                                cmd.text or "Refused by broker")
+
+    # --- sessions, operators ------------------------------------------------------------
+    def _on_logon(self, cmd: SessionLoggedOn) -> None:
+        self._event("session", None, cmd.session, "A", "logged on")
+        if cmd.session in self.settings.reset_sessions:
+            # sequence numbers restart at this logon: no resend can reach an older message
+            self.seen_cl_ord_ids.pop(cmd.session, None)
+        for route in self.settings.routes.values():
+            if route.session == cmd.session:
+                self._query_broker(route)
+
+    def _query_broker(self, route: Route) -> None:
+        """After a broker logon, ask for the status of every live order routed to it."""
+        for order in self.orders.values():
+            if order.route == route.name and order.is_live and order.child_cl_ord_id:
+                fields: list[tuple[int, str]] = []
+                if order.broker_order_id:
+                    fields.append((37, order.broker_order_id))
+                fields += [(11, order.child_cl_ord_id), (55, order.symbol),
+                           (54, order.side.value)]
+                self._send(OutMessage(route.session, "H", fields), order.order_id)
+
+    def _on_logout(self, cmd: SessionLoggedOut) -> None:
+        self._event("session", None, cmd.session, "5", "logged out")
+
+    def _on_operator_cancel(self, cmd: OperatorCancel) -> None:
+        order = self.orders.get(cmd.order_id)
+        try:
+            if order is None:
+                raise OmsError(f"unknown order {cmd.order_id}")
+            if not order.is_live:
+                raise OmsError(f"order {cmd.order_id} is {order.status.name}")
+            if order.status.is_pending_request:
+                raise OmsError(f"order {cmd.order_id} already has a request pending")
+            route = self.settings.routes.get(order.route)
+            if route is None or not self.sender.is_logged_on(route.session):
+                raise OmsError(f"broker {order.route or '?'} is not connected")
+            self._event("admin", order.order_id, "", "F", "operator cancel requested")
+            self._request_cancel(order, PendingRequest(
+                kind="cancel", cl_ord_id="", orig_cl_ord_id=order.cl_ord_id,
+                child_cl_ord_id=self.ids.child_cl_ord_id(), operator=True))
+        except OmsError as exc:
+            cmd.reply.set_result({"ok": False, "error": str(exc)})
+            return
+        reply = cmd.reply
+        self._batch.after_commit.append(
+            lambda: reply.set_result({"ok": True, "order_id": cmd.order_id,
+                                      "status": "PENDING_CANCEL"}))
+
+    def _on_barrier(self, cmd: Barrier) -> None:
+        reply = cmd.reply
+        self._batch.after_commit.append(lambda: reply.set_result(True))
+
+    _handlers: dict[type, Callable[[Core, object], None]] = {
+        SubmitOrder: _on_submit,
+        CancelOrder: _on_cancel,
+        ReplaceOrder: _on_replace,
+        QueryOrderStatus: _on_status,
+        ApplyBrokerReport: _on_broker_report,
+        ApplyBrokerCancelReject: _on_broker_cancel_reject,
+        SessionLoggedOn: _on_logon,
+        SessionLoggedOut: _on_logout,
+        OperatorCancel: _on_operator_cancel,
+        Barrier: _on_barrier,
+    }  # type: ignore[assignment]
+
+
+def _enum_or_none(enum_type, value):  # type: ignore[no-untyped-def]
+    try:
+        return enum_type(value)
+    except ValueError:
+        return None

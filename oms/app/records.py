@@ -1,0 +1,92 @@
+"""What the core hands to the journal: plain records, no ORM, no FIX engine objects.
+
+The core builds one ``Batch`` per group of commands it processed. The journal writer
+(``oms.store.journal``) writes the whole batch in one transaction and, only after the commit,
+calls ``Batch.after_commit`` (which sends the batch's outbound FIX messages). Nothing is
+acknowledged upstream or sent to a broker before it is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(slots=True)
+class OrderSnapshot:
+    """The latest state of one order; the blotter upserts it by ``order_id``."""
+
+    order_id: str
+    session: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    symbol: str
+    side: str  # FIX Side value
+    ord_type: str  # FIX OrdType value
+    time_in_force: str  # FIX TimeInForce value
+    order_qty: Decimal
+    price: Decimal | None
+    stop_px: Decimal | None
+    account: str
+    ex_destination: str
+    status: str  # FIX OrdStatus value
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    avg_px: Decimal
+    notional: Decimal
+    accepted: bool
+    route: str
+    child_cl_ord_id: str
+    broker_order_id: str
+    pending: str  # JSON of the pending cancel/replace request, "" if none
+    text: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class ExecutionRecord:
+    """One execution we reported upstream (fills, busts, corrections, status changes)."""
+
+    exec_id: str  # our ExecID (17), unique
+    order_id: str
+    exec_type: str  # FIX ExecType value
+    ord_status: str  # FIX OrdStatus value after this execution
+    last_qty: Decimal  # 0 when not a trade
+    last_px: Decimal
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    avg_px: Decimal
+    exec_ref_id: str  # for busts/corrections: our ExecID of the fill it refers to
+    broker_session: str  # "" for executions we originated
+    broker_exec_id: str  # the broker's ExecID, "" for ours; unique per broker_session
+    transact_time: datetime
+    text: str = ""
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """One line of the append-only audit journal (order_events)."""
+
+    ts: datetime
+    kind: str  # "in" | "out" | "transition" | "error" | "admin"
+    order_id: str | None
+    session: str
+    msg_type: str  # FIX MsgType for in/out; trigger name for transitions; "" otherwise
+    body: str  # the FIX message with | separators, or a human sentence
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one group of commands produced, to be committed together."""
+
+    orders: dict[str, OrderSnapshot] = field(default_factory=dict)  # latest per order_id
+    executions: list[ExecutionRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.orders or self.executions or self.events or self.after_commit)

@@ -1,0 +1,173 @@
+"""Builds and wires the server: database, journal, core, FIX engines, admin interface.
+
+``OmsServer(config).start()`` applies migrations, reloads open orders from the blotter,
+starts the journal writer and the core thread, then the FIX acceptor (upstream clients) and
+initiator (brokers), and the loopback admin interface. ``stop()`` undoes it in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from oms.admin import AdminServer
+from oms.app.core import Core, CoreSettings, Route
+from oms.config import OmsConfig
+from oms.fix.app import BROKER, UPSTREAM, OmsApplication
+from oms.fix.engine import Engine
+from oms.fix.settings import SessionSpec, engine_defaults, session_key, yn
+from oms.store import repository
+from oms.store.db import make_engine, upgrade
+from oms.store.journal import JournalWriter
+
+log = logging.getLogger(__name__)
+
+
+def core_settings(config: OmsConfig) -> CoreSettings:
+    routes = {
+        broker.name: Route(broker.name, session_key(broker.sender_comp_id, broker.target_comp_id),
+                           broker.account)
+        for broker in config.brokers
+    }
+    return CoreSettings(
+        routes=routes,
+        destinations=dict(config.routing.destinations),
+        default_route=config.routing.default_route,
+        symbols=frozenset(config.oms.symbols),
+        send_pending_new=config.oms.send_pending_new,
+        max_batch=config.oms.max_batch,
+        reset_sessions=frozenset(
+            session_key(u.sender_comp_id, u.target_comp_id)
+            for u in config.upstream if u.reset_on_logon
+        ),
+    )
+
+
+def session_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpec]]:
+    """(acceptor sessions for upstream clients, initiator sessions for brokers)."""
+    upstream = [
+        SessionSpec(u.sender_comp_id, u.target_comp_id, {
+            "SocketAcceptPort": str(u.port),
+            "SocketAcceptAddress": u.bind_address,
+            "ResetOnLogon": yn(u.reset_on_logon),
+            "UseDataDictionary": yn(u.use_data_dictionary),
+        })
+        for u in config.upstream
+    ]
+    brokers = [
+        SessionSpec(b.sender_comp_id, b.target_comp_id, {
+            "SocketConnectHost": b.host,
+            "SocketConnectPort": str(b.port),
+            "ReconnectInterval": str(b.reconnect_interval),
+            "ResetOnLogon": yn(b.reset_on_logon),
+        })
+        for b in config.brokers
+    ]
+    return upstream, brokers
+
+
+class OmsServer:
+    """The running OMS."""
+
+    def __init__(self, config: OmsConfig, database_url: str | None = None,
+                 on_ready: Callable[[OmsServer], None] | None = None) -> None:
+        self.config = config
+        self.database_url = config.database_url(database_url)
+        self.on_ready = on_ready
+        self.db = None
+        self.journal: JournalWriter | None = None
+        self.core: Core | None = None
+        self.application: OmsApplication | None = None
+        self.acceptor: Engine | None = None
+        self.initiator: Engine | None = None
+        self.admin: AdminServer | None = None
+
+    def start(self) -> None:
+        config = self.config
+        sessions_dir = config.sessions_path
+        sessions_dir.mkdir(parents=True, exist_ok=True)
+        self.db = make_engine(self.database_url)
+        upgrade(self.db)
+        self.journal = JournalWriter(self.db)
+        upstream_specs, broker_specs = session_specs(config)
+        roles = {spec.key: UPSTREAM for spec in upstream_specs}
+        roles.update({spec.key: BROKER for spec in broker_specs})
+        core = Core(core_settings(config), self.journal, sender=_LateSender())
+        self.core = core
+        open_orders = repository.load_open_orders(self.db)
+        since = datetime.now(UTC) - timedelta(days=1)
+        seen = repository.load_seen_broker_exec_ids(self.db, since)
+        cl_ord_ids = {
+            spec.key: repository.load_session_cl_ord_ids(self.db, spec.key, since)
+            for spec in upstream_specs
+        }
+        core.load(open_orders, seen, cl_ord_ids)
+        log.info("reloaded %d open orders from the blotter", len(open_orders))
+        self.application = OmsApplication(roles, core.submit)
+        core.sender = self.application
+        self.journal.start()
+        core.start()
+        fix_cfg = config.fix
+        dictionary = config.resolve(fix_cfg.data_dictionary) if fix_cfg.data_dictionary else None
+        defaults = engine_defaults(
+            sessions_dir,
+            heartbeat_interval=fix_cfg.heartbeat_interval,
+            socket_nodelay=fix_cfg.socket_nodelay,
+            file_log=fix_cfg.file_log,
+            data_dictionary=dictionary,
+            start_time=fix_cfg.start_time,
+            end_time=fix_cfg.end_time,
+            check_latency=fix_cfg.check_latency,
+            max_latency=fix_cfg.max_latency,
+            persist_messages=fix_cfg.persist_messages,
+        )
+        if upstream_specs:
+            self.acceptor = Engine("acceptor", self.application,
+                                   sessions_dir / "acceptor.cfg", defaults, upstream_specs)
+            self.acceptor.start()
+        if broker_specs:
+            self.initiator = Engine("initiator", self.application,
+                                    sessions_dir / "initiator.cfg", defaults, broker_specs)
+            self.initiator.start()
+        self.admin = AdminServer(self, config.admin.host, config.admin.port,
+                                 config.admin_token_path)
+        self.admin.start()
+        if self.on_ready is not None:
+            self.on_ready(self)
+
+    def stop(self) -> None:
+        """Stop taking messages, finish the core's work, commit it, close everything."""
+        if self.admin is not None:
+            self.admin.stop()
+            self.admin = None
+        for engine in (self.acceptor, self.initiator):
+            if engine is not None:
+                engine.stop()
+        self.acceptor = self.initiator = None
+        if self.core is not None:
+            self.core.stop()
+        if self.journal is not None:
+            self.journal.stop()
+            self.journal = None
+        if self.db is not None:
+            self.db.dispose()
+            self.db = None
+
+    def session_states(self) -> list[dict[str, object]]:
+        app = self.application
+        rows = []
+        for key, role in (app.roles.items() if app else []):
+            rows.append({"session": key, "role": role, "logged_on": app.is_logged_on(key)})
+        return rows
+
+
+class _LateSender:
+    """Stands in until the FIX application exists (nothing is sent before start)."""
+
+    def send(self, messages: list) -> None:  # pragma: no cover - never called
+        raise RuntimeError("FIX engine not started")
+
+    def is_logged_on(self, session: str) -> bool:
+        return False
+

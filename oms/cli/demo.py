@@ -1,0 +1,192 @@
+"""``oms demo``: the OMS, a simulated broker and an upstream client, on this machine.
+
+It writes the config it runs with to ``DIR/oms.toml`` (the default config with free ports,
+the database ``DIR/oms.db`` and the sessions under ``DIR/sessions``), starts the three as
+separate processes, shows a live blotter, and with ``--orders N`` stops once the client's N
+orders are complete, checks the blotter (every order done, the sum of fills equal to CumQty)
+and exits 0 if it all holds. Everything it made stays in DIR for inspection.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from oms.config import DEFAULT_CONFIG_PATH, OmsConfig, config_to_toml, load_config
+from oms.domain.enums import OrdStatus
+
+console = Console()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_config(directory: Path) -> OmsConfig:
+    """The default config, pointed at ``directory`` and at free loopback ports."""
+    base = load_config(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else OmsConfig()
+    data = base.model_dump()
+    data["oms"]["database_url"] = "sqlite:///oms.db"
+    data["oms"]["sessions_dir"] = "sessions"
+    data["admin"]["port"] = 0
+    data["upstream"] = data["upstream"][:1] or [{"target_comp_id": "CLIENT1", "port": 1}]
+    data["upstream"][0]["port"] = free_port()
+    data["upstream"][0]["bind_address"] = "127.0.0.1"
+    data["brokers"] = data["brokers"][:1] or [{"name": "SIM", "target_comp_id": "BROKER1",
+                                               "port": 1}]
+    data["brokers"][0]["host"] = "127.0.0.1"
+    data["brokers"][0]["port"] = free_port()
+    data["brokers"][0]["reconnect_interval"] = 1
+    data["routing"] = {"default_route": data["brokers"][0]["name"],
+                       "destinations": {k: data["brokers"][0]["name"]
+                                        for k in data["routing"]["destinations"]}}
+    return OmsConfig(**data, base_dir=directory)
+
+
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    handle = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([sys.executable, "-m", "oms", *args], stdout=handle,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _blotter_view(engine, title: str) -> Table | Group:  # type: ignore[no-untyped-def]
+    from oms.cli.main import orders_table
+    from oms.store import repository
+
+    rows = repository.list_orders(engine, status="all")
+    counts = Counter(r["status"] for r in rows)
+    summary = Table(title=title, show_header=True)
+    summary.add_column("Orders", justify="right")
+    for status in OrdStatus:
+        if counts.get(status.value):
+            summary.add_column(status.name.replace("_", " ").title(), justify="right")
+    summary.add_row(str(len(rows)), *[str(counts[s.value]) for s in OrdStatus
+                                      if counts.get(s.value)])
+    return Group(summary, orders_table(rows[:12], "Latest orders"))
+
+
+@click.command()
+@click.option("--orders", "order_count", type=click.IntRange(min=1), default=None,
+              help="Stop after this many orders are complete (default: run until Ctrl-C).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="oms-demo",
+              show_default=True, help="Where the config, database and FIX stores go.")
+@click.option("--rate", type=float, default=50.0, show_default=True,
+              help="Orders per second the client sends.")
+@click.option("--timeout", type=float, default=300.0, show_default=True,
+              help="Give up (exit 1) if the orders are not complete by then (seconds).")
+@click.option("--quiet", is_flag=True, help="No live blotter, just the summary.")
+def demo(order_count: int | None, directory: str, rate: float, timeout: float,
+         quiet: bool) -> None:
+    """Run the OMS with a simulated broker and client; show the blotter."""
+    from oms.store import repository
+    from oms.store.db import make_engine, upgrade
+
+    folder = Path(directory).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sessions").mkdir(exist_ok=True)
+    config = demo_config(folder)
+    (folder / "oms.toml").write_text(config_to_toml(config))
+    database_url = config.database_url()
+    engine = make_engine(database_url)
+    upgrade(engine)
+    already = len(repository.list_orders(engine, status="all"))
+    upstream, broker = config.upstream[0], config.brokers[0]
+    count = order_count or 1_000_000
+    processes: list[subprocess.Popen[bytes]] = []
+    ok = False
+    try:
+        processes.append(_spawn([
+            "sim", "broker", "--port", str(broker.port), "--sender", broker.target_comp_id,
+            "--target", broker.sender_comp_id, "--sessions-dir", str(folder / "sim-broker"),
+            "--fill", "partial", "--fills", "3", "--fill-interval", "0.05",
+            "--reject-rate", "0.02",
+        ], folder / "broker.log"))
+        token = config.admin_token_path
+        token.unlink(missing_ok=True)
+        processes.append(_spawn(["serve", "--config", str(folder / "oms.toml")],
+                                folder / "oms.log"))
+        deadline = time.monotonic() + 60
+        while not token.exists():
+            if processes[1].poll() is not None or time.monotonic() > deadline:
+                raise click.ClickException(f"the OMS did not start; see {folder / 'oms.log'}")
+            time.sleep(0.1)
+        client = _spawn([
+            "sim", "client", "--port", str(upstream.port), "--sender", upstream.target_comp_id,
+            "--target", upstream.sender_comp_id, "--sessions-dir", str(folder / "sim-client"),
+            "--orders", str(count), "--rate", str(rate), "--cancel-ratio", "0.05",
+            "--replace-ratio", "0.05", "--timeout", str(timeout),
+        ], folder / "client.log")
+        processes.append(client)
+        deadline = time.monotonic() + timeout
+        target = already + count
+
+        def complete() -> tuple[int, int]:
+            rows = repository.list_orders(engine, status="all")
+            done = sum(1 for r in rows if OrdStatus(r["status"]).is_terminal)
+            return len(rows), done
+
+        def finished() -> bool:
+            total, done = complete()
+            return total >= target and done >= total
+
+        if quiet:
+            while not finished() and time.monotonic() < deadline and client.poll() is None:
+                time.sleep(0.5)
+        else:
+            with Live(_blotter_view(engine, "Blotter"), console=console,
+                      refresh_per_second=4) as live:
+                while not finished() and time.monotonic() < deadline:
+                    if order_count is not None and client.poll() is not None:
+                        break
+                    time.sleep(0.5)
+                    live.update(_blotter_view(engine, f"Blotter ({folder / 'oms.db'})"))
+        time.sleep(0.5)
+        total, done = complete()
+        inconsistent = repository.order_fill_consistency(engine)
+        new_orders = total - already
+        console.print(_blotter_view(engine, "Final blotter"))
+        console.print(f"orders sent by this run: {new_orders}; complete: "
+                      f"{done - already if done >= already else done}; "
+                      f"orders whose fills do not add up to CumQty: {len(inconsistent)}")
+        ok = order_count is not None and new_orders >= count and done >= total \
+            and not inconsistent
+    except KeyboardInterrupt:
+        ok = order_count is None
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+        engine.dispose()
+    console.print(f"database: {folder / 'oms.db'}  logs: {folder}/*.log  "
+                  f"inspect with: oms orders list --status all --database-url "
+                  f"sqlite:///{folder / 'oms.db'}")
+    if order_count is not None and not ok:
+        console.print("[red]demo failed[/]")
+        sys.exit(1)
+    if order_count is not None:
+        console.print("[green]demo complete[/]")
+
+
+__all__ = ["demo"]

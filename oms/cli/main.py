@@ -1,0 +1,269 @@
+"""The ``oms`` command: serve, look at the blotter, change a running server, simulate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from decimal import Decimal
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from oms.config import DEFAULT_CONFIG_PATH, OmsConfig, load_config
+from oms.domain.enums import OrdStatus, OrdType, Side
+from oms.domain.errors import OmsError
+
+console = Console()
+err_console = Console(stderr=True)
+
+CONFIG_HELP = "OMS config file (TOML)."
+DB_HELP = "Database URL (default: $OMS_DATABASE_URL, else the config's)."
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    sys.exit(code)
+
+
+def _config(path: str | None) -> OmsConfig:
+    try:
+        return load_config(path or DEFAULT_CONFIG_PATH)
+    except OmsError as exc:
+        _fail(str(exc), 2)
+        raise  # unreachable
+
+
+def _engine(config_path: str | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    from oms.store.db import make_engine, upgrade
+
+    config = _config(config_path) if (config_path or DEFAULT_CONFIG_PATH.exists()) else None
+    url = config.database_url(database_url) if config else (database_url or _env_url())
+    if not url:
+        _fail("no database: pass --database-url, set OMS_DATABASE_URL or --config", 2)
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+    except OmsError as exc:
+        _fail(str(exc), 2)
+    return engine
+
+
+def _env_url() -> str:
+    import os
+
+    return os.environ.get("OMS_DATABASE_URL", "")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group()
+@click.version_option(package_name="oms")
+def main() -> None:
+    """A FIX 4.4 order management system server."""
+
+
+# --- serve -----------------------------------------------------------------------------
+@main.command()
+@click.option("--config", "config_path", default=str(DEFAULT_CONFIG_PATH), show_default=True,
+              help=CONFIG_HELP)
+@click.option("--database-url", default=None, help=DB_HELP)
+@click.option("--log-level", default=None, help="Override the config's log level.")
+def serve(config_path: str, database_url: str | None, log_level: str | None) -> None:
+    """Run the OMS server until SIGINT or SIGTERM."""
+    from oms.bootstrap import OmsServer
+
+    config = _config(config_path)
+    _setup_logging(log_level or config.oms.log_level)
+    server = OmsServer(config, database_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - the operator needs the sentence, not a trace
+        server.stop()
+        _fail(f"could not start: {exc}")
+    upstream = ", ".join(f"{u.target_comp_id}@{u.port}" for u in config.upstream) or "none"
+    brokers = ", ".join(f"{b.name}={b.host}:{b.port}" for b in config.brokers) or "none"
+    console.print(f"[green]OMS serving[/] upstream: {upstream}; brokers: {brokers}; "
+                  f"database: {server.database_url}")
+    while not stop.wait(0.5):
+        pass
+    console.print("stopping...")
+    server.stop()
+
+
+# --- db ----------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--config", "config_path", default=None, help=CONFIG_HELP)
+@click.option("--database-url", default=None, help=DB_HELP)
+def db_upgrade(config_path: str | None, database_url: str | None) -> None:
+    """Apply the Alembic migrations (idempotent)."""
+    from oms.store.db import current_revision
+
+    engine = _engine(config_path, database_url)
+    console.print(f"database at revision {current_revision(engine)}")
+
+
+# --- orders ------------------------------------------------------------------------------
+STATUS_NAMES = {s.value: s.name.replace("_", " ").title() for s in OrdStatus}
+SIDE_NAMES = {s.value: s.name.replace("_", " ").title() for s in Side}
+TYPE_NAMES = {t.value: t.name.replace("_", " ").title() for t in OrdType}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _row_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain(value) for key, value in row.items()}
+
+
+def orders_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
+    table = Table(title=title)
+    for name, justify in [("OrderID", "left"), ("ClOrdID", "left"), ("Symbol", "left"),
+                          ("Side", "left"), ("Type", "left"), ("Qty", "right"),
+                          ("Price", "right"), ("CumQty", "right"), ("AvgPx", "right"),
+                          ("Status", "left"), ("Route", "left")]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(
+            row["order_id"], row["cl_ord_id"], row["symbol"],
+            SIDE_NAMES.get(row["side"], row["side"]), TYPE_NAMES.get(row["ord_type"],
+                                                                     row["ord_type"]),
+            _plain(row["order_qty"]), _plain(row["price"]) if row["price"] is not None else "",
+            _plain(row["cum_qty"]), _plain(row["avg_px"]),
+            STATUS_NAMES.get(row["status"], row["status"]), row["route"])
+    return table
+
+
+@main.group()
+def orders() -> None:
+    """The blotter."""
+
+
+@orders.command("list")
+@click.option("--status", type=click.Choice(["open", "all"]), default="open", show_default=True)
+@click.option("--limit", type=int, default=None, help="Show at most this many (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@click.option("--config", "config_path", default=None, help=CONFIG_HELP)
+@click.option("--database-url", default=None, help=DB_HELP)
+def orders_list(status: str, limit: int | None, as_json: bool, config_path: str | None,
+                database_url: str | None) -> None:
+    """List orders from the blotter."""
+    from oms.store import repository
+
+    engine = _engine(config_path, database_url)
+    rows = repository.list_orders(engine, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([_row_json(r) for r in rows], indent=1))
+    else:
+        console.print(orders_table(rows, f"Orders ({status}): {len(rows)}"))
+
+
+@orders.command("show")
+@click.argument("order_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--config", "config_path", default=None, help=CONFIG_HELP)
+@click.option("--database-url", default=None, help=DB_HELP)
+def orders_show(order_id: str, as_json: bool, config_path: str | None,
+                database_url: str | None) -> None:
+    """One order, its executions and its event journal."""
+    from oms.store import repository
+
+    engine = _engine(config_path, database_url)
+    found = repository.get_order(engine, order_id)
+    if found is None:
+        _fail(f"no order {order_id}")
+    assert found is not None
+    if as_json:
+        click.echo(json.dumps({
+            "order": _row_json(found["order"]),
+            "executions": [_row_json(e) for e in found["executions"]],
+            "events": [_row_json(e) for e in found["events"]],
+        }, indent=1))
+        return
+    console.print(orders_table([found["order"]], f"Order {order_id}"))
+    fills = Table(title="Executions")
+    for col in ("ExecID", "ExecType", "OrdStatus", "LastQty", "LastPx", "CumQty", "Leaves",
+                "AvgPx", "Broker ExecID", "Time"):
+        fills.add_column(col)
+    for e in found["executions"]:
+        fills.add_row(e["exec_id"], e["exec_type"], STATUS_NAMES.get(e["ord_status"], ""),
+                      _plain(e["last_qty"]), _plain(e["last_px"]), _plain(e["cum_qty"]),
+                      _plain(e["leaves_qty"]), _plain(e["avg_px"]), e["broker_exec_id"],
+                      _plain(e["transact_time"]))
+    console.print(fills)
+    journal = Table(title="Journal")
+    for col in ("Time", "Kind", "Session", "Type", "Body"):
+        journal.add_column(col, overflow="fold")
+    for ev in found["events"]:
+        journal.add_row(_plain(ev["ts"]), ev["kind"], ev["session"], ev["msg_type"], ev["body"])
+    console.print(journal)
+
+
+@orders.command("cancel")
+@click.argument("order_id")
+@click.option("--config", "config_path", default=str(DEFAULT_CONFIG_PATH), show_default=True,
+              help=CONFIG_HELP)
+def orders_cancel(order_id: str, config_path: str) -> None:
+    """Ask the running server to cancel an order (through the admin interface)."""
+    from oms.admin import AdminError, call
+
+    config = _config(config_path)
+    try:
+        result = call(config.admin_token_path, "POST", f"/orders/{order_id}/cancel")
+    except AdminError as exc:
+        _fail(str(exc))
+        return
+    console.print(f"cancel sent for {result['order_id']}: now {result['status']}")
+
+
+# --- sessions ----------------------------------------------------------------------------
+@main.command("sessions")
+@click.option("--config", "config_path", default=str(DEFAULT_CONFIG_PATH), show_default=True,
+              help=CONFIG_HELP)
+def sessions(config_path: str) -> None:
+    """The running server's FIX sessions."""
+    from oms.admin import AdminError, call
+
+    config = _config(config_path)
+    try:
+        result = call(config.admin_token_path, "GET", "/sessions")
+    except AdminError as exc:
+        _fail(str(exc))
+        return
+    table = Table(title="FIX sessions")
+    for col in ("Session", "Role", "Logged on"):
+        table.add_column(col)
+    for row in result["sessions"]:
+        table.add_row(row["session"], row["role"], "yes" if row["logged_on"] else "no")
+    console.print(table)
+
+
+from oms.cli import demo as _demo  # noqa: E402
+from oms.cli import sim as _sim  # noqa: E402
+
+main.add_command(_sim.sim)
+main.add_command(_demo.demo)
+
+__all__ = ["main"]

@@ -1,0 +1,126 @@
+"""``oms sim broker`` and ``oms sim client``: the simulators behind CLI flags."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@click.group()
+def sim() -> None:
+    """Simulators: a broker and an upstream client."""
+
+
+@sim.command("broker")
+@click.option("--port", type=int, default=9877, show_default=True)
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--sender", "sender_comp_id", default="BROKER1", show_default=True,
+              help="The broker's CompID.")
+@click.option("--target", "target_comp_ids", multiple=True, default=["OMS"], show_default=True,
+              help="CompID(s) of the OMS sessions it accepts (repeatable).")
+@click.option("--sessions-dir", type=click.Path(file_okay=False), default="sessions/sim-broker",
+              show_default=True)
+@click.option("--fill", "fill_mode", type=click.Choice(["immediate", "partial", "none"]),
+              default="immediate", show_default=True)
+@click.option("--fills", "partial_fills", type=click.IntRange(min=1), default=3,
+              show_default=True, help="Fills per order with --fill partial.")
+@click.option("--fill-interval", type=float, default=0.1, show_default=True,
+              help="Seconds between partial fills.")
+@click.option("--fill-px", type=str, default=None,
+              help="Fill every order at this price (default: limit price, else --market-px).")
+@click.option("--market-px", type=str, default="100", show_default=True)
+@click.option("--reject-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--cancel", "cancel_policy", type=click.Choice(["accept", "deny"]),
+              default="accept", show_default=True)
+@click.option("--replace", "replace_policy", type=click.Choice(["accept", "deny"]),
+              default="accept", show_default=True)
+@click.option("--unsolicited-cancel-rate", type=click.FloatRange(0, 1), default=0.0,
+              show_default=True)
+@click.option("--seed", type=int, default=None)
+@click.option("--reset-on-logon/--no-reset-on-logon", default=False, show_default=True)
+@click.option("--file-log", is_flag=True, help="Keep a QuickFIX message log.")
+def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str, ...],
+           sessions_dir: str, fill_mode: str, partial_fills: int, fill_interval: float,
+           fill_px: str | None, market_px: str, reject_rate: float, cancel_policy: str,
+           replace_policy: str, unsolicited_cancel_rate: float, seed: int | None,
+           reset_on_logon: bool, file_log: bool) -> None:
+    """A simulated broker (FIX acceptor) the OMS routes orders to."""
+    from oms.sim.broker import BrokerSimOptions, run_broker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    options = BrokerSimOptions(
+        sessions_dir=Path(sessions_dir), host=host, port=port, sender_comp_id=sender_comp_id,
+        target_comp_ids=list(target_comp_ids), fill_mode=fill_mode,  # type: ignore[arg-type]
+        partial_fills=partial_fills, fill_interval=fill_interval,
+        fill_px=Decimal(fill_px) if fill_px else None, market_px=Decimal(market_px),
+        reject_rate=reject_rate, cancel_policy=cancel_policy,  # type: ignore[arg-type]
+        replace_policy=replace_policy,  # type: ignore[arg-type]
+        unsolicited_cancel_rate=unsolicited_cancel_rate, seed=seed,
+        reset_on_logon=reset_on_logon, file_log=file_log)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    counters = run_broker(options, stop)
+    click.echo(json.dumps(counters))
+
+
+@sim.command("client")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=9876, show_default=True)
+@click.option("--sender", "sender_comp_id", default="CLIENT1", show_default=True)
+@click.option("--target", "target_comp_id", default="OMS", show_default=True)
+@click.option("--sessions-dir", type=click.Path(file_okay=False), default="sessions/sim-client",
+              show_default=True)
+@click.option("--orders", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--rate", type=float, default=10.0, show_default=True,
+              help="Orders per second; 0 = as fast as the window allows.")
+@click.option("--window", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Outstanding orders at most with --rate 0.")
+@click.option("--symbols", default="AAPL,MSFT,IBM,GOOG,AMZN", show_default=True)
+@click.option("--sides", default="buy,sell", show_default=True)
+@click.option("--types", "order_types", default="limit,market", show_default=True)
+@click.option("--qty-min", type=int, default=100, show_default=True)
+@click.option("--qty-max", type=int, default=1000, show_default=True)
+@click.option("--px-min", default="50", show_default=True)
+@click.option("--px-max", default="150", show_default=True)
+@click.option("--account", default="DEMO", show_default=True)
+@click.option("--ex-destination", default="", help="ExDestination (100) on every order.")
+@click.option("--cancel-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--replace-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--timeout", type=float, default=60.0, show_default=True)
+@click.option("--seed", type=int, default=None)
+@click.option("--reset-on-logon/--no-reset-on-logon", default=False, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every message received.")
+def client(host: str, port: int, sender_comp_id: str, target_comp_id: str, sessions_dir: str,
+           orders: int, rate: float, window: int, symbols: str, sides: str, order_types: str,
+           qty_min: int, qty_max: int, px_min: str, px_max: str, account: str,
+           ex_destination: str, cancel_ratio: float, replace_ratio: float, timeout: float,
+           seed: int | None, reset_on_logon: bool, as_json: bool, verbose: bool) -> None:
+    """A simulated upstream client: sends orders and prints what came back."""
+    from oms.sim.client import ClientOptions, run_client
+
+    options = ClientOptions(
+        host=host, port=port, sender_comp_id=sender_comp_id, target_comp_id=target_comp_id,
+        sessions_dir=Path(sessions_dir), orders=orders, rate=rate, window=window,
+        symbols=_comma_list(symbols), sides=_comma_list(sides),
+        order_types=_comma_list(order_types), qty_min=Decimal(qty_min),
+        qty_max=Decimal(qty_max), px_min=Decimal(px_min), px_max=Decimal(px_max),
+        account=account, ex_destination=ex_destination, cancel_ratio=cancel_ratio,
+        replace_ratio=replace_ratio, timeout=timeout, seed=seed,
+        reset_on_logon=reset_on_logon, verbose=verbose)
+    summary = run_client(options, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(summary, default=str))
+    if summary.get("outstanding", 0) or summary.get("protocol_errors", 0):
+        sys.exit(1)

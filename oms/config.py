@@ -1,0 +1,216 @@
+"""The OMS configuration file (``fix_config/oms.toml``) as pydantic models.
+
+Every CompID, host, port and route is here; the QuickFIX settings the engine needs are
+generated from it (``oms.fix.settings``), so there is one place to edit.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from oms.domain.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("fix_config/oms.toml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FixEngineConfig(_Strict):
+    """Settings shared by every FIX session of this process."""
+
+    data_dictionary: str = ""  # "" = the FIX44.xml beside this config, else quickfix's own
+    heartbeat_interval: int = Field(30, ge=1)
+    socket_nodelay: bool = True  # quickfix defaults to N, which costs ~2 ms a hop
+    file_log: bool = False  # QuickFIX FileLog of every message (slower); the journal has them
+    start_time: str = "00:00:00"  # session schedule, UTC
+    end_time: str = "00:00:00"  # equal to start_time: the session never ends
+    check_latency: bool = True  # reject SendingTime more than max_latency seconds off
+    max_latency: int = Field(120, ge=1)
+    persist_messages: bool = True  # keep sent messages so resend requests can be served
+
+
+class UpstreamSession(_Strict):
+    """An acceptor session for an upstream client (PMS, EMS, strategy engine)."""
+
+    sender_comp_id: str = "OMS"  # our CompID on this session
+    target_comp_id: str  # the client's CompID
+    port: int = Field(..., ge=1, le=65535)
+    bind_address: str = "0.0.0.0"
+    reset_on_logon: bool = False  # sequence numbers start at 1 on each logon (test suites)
+    # Forget the ClOrdIDs seen for PossResend checks at each logon; only sessions whose
+    # sequence numbers restart at logon need this (a resend cannot reach across a reset).
+    use_data_dictionary: bool = True
+
+
+class BrokerSession(_Strict):
+    """An initiator session to a broker; child orders are routed over it."""
+
+    name: str
+    sender_comp_id: str = "OMS"
+    target_comp_id: str
+    host: str = "127.0.0.1"
+    port: int = Field(..., ge=1, le=65535)
+    reconnect_interval: int = Field(5, ge=1)
+    reset_on_logon: bool = False
+    account: str = ""  # Account (1) to put on child orders when the upstream gave none
+
+
+class RoutingConfig(_Strict):
+    """How an order picks its broker."""
+
+    default_route: str = ""  # broker name used when ExDestination (100) is absent
+    # ExDestination value -> broker name; a broker's own name always routes to it
+    destinations: dict[str, str] = Field(default_factory=dict)
+
+
+class AdminConfig(_Strict):
+    """The loopback admin interface that changes a running server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9880, ge=0, le=65535)
+    token_file: str = "admin.token"  # relative paths are under sessions_dir
+
+
+class OmsSection(_Strict):
+    database_url: str = "sqlite:///oms.db"
+    sessions_dir: str = "sessions"
+    log_level: str = "INFO"
+    symbols: list[str] = Field(default_factory=list)  # empty: any symbol is accepted
+    send_pending_new: bool = False  # send ExecType=PendingNew upstream before the broker acks
+    max_batch: int = Field(500, ge=1)  # commands per group commit at most
+
+
+class OmsConfig(_Strict):
+    """The whole file."""
+
+    oms: OmsSection = Field(default_factory=OmsSection)
+    fix: FixEngineConfig = Field(default_factory=FixEngineConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
+    upstream: list[UpstreamSession] = Field(default_factory=list)
+    brokers: list[BrokerSession] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    # where the file was read from; relative paths in it are relative to its folder's parent
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @field_validator("brokers")
+    @classmethod
+    def _unique_brokers(cls, brokers: list[BrokerSession]) -> list[BrokerSession]:
+        names = [b.name for b in brokers]
+        if len(names) != len(set(names)):
+            raise ValueError(f"broker names must be unique: {names}")
+        return brokers
+
+    @model_validator(mode="after")
+    def _routes_exist(self) -> OmsConfig:
+        names = {b.name for b in self.brokers}
+        if self.routing.default_route and self.routing.default_route not in names:
+            raise ValueError(f"routing.default_route {self.routing.default_route!r} is not a broker")
+        for dest, broker in self.routing.destinations.items():
+            if broker not in names:
+                raise ValueError(f"routing.destinations[{dest!r}] = {broker!r} is not a broker")
+        return self
+
+    # --- resolved paths and values ------------------------------------------------------
+    def resolve(self, path: str) -> Path:
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def sessions_path(self) -> Path:
+        return self.resolve(self.oms.sessions_dir)
+
+    @property
+    def admin_token_path(self) -> Path:
+        token = Path(self.admin.token_file)
+        return token if token.is_absolute() else self.sessions_path / token
+
+    def database_url(self, override: str | None = None) -> str:
+        """--database-url, else OMS_DATABASE_URL, else the file; sqlite paths made absolute."""
+        url = override or os.environ.get("OMS_DATABASE_URL") or self.oms.database_url
+        return absolute_sqlite_url(url, self.base_dir)
+
+    def broker(self, name: str) -> BrokerSession:
+        for broker in self.brokers:
+            if broker.name == name:
+                return broker
+        raise KeyError(name)
+
+
+def absolute_sqlite_url(url: str, base_dir: Path) -> str:
+    """Make a relative ``sqlite:///file`` URL absolute against ``base_dir``."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix):]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            return prefix + str((base_dir / rest).resolve())
+    return url
+
+
+def load_config(path: str | Path | None = None) -> OmsConfig:
+    """Read and validate a config file; ``ConfigError`` says what is wrong with it.
+
+    Relative paths in the file (database, sessions dir, data dictionary) are taken relative
+    to the directory the server is started from when the file sits in ``fix_config/``,
+    otherwise relative to the file's own directory.
+    """
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        data = tomllib.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {config_path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    folder = config_path.resolve().parent
+    base_dir = folder.parent if folder.name == "fix_config" else folder
+    try:
+        return OmsConfig(**data, base_dir=base_dir)
+    except ValueError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from None
+
+
+def parse_config_text(text: str, base_dir: Path) -> OmsConfig:
+    """Parse config text (used by the demo and tests that write their own files)."""
+    return OmsConfig(**tomllib.loads(text), base_dir=base_dir)
+
+
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def config_to_toml(config: OmsConfig) -> str:
+    """Write a config back as TOML (the demo writes the config it runs with)."""
+    data = config.model_dump(mode="json")
+    lines: list[str] = []
+    for section, body in data.items():
+        if isinstance(body, list):
+            for item in body:
+                lines.append(f"[[{section}]]")
+                lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in item.items()]
+                lines.append("")
+        else:
+            lines.append(f"[{section}]")
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in body.items()]
+            lines.append("")
+    return "\n".join(lines)

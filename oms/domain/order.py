@@ -1,0 +1,427 @@
+"""The order and its state table (FIX 4.4 Volume 4, Appendix D).
+
+An order changes only through ``Order.apply(trigger, ...)``: the next OrdStatus comes from
+one table, ``TRANSITIONS``, and quantities (CumQty, LeavesQty, AvgPx) are computed here from
+the fills the order has booked, never copied from a counterparty.
+
+The pending states (PendingCancel, PendingReplace) sit on top of a *working* state that
+follows from the quantities; leaving a pending state goes to ``RESUME``, which the order
+resolves to PendingNew, New, PartiallyFilled or Filled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
+from oms.domain.errors import InvalidStateTrigger, Overfill, UnknownExecution
+
+ZERO = Decimal(0)
+AVG_PX_QUANTUM = Decimal("1e-10")
+
+
+class Trigger(str, Enum):
+    """What happened to an order; the second key of the state table."""
+
+    DENY = "DENY"  # we refused the order before routing it (risk, validation, no route)
+    ACCEPT = "ACCEPT"  # the broker accepted the order (ExecType=New)
+    REJECT = "REJECT"  # the broker rejected the order (ExecType=Rejected)
+    PARTIAL_FILL = "PARTIAL_FILL"  # a fill that leaves quantity open
+    FILL = "FILL"  # a fill that completes the order
+    CANCEL_REQUEST = "CANCEL_REQUEST"  # a cancel was sent to the broker
+    CANCEL_PENDING = "CANCEL_PENDING"  # the broker says the cancel is pending (ExecType=6)
+    CANCEL_REJECT = "CANCEL_REJECT"  # the broker refused the cancel
+    CANCEL = "CANCEL"  # the order was canceled, on request or unsolicited
+    REPLACE_REQUEST = "REPLACE_REQUEST"  # a cancel/replace was sent to the broker
+    REPLACE_PENDING = "REPLACE_PENDING"  # the broker says the replace is pending (ExecType=E)
+    REPLACE_REJECT = "REPLACE_REJECT"  # the broker refused the replace
+    REPLACE = "REPLACE"  # the broker replaced the order
+    EXPIRE = "EXPIRE"  # the order's time in force ran out
+    DONE_FOR_DAY = "DONE_FOR_DAY"  # the broker will not work the order further today
+    SUSPEND = "SUSPEND"  # the broker suspended the order
+    STOP = "STOP"  # the broker stopped (guaranteed) the order
+    RESTATE = "RESTATE"  # the broker restated the order on its own (ExecType=D)
+    TRADE_CANCEL = "TRADE_CANCEL"  # a fill was busted (ExecType=H)
+    TRADE_CORRECT = "TRADE_CORRECT"  # a fill was corrected (ExecType=G)
+
+
+class _Resume:
+    """Marker: leave a pending state for the working state the quantities imply."""
+
+    def __repr__(self) -> str:
+        return "RESUME"
+
+
+RESUME = _Resume()
+
+S = OrdStatus
+T = Trigger
+_LIVE = (S.PENDING_NEW, S.NEW, S.PARTIALLY_FILLED)
+_PENDING = (S.PENDING_CANCEL, S.PENDING_REPLACE)
+
+TRANSITIONS: dict[tuple[OrdStatus, Trigger], OrdStatus | _Resume] = {
+    # --- acknowledgement
+    (S.PENDING_NEW, T.DENY): S.REJECTED,
+    (S.PENDING_NEW, T.ACCEPT): S.NEW,
+    (S.PENDING_NEW, T.REJECT): S.REJECTED,
+    (S.PENDING_CANCEL, T.ACCEPT): S.PENDING_CANCEL,  # the ack can arrive after our cancel left
+    (S.PENDING_REPLACE, T.ACCEPT): S.PENDING_REPLACE,  # same race for a replace
+    (S.PENDING_CANCEL, T.REJECT): S.REJECTED,  # the broker refused the order itself
+    (S.PENDING_REPLACE, T.REJECT): S.REJECTED,
+    # --- fills
+    (S.PENDING_NEW, T.PARTIAL_FILL): S.PARTIALLY_FILLED,  # brokers may fill before acking
+    (S.PENDING_NEW, T.FILL): S.FILLED,
+    (S.NEW, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
+    (S.NEW, T.FILL): S.FILLED,
+    (S.PARTIALLY_FILLED, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
+    (S.PARTIALLY_FILLED, T.FILL): S.FILLED,
+    # Appendix D: PendingCancel/PendingReplace take precedence over PartiallyFilled and
+    # Filled until the broker answers the request.
+    (S.PENDING_CANCEL, T.PARTIAL_FILL): S.PENDING_CANCEL,
+    (S.PENDING_CANCEL, T.FILL): S.PENDING_CANCEL,
+    (S.PENDING_REPLACE, T.PARTIAL_FILL): S.PENDING_REPLACE,
+    (S.PENDING_REPLACE, T.FILL): S.PENDING_REPLACE,
+    (S.CANCELED, T.PARTIAL_FILL): S.CANCELED,  # a fill can race a cancel; it still happened
+    (S.CANCELED, T.FILL): S.CANCELED,
+    (S.EXPIRED, T.PARTIAL_FILL): S.EXPIRED,  # a fill can race an expiry
+    (S.EXPIRED, T.FILL): S.EXPIRED,
+    (S.DONE_FOR_DAY, T.PARTIAL_FILL): S.DONE_FOR_DAY,  # a late fill of the day's work
+    (S.DONE_FOR_DAY, T.FILL): S.DONE_FOR_DAY,
+    (S.STOPPED, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
+    (S.STOPPED, T.FILL): S.FILLED,
+    # --- cancel
+    (S.PENDING_NEW, T.CANCEL_REQUEST): S.PENDING_CANCEL,
+    (S.NEW, T.CANCEL_REQUEST): S.PENDING_CANCEL,
+    (S.PARTIALLY_FILLED, T.CANCEL_REQUEST): S.PENDING_CANCEL,
+    (S.DONE_FOR_DAY, T.CANCEL_REQUEST): S.PENDING_CANCEL,
+    (S.SUSPENDED, T.CANCEL_REQUEST): S.PENDING_CANCEL,
+    (S.STOPPED, T.CANCEL_REQUEST): S.PENDING_CANCEL,
+    (S.PENDING_CANCEL, T.CANCEL_PENDING): S.PENDING_CANCEL,
+    (S.PENDING_CANCEL, T.CANCEL_REJECT): RESUME,
+    (S.PENDING_CANCEL, T.CANCEL): S.CANCELED,
+    (S.PENDING_NEW, T.CANCEL): S.CANCELED,  # unsolicited cancel from the broker
+    (S.NEW, T.CANCEL): S.CANCELED,  # unsolicited cancel from the broker
+    (S.PARTIALLY_FILLED, T.CANCEL): S.CANCELED,  # unsolicited cancel from the broker
+    (S.PENDING_REPLACE, T.CANCEL): S.CANCELED,  # unsolicited cancel while a replace waits
+    (S.DONE_FOR_DAY, T.CANCEL): S.CANCELED,
+    (S.SUSPENDED, T.CANCEL): S.CANCELED,
+    (S.STOPPED, T.CANCEL): S.CANCELED,
+    # --- cancel/replace
+    (S.PENDING_NEW, T.REPLACE_REQUEST): S.PENDING_REPLACE,
+    (S.NEW, T.REPLACE_REQUEST): S.PENDING_REPLACE,
+    (S.PARTIALLY_FILLED, T.REPLACE_REQUEST): S.PENDING_REPLACE,
+    (S.PENDING_REPLACE, T.REPLACE_PENDING): S.PENDING_REPLACE,
+    (S.PENDING_REPLACE, T.REPLACE_REJECT): RESUME,
+    (S.PENDING_REPLACE, T.REPLACE): RESUME,
+    # --- end of life
+    (S.PENDING_NEW, T.EXPIRE): S.EXPIRED,
+    (S.NEW, T.EXPIRE): S.EXPIRED,
+    (S.PARTIALLY_FILLED, T.EXPIRE): S.EXPIRED,
+    (S.PENDING_CANCEL, T.EXPIRE): S.EXPIRED,  # the expiry beat the cancel
+    (S.PENDING_REPLACE, T.EXPIRE): S.EXPIRED,
+    (S.DONE_FOR_DAY, T.EXPIRE): S.EXPIRED,
+    (S.SUSPENDED, T.EXPIRE): S.EXPIRED,
+    (S.STOPPED, T.EXPIRE): S.EXPIRED,
+    (S.NEW, T.DONE_FOR_DAY): S.DONE_FOR_DAY,
+    (S.PARTIALLY_FILLED, T.DONE_FOR_DAY): S.DONE_FOR_DAY,
+    (S.PENDING_CANCEL, T.DONE_FOR_DAY): S.DONE_FOR_DAY,
+    (S.PENDING_REPLACE, T.DONE_FOR_DAY): S.DONE_FOR_DAY,
+    # --- broker-side status changes
+    (S.NEW, T.SUSPEND): S.SUSPENDED,
+    (S.PARTIALLY_FILLED, T.SUSPEND): S.SUSPENDED,
+    (S.SUSPENDED, T.RESTATE): RESUME,  # reinstated
+    (S.NEW, T.STOP): S.STOPPED,
+    (S.PARTIALLY_FILLED, T.STOP): S.STOPPED,
+    (S.NEW, T.RESTATE): RESUME,
+    (S.PARTIALLY_FILLED, T.RESTATE): RESUME,
+    (S.PENDING_CANCEL, T.RESTATE): S.PENDING_CANCEL,
+    (S.PENDING_REPLACE, T.RESTATE): S.PENDING_REPLACE,
+    (S.DONE_FOR_DAY, T.RESTATE): S.DONE_FOR_DAY,
+    # --- trade bust and correction: quantities change, the order may come back to life
+    (S.PARTIALLY_FILLED, T.TRADE_CANCEL): RESUME,
+    (S.FILLED, T.TRADE_CANCEL): RESUME,  # a busted fill reopens the unfilled quantity
+    (S.PENDING_CANCEL, T.TRADE_CANCEL): S.PENDING_CANCEL,
+    (S.PENDING_REPLACE, T.TRADE_CANCEL): S.PENDING_REPLACE,
+    (S.CANCELED, T.TRADE_CANCEL): S.CANCELED,
+    (S.EXPIRED, T.TRADE_CANCEL): S.EXPIRED,
+    (S.DONE_FOR_DAY, T.TRADE_CANCEL): S.DONE_FOR_DAY,
+    (S.PARTIALLY_FILLED, T.TRADE_CORRECT): RESUME,
+    (S.FILLED, T.TRADE_CORRECT): RESUME,
+    (S.PENDING_CANCEL, T.TRADE_CORRECT): S.PENDING_CANCEL,
+    (S.PENDING_REPLACE, T.TRADE_CORRECT): S.PENDING_REPLACE,
+    (S.CANCELED, T.TRADE_CORRECT): S.CANCELED,
+    (S.EXPIRED, T.TRADE_CORRECT): S.EXPIRED,
+    (S.DONE_FOR_DAY, T.TRADE_CORRECT): S.DONE_FOR_DAY,
+}
+
+FILL_TRIGGERS = (T.PARTIAL_FILL, T.FILL)
+
+
+def next_status(status: OrdStatus, trigger: Trigger) -> OrdStatus | _Resume:
+    """Look ``(status, trigger)`` up in the table; raise ``InvalidStateTrigger`` if absent."""
+    try:
+        return TRANSITIONS[(status, trigger)]
+    except KeyError:
+        raise InvalidStateTrigger(status.name, trigger.name) from None
+
+
+@dataclass(slots=True)
+class Fill:
+    """One booked execution: our ExecID, the broker's, quantity and price."""
+
+    exec_id: str
+    qty: Decimal
+    px: Decimal
+    broker_exec_id: str = ""
+
+
+@dataclass(slots=True)
+class PendingRequest:
+    """A cancel or cancel/replace sent to the broker and not yet answered."""
+
+    kind: str  # "cancel" or "replace"
+    cl_ord_id: str  # the upstream request's ClOrdID (11); "" for an operator cancel
+    orig_cl_ord_id: str  # the upstream ClOrdID it refers to (41)
+    child_cl_ord_id: str  # the ClOrdID we used towards the broker
+    order_qty: Decimal | None = None  # replace: the new quantity
+    price: Decimal | None = None  # replace: the new price
+    stop_px: Decimal | None = None
+    ord_type: OrdType | None = None
+    time_in_force: TimeInForce | None = None
+    operator: bool = False  # raised by an operator, not by the upstream client
+
+
+@dataclass(slots=True)
+class Order:
+    """An upstream order and, for DMA routing, its one child order at a broker."""
+
+    order_id: str
+    session: str  # upstream session key, e.g. "FIX.4.4:OMS->CLIENT1"
+    cl_ord_id: str  # the current upstream ClOrdID (changes on replace)
+    symbol: str
+    side: Side
+    ord_type: OrdType
+    order_qty: Decimal
+    price: Decimal | None = None
+    stop_px: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    account: str = ""
+    ex_destination: str = ""
+    orig_cl_ord_id: str = ""  # the ClOrdID this one replaced, if any
+    created_at: datetime | None = None
+    status: OrdStatus = OrdStatus.PENDING_NEW
+    cum_qty: Decimal = ZERO
+    notional: Decimal = ZERO  # sum of qty * px over live fills; AvgPx = notional / CumQty
+    accepted: bool = False  # the broker acknowledged the order at least once
+    # the child order at the broker
+    route: str = ""
+    child_cl_ord_id: str = ""
+    broker_order_id: str = ""
+    pending: PendingRequest | None = None
+    text: str = ""
+    fills: list[Fill] = field(default_factory=list)
+    version: int = 0  # bumped on every applied change; the blotter keeps the latest
+
+    # --- derived quantities -------------------------------------------------------------
+    @property
+    def leaves_qty(self) -> Decimal:
+        """Open quantity: zero once the order is terminal or done for the day."""
+        if self.status.is_terminal or self.status is OrdStatus.DONE_FOR_DAY:
+            return ZERO
+        return max(self.order_qty - self.cum_qty, ZERO)
+
+    @property
+    def avg_px(self) -> Decimal:
+        if self.cum_qty == ZERO:
+            return ZERO
+        return (self.notional / self.cum_qty).quantize(AVG_PX_QUANTUM).normalize()
+
+    @property
+    def is_live(self) -> bool:
+        return not self.status.is_terminal
+
+    def working_status(self) -> OrdStatus:
+        """The status the quantities imply, ignoring any pending request."""
+        if self.cum_qty >= self.order_qty and self.cum_qty > ZERO:
+            return OrdStatus.FILLED
+        if self.cum_qty > ZERO:
+            return OrdStatus.PARTIALLY_FILLED
+        return OrdStatus.NEW if self.accepted else OrdStatus.PENDING_NEW
+
+    # --- the one way to change an order ---------------------------------------------------
+    def _move(self, trigger: Trigger) -> OrdStatus:
+        target = TRANSITIONS.get((self.status, trigger))
+        if target is None:
+            raise InvalidStateTrigger(self.status.name, trigger.name, self.order_id)
+        new_status = self.working_status() if isinstance(target, _Resume) else target
+        if not new_status.is_pending_request:
+            self.pending = None  # whatever was pending has been answered or overtaken
+        self.status = new_status
+        self.version += 1
+        return new_status
+
+    def check(self, trigger: Trigger) -> None:
+        """Raise ``InvalidStateTrigger`` if ``trigger`` is not legal now; change nothing."""
+        if (self.status, trigger) not in TRANSITIONS:
+            raise InvalidStateTrigger(self.status.name, trigger.name, self.order_id)
+
+    def apply(self, trigger: Trigger) -> OrdStatus:
+        """Apply a trigger that carries no quantities (everything but fills and replaces)."""
+        if trigger in FILL_TRIGGERS or trigger in (
+            T.TRADE_CANCEL,
+            T.TRADE_CORRECT,
+            T.REPLACE,
+        ):
+            raise ValueError(f"{trigger.name} carries quantities; use its own method")
+        if trigger is T.ACCEPT:
+            self.check(trigger)
+            self.accepted = True
+        return self._move(trigger)
+
+    def fill(self, exec_id: str, qty: Decimal, px: Decimal, broker_exec_id: str = "") -> Trigger:
+        """Book a fill; returns the trigger applied (PARTIAL_FILL or FILL)."""
+        if qty <= ZERO:
+            raise Overfill(f"order {self.order_id}: fill quantity {qty} is not positive")
+        if px < ZERO:
+            raise Overfill(f"order {self.order_id}: fill price {px} is negative")
+        new_cum = self.cum_qty + qty
+        if new_cum > self.order_qty:
+            raise Overfill(
+                f"order {self.order_id}: fill of {qty} takes CumQty to {new_cum}, "
+                f"above OrderQty {self.order_qty}"
+            )
+        trigger = T.FILL if new_cum == self.order_qty else T.PARTIAL_FILL
+        self.check(trigger)
+        self.cum_qty = new_cum
+        self.notional += qty * px
+        self.fills.append(Fill(exec_id, qty, px, broker_exec_id))
+        self._move(trigger)
+        return trigger
+
+    def _find_fill(self, exec_id: str) -> Fill:
+        for booked in self.fills:
+            if booked.exec_id == exec_id or (
+                booked.broker_exec_id and booked.broker_exec_id == exec_id
+            ):
+                return booked
+        raise UnknownExecution(f"order {self.order_id}: no fill with ExecID {exec_id}")
+
+    def bust(self, ref_exec_id: str) -> Fill:
+        """Trade cancel (ExecType=H): remove the fill ``ref_exec_id``; returns it."""
+        self.check(T.TRADE_CANCEL)
+        busted = self._find_fill(ref_exec_id)
+        self.fills.remove(busted)
+        self.cum_qty -= busted.qty
+        self.notional -= busted.qty * busted.px
+        self._move(T.TRADE_CANCEL)
+        return busted
+
+    def correct(self, ref_exec_id: str, exec_id: str, qty: Decimal, px: Decimal,
+                broker_exec_id: str = "") -> Fill:
+        """Trade correct (ExecType=G): replace fill ``ref_exec_id`` by (qty, px)."""
+        self.check(T.TRADE_CORRECT)
+        old = self._find_fill(ref_exec_id)
+        if qty <= ZERO or px < ZERO:
+            raise Overfill(f"order {self.order_id}: corrected fill {qty}@{px} is not valid")
+        new_cum = self.cum_qty - old.qty + qty
+        if new_cum > self.order_qty:
+            raise Overfill(
+                f"order {self.order_id}: correction takes CumQty to {new_cum}, "
+                f"above OrderQty {self.order_qty}"
+            )
+        index = self.fills.index(old)
+        self.fills[index] = Fill(exec_id, qty, px, broker_exec_id)
+        self.cum_qty = new_cum
+        self.notional += qty * px - old.qty * old.px
+        self._move(T.TRADE_CORRECT)
+        return old
+
+    def replace(self) -> OrdStatus:
+        """The broker confirmed the pending replace: take its new terms."""
+        self.check(T.REPLACE)
+        request = self.pending
+        if request is None or request.kind != "replace":
+            raise InvalidStateTrigger(self.status.name, T.REPLACE.name, self.order_id)
+        if request.order_qty is not None:
+            if request.order_qty < self.cum_qty:
+                raise Overfill(
+                    f"order {self.order_id}: replace to {request.order_qty} is below "
+                    f"CumQty {self.cum_qty}"
+                )
+            self.order_qty = request.order_qty
+        if request.price is not None:
+            self.price = request.price
+        if request.stop_px is not None:
+            self.stop_px = request.stop_px
+        if request.ord_type is not None:
+            self.ord_type = request.ord_type
+        if request.time_in_force is not None:
+            self.time_in_force = request.time_in_force
+        if request.cl_ord_id:
+            self.orig_cl_ord_id = self.cl_ord_id
+            self.cl_ord_id = request.cl_ord_id
+        self.child_cl_ord_id = request.child_cl_ord_id
+        self.pending = None
+        return self._move(T.REPLACE)
+
+    def restate(self, order_qty: Decimal | None = None) -> OrdStatus:
+        """The broker restated the order (ExecType=D), possibly with a new quantity."""
+        self.check(T.RESTATE)
+        if order_qty is not None and order_qty >= self.cum_qty and order_qty > ZERO:
+            self.order_qty = order_qty
+        return self._move(T.RESTATE)
+
+    def request(self, pending: PendingRequest) -> OrdStatus:
+        """Record a cancel or replace sent to the broker and move to the pending state."""
+        trigger = T.CANCEL_REQUEST if pending.kind == "cancel" else T.REPLACE_REQUEST
+        self.check(trigger)
+        self.pending = pending
+        return self._move(trigger)
+
+
+def pending_to_json(request: PendingRequest | None) -> str:
+    """Serialize a pending request for the blotter ("" when there is none)."""
+    if request is None:
+        return ""
+    data = {
+        "kind": request.kind,
+        "cl_ord_id": request.cl_ord_id,
+        "orig_cl_ord_id": request.orig_cl_ord_id,
+        "child_cl_ord_id": request.child_cl_ord_id,
+        "order_qty": None if request.order_qty is None else str(request.order_qty),
+        "price": None if request.price is None else str(request.price),
+        "stop_px": None if request.stop_px is None else str(request.stop_px),
+        "ord_type": None if request.ord_type is None else request.ord_type.value,
+        "time_in_force": None if request.time_in_force is None else request.time_in_force.value,
+        "operator": request.operator,
+    }
+    return json.dumps(data, separators=(",", ":"))
+
+
+def pending_from_json(text: str) -> PendingRequest | None:
+    """The inverse of ``pending_to_json``."""
+    if not text:
+        return None
+    data = json.loads(text)
+
+    def dec(key: str) -> Decimal | None:
+        return None if data.get(key) is None else Decimal(data[key])
+
+    return PendingRequest(
+        kind=data["kind"],
+        cl_ord_id=data["cl_ord_id"],
+        orig_cl_ord_id=data["orig_cl_ord_id"],
+        child_cl_ord_id=data["child_cl_ord_id"],
+        order_qty=dec("order_qty"),
+        price=dec("price"),
+        stop_px=dec("stop_px"),
+        ord_type=None if data.get("ord_type") is None else OrdType(data["ord_type"]),
+        time_in_force=(
+            None if data.get("time_in_force") is None else TimeInForce(data["time_in_force"])
+        ),
+        operator=bool(data.get("operator", False)),
+    )

@@ -121,6 +121,7 @@ class OmsServer:
             check_latency=fix_cfg.check_latency,
             max_latency=fix_cfg.max_latency,
             persist_messages=fix_cfg.persist_messages,
+            validate_user_defined_fields=fix_cfg.validate_user_defined_fields,
         )
         if upstream_specs:
             self.acceptor = Engine("acceptor", self.application,

@@ -33,6 +33,9 @@ class FixEngineConfig(_Strict):
     check_latency: bool = True  # reject SendingTime more than max_latency seconds off
     max_latency: int = Field(120, ge=1)
     persist_messages: bool = True  # keep sent messages so resend requests can be served
+    # reject user-defined tags (5000-9999) the data dictionary does not define; add your
+    # counterparties' custom tags to the dictionary, or turn this off
+    validate_user_defined_fields: bool = True
 
 
 class UpstreamSession(_Strict):

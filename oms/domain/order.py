@@ -91,7 +91,7 @@ TRANSITIONS: dict[tuple[OrdStatus, Trigger], OrdStatus | _Resume] = {
     (S.EXPIRED, T.FILL): S.EXPIRED,
     (S.DONE_FOR_DAY, T.PARTIAL_FILL): S.DONE_FOR_DAY,  # a late fill of the day's work
     (S.DONE_FOR_DAY, T.FILL): S.DONE_FOR_DAY,
-    (S.STOPPED, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
+    (S.STOPPED, T.PARTIAL_FILL): S.STOPPED,  # Appendix D L.1.a: a stopped order trades on
     (S.STOPPED, T.FILL): S.FILLED,
     # --- cancel
     (S.PENDING_NEW, T.CANCEL_REQUEST): S.PENDING_CANCEL,
@@ -114,6 +114,7 @@ TRANSITIONS: dict[tuple[OrdStatus, Trigger], OrdStatus | _Resume] = {
     (S.PENDING_NEW, T.REPLACE_REQUEST): S.PENDING_REPLACE,
     (S.NEW, T.REPLACE_REQUEST): S.PENDING_REPLACE,
     (S.PARTIALLY_FILLED, T.REPLACE_REQUEST): S.PENDING_REPLACE,
+    (S.FILLED, T.REPLACE_REQUEST): S.PENDING_REPLACE,  # Appendix D C.1.c: raise the quantity
     (S.PENDING_REPLACE, T.REPLACE_PENDING): S.PENDING_REPLACE,
     (S.PENDING_REPLACE, T.REPLACE_REJECT): RESUME,
     (S.PENDING_REPLACE, T.REPLACE): RESUME,
@@ -140,7 +141,7 @@ TRANSITIONS: dict[tuple[OrdStatus, Trigger], OrdStatus | _Resume] = {
     (S.PARTIALLY_FILLED, T.RESTATE): RESUME,
     (S.PENDING_CANCEL, T.RESTATE): S.PENDING_CANCEL,
     (S.PENDING_REPLACE, T.RESTATE): S.PENDING_REPLACE,
-    (S.DONE_FOR_DAY, T.RESTATE): S.DONE_FOR_DAY,
+    (S.DONE_FOR_DAY, T.RESTATE): RESUME,  # a GTC order renewed for the next day
     # --- trade bust and correction: quantities change, the order may come back to life
     (S.PARTIALLY_FILLED, T.TRADE_CANCEL): RESUME,
     (S.FILLED, T.TRADE_CANCEL): RESUME,  # a busted fill reopens the unfilled quantity
@@ -159,6 +160,14 @@ TRANSITIONS: dict[tuple[OrdStatus, Trigger], OrdStatus | _Resume] = {
 }
 
 FILL_TRIGGERS = (T.PARTIAL_FILL, T.FILL)
+# statuses a refused cancel/replace returns to, rather than to the working status
+_HELD = (S.DONE_FOR_DAY, S.SUSPENDED, S.STOPPED)
+
+
+def plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros and without an exponent (FIX floats have none)."""
+    normal = value.normalize()
+    return normal if normal.as_tuple().exponent <= 0 else normal.quantize(Decimal(1))
 
 
 def next_status(status: OrdStatus, trigger: Trigger) -> OrdStatus | _Resume:
@@ -193,6 +202,7 @@ class PendingRequest:
     ord_type: OrdType | None = None
     time_in_force: TimeInForce | None = None
     operator: bool = False  # raised by an operator, not by the upstream client
+    resume_status: OrdStatus | None = None  # where a refused request returns, if not live
 
 
 @dataclass(slots=True)
@@ -238,7 +248,7 @@ class Order:
     def avg_px(self) -> Decimal:
         if self.cum_qty == ZERO:
             return ZERO
-        return (self.notional / self.cum_qty).quantize(AVG_PX_QUANTUM).normalize()
+        return plain((self.notional / self.cum_qty).quantize(AVG_PX_QUANTUM))
 
     @property
     def is_live(self) -> bool:
@@ -257,7 +267,16 @@ class Order:
         target = TRANSITIONS.get((self.status, trigger))
         if target is None:
             raise InvalidStateTrigger(self.status.name, trigger.name, self.order_id)
-        new_status = self.working_status() if isinstance(target, _Resume) else target
+        if isinstance(target, _Resume):
+            new_status = self.working_status()
+            resume_to = self.pending.resume_status if self.pending is not None else None
+            if resume_to is not None and self.status.is_pending_request and \
+                    trigger in (T.CANCEL_REJECT, T.REPLACE_REJECT) and \
+                    new_status is not OrdStatus.FILLED:
+                # a refused request leaves the order where it was (DoneForDay, Suspended, ...)
+                new_status = resume_to
+        else:
+            new_status = target
         if not new_status.is_pending_request:
             self.pending = None  # whatever was pending has been answered or overtaken
         self.status = new_status
@@ -298,6 +317,7 @@ class Order:
         self.check(trigger)
         self.cum_qty = new_cum
         self.notional += qty * px
+        self.accepted = True  # a trade proves the broker took the order
         self.fills.append(Fill(exec_id, qty, px, broker_exec_id))
         self._move(trigger)
         return trigger
@@ -365,7 +385,7 @@ class Order:
             self.orig_cl_ord_id = self.cl_ord_id
             self.cl_ord_id = request.cl_ord_id
         self.child_cl_ord_id = request.child_cl_ord_id
-        self.pending = None
+        self.accepted = True  # a confirmed replace proves the broker has the order
         return self._move(T.REPLACE)
 
     def restate(self, order_qty: Decimal | None = None) -> OrdStatus:
@@ -379,6 +399,8 @@ class Order:
         """Record a cancel or replace sent to the broker and move to the pending state."""
         trigger = T.CANCEL_REQUEST if pending.kind == "cancel" else T.REPLACE_REQUEST
         self.check(trigger)
+        if self.status in _HELD:
+            pending.resume_status = self.status
         self.pending = pending
         return self._move(trigger)
 
@@ -398,6 +420,7 @@ def pending_to_json(request: PendingRequest | None) -> str:
         "ord_type": None if request.ord_type is None else request.ord_type.value,
         "time_in_force": None if request.time_in_force is None else request.time_in_force.value,
         "operator": request.operator,
+        "resume_status": None if request.resume_status is None else request.resume_status.value,
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -424,4 +447,7 @@ def pending_from_json(text: str) -> PendingRequest | None:
             None if data.get("time_in_force") is None else TimeInForce(data["time_in_force"])
         ),
         operator=bool(data.get("operator", False)),
+        resume_status=(
+            None if data.get("resume_status") is None else OrdStatus(data["resume_status"])
+        ),
     )

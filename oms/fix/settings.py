@@ -71,6 +71,7 @@ def engine_defaults(
     check_latency: bool = True,
     max_latency: int = 120,
     persist_messages: bool = True,
+    validate_user_defined_fields: bool = True,
 ) -> dict[str, str]:
     """The [DEFAULT] block every process of ours uses."""
     dictionary = data_dictionary or default_data_dictionary()
@@ -82,7 +83,8 @@ def engine_defaults(
         "HeartBtInt": str(heartbeat_interval),
         "UseDataDictionary": "Y",
         "DataDictionary": str(dictionary),
-        "ValidateUserDefinedFields": "N",
+        # QuickFIX's default: a user-defined tag (5000-9999) must be in the dictionary
+        "ValidateUserDefinedFields": yn(validate_user_defined_fields),
         "AllowUnknownMsgFields": "N",
         "SocketNodelay": yn(socket_nodelay),
         "CheckLatency": yn(check_latency),

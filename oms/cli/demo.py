@@ -163,7 +163,10 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
                         break
                     time.sleep(0.5)
                     live.update(_blotter_view(engine, f"Blotter ({folder / 'oms.db'})"))
-        time.sleep(0.5)
+        try:  # let the client log out and print its summary to client.log
+            client.wait(max(1.0, min(30.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            pass
         total, done = complete()
         inconsistent = repository.order_fill_consistency(engine)
         new_orders = total - already

@@ -88,11 +88,14 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
               help="Outstanding orders at most with --rate 0.")
 @click.option("--symbols", default="AAPL,MSFT,IBM,GOOG,AMZN", show_default=True)
 @click.option("--sides", default="buy,sell", show_default=True)
-@click.option("--types", "order_types", default="limit,market", show_default=True)
-@click.option("--qty-min", type=int, default=100, show_default=True)
-@click.option("--qty-max", type=int, default=1000, show_default=True)
+@click.option("--limit-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of limit orders; the rest are market orders.")
+@click.option("--qty-min", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--qty-max", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--px-min", default="50", show_default=True)
 @click.option("--px-max", default="150", show_default=True)
+@click.option("--tif", "time_in_force", type=click.Choice(["0", "1", "3", "4"]), default="0",
+              show_default=True, help="TimeInForce: 0 Day, 1 GTC, 3 IOC, 4 FOK.")
 @click.option("--account", default="DEMO", show_default=True)
 @click.option("--ex-destination", default="", help="ExDestination (100) on every order.")
 @click.option("--cancel-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True)
@@ -103,23 +106,36 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every message received.")
 def client(host: str, port: int, sender_comp_id: str, target_comp_id: str, sessions_dir: str,
-           orders: int, rate: float, window: int, symbols: str, sides: str, order_types: str,
-           qty_min: int, qty_max: int, px_min: str, px_max: str, account: str,
-           ex_destination: str, cancel_ratio: float, replace_ratio: float, timeout: float,
-           seed: int | None, reset_on_logon: bool, as_json: bool, verbose: bool) -> None:
+           orders: int, rate: float, window: int, symbols: str, sides: str, limit_ratio: float,
+           qty_min: int, qty_max: int, px_min: str, px_max: str, time_in_force: str,
+           account: str, ex_destination: str, cancel_ratio: float, replace_ratio: float,
+           timeout: float, seed: int | None, reset_on_logon: bool, as_json: bool,
+           verbose: bool) -> None:
     """A simulated upstream client: sends orders and prints what came back."""
-    from oms.sim.client import ClientOptions, run_client
+    from rich.console import Console
 
-    options = ClientOptions(
-        host=host, port=port, sender_comp_id=sender_comp_id, target_comp_id=target_comp_id,
-        sessions_dir=Path(sessions_dir), orders=orders, rate=rate, window=window,
-        symbols=_comma_list(symbols), sides=_comma_list(sides),
-        order_types=_comma_list(order_types), qty_min=Decimal(qty_min),
-        qty_max=Decimal(qty_max), px_min=Decimal(px_min), px_max=Decimal(px_max),
-        account=account, ex_destination=ex_destination, cancel_ratio=cancel_ratio,
-        replace_ratio=replace_ratio, timeout=timeout, seed=seed,
-        reset_on_logon=reset_on_logon, verbose=verbose)
-    summary = run_client(options, quiet=as_json)
+    from oms.sim.client import ClientOptions, LogonTimeout, run_client
+
+    try:
+        options = ClientOptions(
+            host=host, port=port, sender_comp_id=sender_comp_id,
+            target_comp_id=target_comp_id, sessions_dir=Path(sessions_dir), orders=orders,
+            rate=rate, window=window, symbols=_comma_list(symbols),
+            sides=_comma_list(sides),  # type: ignore[arg-type]
+            limit_ratio=limit_ratio, min_qty=qty_min, max_qty=qty_max,
+            min_price=Decimal(px_min), max_price=Decimal(px_max),
+            time_in_force=time_in_force, account=account or None,
+            ex_destination=ex_destination or None, cancel_ratio=cancel_ratio,
+            replace_ratio=replace_ratio, timeout=timeout, seed=seed,
+            reset_on_logon=reset_on_logon, verbose=verbose)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    console = Console(stderr=True) if as_json else Console()
+    try:
+        summary = run_client(options, console)
+    except LogonTimeout as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     if as_json:
         click.echo(json.dumps(summary, default=str))
     if summary.get("outstanding", 0) or summary.get("protocol_errors", 0):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class OrdStatus(str, Enum):
+class OrdStatus(StrEnum):
     """OrdStatus (39): where an order stands, FIX 4.4 Volume 4 Appendix D."""
 
     NEW = "0"  # accepted, nothing filled yet
@@ -35,7 +35,7 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
-class ExecType(str, Enum):
+class ExecType(StrEnum):
     """ExecType (150): what an ExecutionReport reports."""
 
     NEW = "0"  # the order was accepted
@@ -57,7 +57,7 @@ class ExecType(str, Enum):
     ORDER_STATUS = "I"  # answer to an OrderStatusRequest
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     """Side (54)."""
 
     BUY = "1"
@@ -69,7 +69,7 @@ class Side(str, Enum):
     CROSS = "8"
 
 
-class OrdType(str, Enum):
+class OrdType(StrEnum):
     """OrdType (40); stop and stop-limit pass through to the broker."""
 
     MARKET = "1"
@@ -86,7 +86,7 @@ class OrdType(str, Enum):
         return self in (OrdType.STOP, OrdType.STOP_LIMIT)
 
 
-class TimeInForce(str, Enum):
+class TimeInForce(StrEnum):
     """TimeInForce (59); absent on the wire means DAY."""
 
     DAY = "0"
@@ -95,7 +95,7 @@ class TimeInForce(str, Enum):
     FOK = "4"
 
 
-class CxlRejReason(str, Enum):
+class CxlRejReason(StrEnum):
     """CxlRejReason (102)."""
 
     TOO_LATE_TO_CANCEL = "0"
@@ -106,14 +106,14 @@ class CxlRejReason(str, Enum):
     OTHER = "99"
 
 
-class CxlRejResponseTo(str, Enum):
+class CxlRejResponseTo(StrEnum):
     """CxlRejResponseTo (434): which request an OrderCancelReject answers."""
 
     CANCEL = "1"
     REPLACE = "2"
 
 
-class OrdRejReason(str, Enum):
+class OrdRejReason(StrEnum):
     """OrdRejReason (103)."""
 
     BROKER_OPTION = "0"

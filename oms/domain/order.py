@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import InvalidStateTrigger, Overfill, UnknownExecution
@@ -24,7 +24,7 @@ ZERO = Decimal(0)
 AVG_PX_QUANTUM = Decimal("1e-10")
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     """What happened to an order; the second key of the state table."""
 
     DENY = "DENY"  # we refused the order before routing it (risk, validation, no route)

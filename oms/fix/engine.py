@@ -7,12 +7,13 @@ every application message, and the FileLog costs 5-10% of throughput.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import quickfix as fix
 
-from oms.fix.settings import SessionSpec, write_cfg
+from oms.fix.settings import FIX44, SessionSpec, write_cfg
 
 
 def _log_factory(settings: fix.SessionSettings, file_log: bool):  # type: ignore[no-untyped-def]
@@ -39,12 +40,17 @@ class Engine:
         Path(merged["FileStorePath"]).mkdir(parents=True, exist_ok=True)
         if file_log:
             Path(merged["FileLogPath"]).mkdir(parents=True, exist_ok=True)
+        self.kind = kind
         self.cfg_path = cfg_path
+        self.sessions = list(sessions)
         self.application = application
         self.settings = fix.SessionSettings(str(cfg_path))
         self.store_factory = fix.FileStoreFactory(self.settings)
         self.log_factory = _log_factory(self.settings, file_log)
-        socket_class = fix.SocketAcceptor if kind == "acceptor" else fix.SocketInitiator
+        # Acceptors are ThreadedSocketAcceptors (a thread per connection): quickfix 1.16's
+        # SocketAcceptor::stop closes its server while its own thread deletes it, a race
+        # that crashed the process in our tests (SocketServer::close on freed memory).
+        socket_class = fix.ThreadedSocketAcceptor if kind == "acceptor" else fix.SocketInitiator
         if self.log_factory is not None:
             self.engine = socket_class(
                 application, self.store_factory, self.settings, self.log_factory
@@ -57,7 +63,25 @@ class Engine:
         self.engine.start()
         self._started = True
 
-    def stop(self, force: bool = False) -> None:
-        if self._started:
-            self._started = False
-            self.engine.stop(force)
+    def session_ids(self) -> list[fix.SessionID]:
+        return [fix.SessionID(FIX44, spec.sender_comp_id, spec.target_comp_id)
+                for spec in self.sessions]
+
+    def stop(self, force: bool = False, timeout: float = 2.0) -> None:
+        """Log the sessions out (unless ``force``), wait up to ``timeout`` s, then stop.
+
+        quickfix's own graceful stop polls for the logouts in whole-second sleeps (up to
+        10 s), so we send the Logouts ourselves and then stop with force.
+        """
+        if not self._started:
+            return
+        self._started = False
+        if not force:
+            live = [fix.Session.lookupSession(sid) for sid in self.session_ids()]
+            live = [session for session in live if session is not None and session.isLoggedOn()]
+            for session in live:
+                session.logout("server stopping")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and any(s.isLoggedOn() for s in live):
+                time.sleep(0.01)
+        self.engine.stop(True)

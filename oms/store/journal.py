@@ -1,0 +1,415 @@
+"""The group-commit journal writer: one thread that makes the core's batches durable.
+
+The core calls ``JournalWriter.submit(batch)`` and carries on. The writer thread takes every
+batch waiting (up to ``max_batches``), merges them (the highest ``version`` of each order,
+executions and events in submission order) and writes the group in ONE transaction with
+executemany statements: an upsert for ``orders``, plain inserts for ``executions`` and
+``order_events``. Only after the commit does it call each batch's ``after_commit`` callbacks,
+in submission order: nothing is sent before it is durable.
+
+Failures:
+- the database refuses or is unreachable: log at ERROR, roll back, retry the same group with
+  backoff (0.05 s doubling to 2 s) until it commits or ``stop()`` gives up. A group is never
+  dropped and its callbacks never run unless it committed.
+- a row is refused for its data (a duplicate broker ExecID, a NULL where none may be, a float
+  for an amount): the group is written again row by row in one transaction, each row in a
+  savepoint; only the refused rows are skipped, each logged at ERROR and journaled as an
+  ``order_events`` row of kind "error". One bad row must not wedge the OMS.
+
+The upsert only replaces an order row with a snapshot whose ``version`` is at least the
+stored one, so a stale snapshot never overwrites a newer state, even across groups.
+
+This module does not decide what goes into a batch, and does not read anything back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
+from oms.domain.errors import StoreError
+from oms.store.schema import executions, order_events, orders
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_DELAY = 0.05
+RETRY_MAX_DELAY = 2.0
+_STOP = object()
+
+
+def _fields(record_type: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    names = tuple(f.name for f in dataclasses.fields(record_type))
+    return names, attrgetter(*names)
+
+
+_ORDER_FIELDS, _order_values = _fields(OrderSnapshot)
+_EXECUTION_FIELDS, _execution_values = _fields(ExecutionRecord)
+_EVENT_FIELDS, _event_values = _fields(EventRecord)
+
+
+def order_params(snapshots: Iterable[OrderSnapshot]) -> list[dict[str, Any]]:
+    """Bind parameters for ``orders`` rows, one dict per snapshot (no ORM objects)."""
+    names = _ORDER_FIELDS
+    return [dict(zip(names, _order_values(s), strict=True)) for s in snapshots]
+
+
+def execution_params(records: Iterable[ExecutionRecord]) -> list[dict[str, Any]]:
+    """Bind parameters for ``executions`` rows."""
+    names = _EXECUTION_FIELDS
+    return [dict(zip(names, _execution_values(r), strict=True)) for r in records]
+
+
+def event_params(records: Iterable[EventRecord]) -> list[dict[str, Any]]:
+    """Bind parameters for ``order_events`` rows."""
+    names = _EVENT_FIELDS
+    return [dict(zip(names, _event_values(r), strict=True)) for r in records]
+
+
+def order_upsert(dialect_name: str) -> sa.Insert:
+    """INSERT ... ON CONFLICT (order_id) DO UPDATE every column, unless the row is newer."""
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect_name]
+    statement = insert(orders)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[orders.c.order_id],
+        set_={name: excluded[name] for name in _ORDER_FIELDS if name != "order_id"},
+        where=orders.c.version <= excluded.version,
+    )
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    """True when retrying cannot help because a row itself is refused."""
+    if isinstance(exc, (sa_exc.IntegrityError, sa_exc.DataError)):
+        return True
+    if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
+        return True  # a value our column types refused while binding
+    return isinstance(exc, (TypeError, ValueError, AttributeError))
+
+
+@dataclasses.dataclass(slots=True)
+class _Group:
+    """Batches merged for one transaction."""
+
+    batches: list[Batch]
+    last_seq: int
+    orders: list[OrderSnapshot]
+    executions: list[ExecutionRecord]
+    events: list[EventRecord]
+
+    @property
+    def rows(self) -> int:
+        return len(self.orders) + len(self.executions) + len(self.events)
+
+
+def merge(batches: Sequence[Batch], last_seq: int = 0) -> _Group:
+    """Merge batches: latest version per order (ties: the later batch), rows concatenated."""
+    latest: dict[str, OrderSnapshot] = {}
+    execs: list[ExecutionRecord] = []
+    events: list[EventRecord] = []
+    for batch in batches:
+        for order_id, snapshot in batch.orders.items():
+            current = latest.get(order_id)
+            if current is None or snapshot.version >= current.version:
+                latest[order_id] = snapshot
+        execs.extend(batch.executions)
+        events.extend(batch.events)
+    return _Group(list(batches), last_seq, list(latest.values()), execs, events)
+
+
+class JournalWriter:
+    """Writes submitted batches in group commits from its own thread; see the module doc."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batches: int = 1000,
+        on_error: Callable[[BaseException], None] | None = None,
+        name: str = "journal-writer",
+        keep_durations: int = 10_000,
+    ) -> None:
+        if max_batches < 1:
+            raise ValueError("max_batches must be at least 1")
+        self.engine = engine
+        self.max_batches = max_batches
+        self.on_error = on_error
+        self.name = name
+        # counters, read by health checks and benchmarks
+        self.batches_committed = 0
+        self.rows_written = 0
+        self.commits = 0
+        self.failures = 0  # failed commit attempts
+        self.rows_skipped = 0  # rows refused for their data (see the module doc)
+        self.batches_abandoned = 0  # never committed because stop() gave up
+        self.commit_durations: deque[float] = deque(maxlen=keep_durations)  # seconds
+        self.last_error: BaseException | None = None
+        self.failing = False  # True from a failed commit until the next success
+
+        self._upsert = order_upsert(engine.dialect.name)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # orders submit() against stop()
+        self._submitted = 0
+        self._acked = 0  # seq of the last batch committed and called back
+        self._done = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._give_up_at = float("inf")
+        self._finished = False
+
+    # --- API for the core ------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the writer thread; batches submitted before are written first."""
+        if self._thread is not None:
+            raise RuntimeError("the journal writer is already started")
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: Batch) -> None:
+        """Queue ``batch`` for the next group commit; never blocks. Thread-safe."""
+        if not batch:
+            return
+        with self._lock:
+            if self._stopping.is_set():
+                raise StoreError("the journal writer is stopped; the batch was not written")
+            self._submitted += 1
+            self._queue.put((self._submitted, batch))
+
+    @property
+    def pending(self) -> int:
+        """Batches submitted and not yet committed and called back."""
+        return self._submitted - self._acked
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every batch submitted before this call is committed and called back.
+
+        Returns False on timeout, or when the writer is not running and cannot get there.
+        """
+        if self._thread is not None and threading.current_thread() is self._thread:
+            raise RuntimeError("flush() from an after_commit callback would wait for itself")
+        with self._lock:
+            target = self._submitted
+        with self._done:
+            if self._acked >= target:
+                return True
+            if self._thread is None:
+                return False
+            self._done.wait_for(lambda: self._acked >= target or self._finished, timeout)
+            return self._acked >= target
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Write what was submitted, then stop the thread. True if all of it committed.
+
+        After ``timeout`` seconds of failing commits the writer gives up: what is left is
+        logged at ERROR and never acknowledged (its callbacks do not run).
+        """
+        with self._lock:
+            if not self._stopping.is_set():
+                self._give_up_at = time.monotonic() + timeout
+                self._stopping.set()
+                self._queue.put(_STOP)
+        if self._thread is None:
+            self.start()
+        assert self._thread is not None
+        self._thread.join(timeout + 1.0)
+        return not self._thread.is_alive() and self._acked == self._submitted
+
+    # --- the thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                items, stop_seen = self._take()
+                if items:
+                    group = merge([batch for _, batch in items], items[-1][0])
+                    if not self._commit_with_retry(group):
+                        self._abandon(len(items))
+                        return
+                    self._acknowledge(group)
+                if stop_seen:
+                    return
+        except BaseException:  # a bug here must not leave flush() callers hanging silently
+            log.critical("journal writer thread died", exc_info=True)
+            raise
+        finally:
+            with self._done:
+                self._finished = True
+                self._done.notify_all()
+
+    def _take(self) -> tuple[list[tuple[int, Batch]], bool]:
+        """Block for one batch, then take whatever else is waiting, up to max_batches."""
+        items: list[tuple[int, Batch]] = []
+        item = self._queue.get()
+        while True:
+            if item is _STOP:
+                return items, True
+            items.append(item)
+            if len(items) >= self.max_batches:
+                return items, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return items, False
+
+    def _commit_with_retry(self, group: _Group) -> bool:
+        delay = RETRY_FIRST_DELAY
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._commit(group)
+                if self.failing:
+                    log.warning("journal commit succeeded after %d attempts", attempt)
+                self.failing = False
+                return True
+            except Exception as exc:
+                self.failures += 1
+                self.failing = True
+                self.last_error = exc
+                log.error(
+                    "journal commit of %d batches (%d rows) failed, attempt %d, retrying in "
+                    "%.2fs: %s",
+                    len(group.batches),
+                    group.rows,
+                    attempt,
+                    delay,
+                    exc,
+                )
+                self._report(exc)
+            if self._stopping.is_set():
+                remaining = self._give_up_at - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(delay, remaining))
+            else:
+                self._stopping.wait(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY)
+
+    def _report(self, exc: BaseException) -> None:
+        if self.on_error is None:
+            return
+        try:
+            self.on_error(exc)
+        except Exception:
+            log.exception("journal on_error callback raised")
+
+    def _commit(self, group: _Group) -> None:
+        if not group.rows:
+            return
+        started = time.perf_counter()
+        try:
+            with self.engine.begin() as connection:
+                written = self._write_group(connection, group)
+        except Exception as exc:
+            if not _is_data_error(exc):
+                raise
+            log.error("journal group refused for its data, writing it row by row: %s", exc)
+            with self.engine.begin() as connection:
+                written = self._write_rows(connection, group)
+        self.commit_durations.append(time.perf_counter() - started)
+        self.commits += 1
+        self.rows_written += written
+
+    def _write_group(self, connection: Connection, group: _Group) -> int:
+        if group.orders:
+            connection.execute(self._upsert, order_params(group.orders))
+        if group.executions:
+            connection.execute(executions.insert(), execution_params(group.executions))
+        if group.events:
+            connection.execute(order_events.insert(), event_params(group.events))
+        return group.rows
+
+    def _write_rows(self, connection: Connection, group: _Group) -> int:
+        """The slow path: each row in a savepoint; refused rows become error events."""
+        errors: list[EventRecord] = []
+        written = 0
+        rows: list[tuple[Any, Callable[[Iterable[Any]], list[dict[str, Any]]], Any]] = [
+            (self._upsert, order_params, o) for o in group.orders
+        ]
+        rows += [(executions.insert(), execution_params, e) for e in group.executions]
+        rows += [(order_events.insert(), event_params, e) for e in group.events]
+        for statement, params_of, record in rows:
+            try:
+                with connection.begin_nested():
+                    connection.execute(statement, params_of([record]))
+                written += 1
+            except Exception as exc:
+                if not _is_data_error(exc):
+                    raise
+                errors.append(self._refused(record, exc))
+        if errors:
+            connection.execute(order_events.insert(), event_params(errors))
+            written += len(errors)
+            self.rows_skipped += len(errors)
+        return written
+
+    def _refused(self, record: Any, exc: BaseException) -> EventRecord:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if isinstance(record, ExecutionRecord):
+            what = (
+                f"execution {record.exec_id} (broker {record.broker_session or '-'} "
+                f"ExecID {record.broker_exec_id or '-'})"
+            )
+            order_id, session = record.order_id, record.broker_session
+        elif isinstance(record, OrderSnapshot):
+            what = f"order snapshot {record.order_id} version {record.version}"
+            order_id, session = record.order_id, record.session
+        else:
+            what = f"audit event {getattr(record, 'kind', '?')} {getattr(record, 'msg_type', '')}"
+            order_id = getattr(record, "order_id", None)
+            session = getattr(record, "session", "") or ""
+        body = f"journal skipped {what}: {reason}"
+        log.error("%s", body)
+        return EventRecord(
+            ts=datetime.now(UTC),
+            kind="error",
+            order_id=order_id if isinstance(order_id, str) else None,
+            session=session if isinstance(session, str) else "",
+            msg_type="",
+            body=body,
+        )
+
+    def _acknowledge(self, group: _Group) -> None:
+        for batch in group.batches:
+            for callback in batch.after_commit:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("after_commit callback %r raised", callback)
+        self.batches_committed += len(group.batches)
+        with self._done:
+            self._acked = group.last_seq
+            self._done.notify_all()
+
+    def _abandon(self, taken: int) -> None:
+        left = taken
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                left += 1
+        self.batches_abandoned += left
+        log.error(
+            "journal writer stopped with %d batches NOT committed (last error: %s); "
+            "nothing in them was acknowledged",
+            left,
+            self.last_error,
+        )

@@ -1,0 +1,229 @@
+"""The blotter's tables as SQLAlchemy Core ``Table`` objects (no ORM classes).
+
+``orders``, ``executions`` and ``order_events`` are written by the journal writer and read
+at start-up; their columns mirror ``oms.app.records``. The other tables are placeholders for
+later issues (drop copies, positions, sessions, reconciliation, TCA, market data): simple
+columns, empty until their owners write to them.
+
+This module only declares tables. The database is created and changed by the Alembic
+migrations in ``oms/store/migrations`` (``oms.store.db.upgrade``), which must produce the same
+schema; ``tests/integration/test_store.py`` compares the two.
+
+No foreign key ties executions or events to orders: the journal must be able to record an
+event about an order it never created (a rejected request, a drop copy) without failing.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from oms.store.types import Amount, UtcDateTime, big_id
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# Terminal OrdStatus values (Filled, Canceled, Rejected, Expired): no longer loaded at start-up.
+TERMINAL_STATUS_VALUES = ("2", "4", "8", "C")
+
+
+def _str(name: str, **kwargs: object) -> sa.Column[str]:
+    return sa.Column(name, sa.String(), nullable=False, **kwargs)  # type: ignore[arg-type]
+
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("order_id", sa.String(), primary_key=True),
+    _str("session"),
+    _str("cl_ord_id"),
+    _str("orig_cl_ord_id"),
+    _str("symbol"),
+    _str("side"),
+    _str("ord_type"),
+    _str("time_in_force"),
+    sa.Column("order_qty", Amount(), nullable=False),
+    sa.Column("price", Amount(), nullable=True),
+    sa.Column("stop_px", Amount(), nullable=True),
+    _str("account"),
+    _str("ex_destination"),
+    _str("status"),
+    sa.Column("cum_qty", Amount(), nullable=False),
+    sa.Column("leaves_qty", Amount(), nullable=False),
+    sa.Column("avg_px", Amount(), nullable=False),
+    sa.Column("notional", Amount(), nullable=False),
+    sa.Column("accepted", sa.Boolean(), nullable=False),
+    _str("route"),
+    _str("child_cl_ord_id"),
+    _str("broker_order_id"),
+    sa.Column("pending", sa.Text(), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_orders_status", "status"),
+    sa.Index("ix_orders_session_cl_ord_id", "session", "cl_ord_id"),
+    sa.Index("ix_orders_child_cl_ord_id", "child_cl_ord_id"),
+)
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    _str("exec_id", unique=True),
+    _str("order_id"),
+    _str("exec_type"),
+    _str("ord_status"),
+    sa.Column("last_qty", Amount(), nullable=False),
+    sa.Column("last_px", Amount(), nullable=False),
+    sa.Column("cum_qty", Amount(), nullable=False),
+    sa.Column("leaves_qty", Amount(), nullable=False),
+    sa.Column("avg_px", Amount(), nullable=False),
+    _str("exec_ref_id"),
+    _str("broker_session"),
+    _str("broker_exec_id"),
+    sa.Column("transact_time", UtcDateTime(), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Index("ix_executions_order_id", "order_id"),
+    # a broker ExecID counts once per broker session; ours carry "" and are exempt
+    sa.Index(
+        "uq_executions_broker_exec",
+        "broker_session",
+        "broker_exec_id",
+        unique=True,
+        sqlite_where=sa.text("broker_exec_id != ''"),
+        postgresql_where=sa.text("broker_exec_id != ''"),
+    ),
+)
+
+order_events = sa.Table(
+    "order_events",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("ts", UtcDateTime(), nullable=False),
+    _str("kind"),
+    sa.Column("order_id", sa.String(), nullable=True),
+    _str("session"),
+    _str("msg_type"),
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Index("ix_order_events_order_id", "order_id"),
+)
+
+# --- placeholders for later issues -------------------------------------------------------
+
+drop_copies = sa.Table(
+    "drop_copies",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    _str("session"),  # the drop-copy session it arrived on
+    _str("broker_exec_id"),
+    _str("exec_type"),
+    _str("ord_status"),
+    _str("cl_ord_id"),
+    _str("broker_order_id"),
+    _str("account"),
+    _str("symbol"),
+    _str("side"),
+    sa.Column("last_qty", Amount(), nullable=False),
+    sa.Column("last_px", Amount(), nullable=False),
+    sa.Column("transact_time", UtcDateTime(), nullable=True),
+    sa.Column("raw", sa.Text(), nullable=False),  # the FIX message with | separators
+    sa.Index("ix_drop_copies_session_broker_exec_id", "session", "broker_exec_id"),
+    sa.Index("ix_drop_copies_transact_time", "transact_time"),
+)
+
+positions = sa.Table(
+    "positions",
+    metadata,
+    sa.Column("account", sa.String(), primary_key=True),
+    sa.Column("symbol", sa.String(), primary_key=True),
+    sa.Column("qty", Amount(), nullable=False),  # signed: negative is short
+    sa.Column("avg_cost", Amount(), nullable=False),
+    sa.Column("realized_pnl", Amount(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+fix_sessions = sa.Table(
+    "fix_sessions",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),  # e.g. "FIX.4.4:OMS->CLIENT1"
+    _str("role"),  # "upstream" | "broker" | "drop_copy"
+    _str("sender_comp_id"),
+    _str("target_comp_id"),
+    _str("status"),  # "logged_on" | "logged_out" | ...
+    sa.Column("last_logon_at", UtcDateTime(), nullable=True),
+    sa.Column("last_logout_at", UtcDateTime(), nullable=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+recon_runs = sa.Table(
+    "recon_runs",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    _str("trade_date"),  # YYYY-MM-DD
+    _str("source"),  # "drop_copy" | a broker file name
+    _str("status"),  # "running" | "done" | "failed"
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    sa.Column("matched", sa.Integer(), nullable=False),
+    sa.Column("breaks", sa.Integer(), nullable=False),
+    sa.Column("report", sa.Text(), nullable=False),
+)
+
+recon_breaks = sa.Table(
+    "recon_breaks",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id",
+        big_id(),
+        sa.ForeignKey("recon_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    _str("kind"),  # "missing_ours" | "missing_theirs" | "qty" | "px" | ...
+    _str("symbol"),
+    _str("side"),
+    sa.Column("qty", Amount(), nullable=True),
+    sa.Column("px", Amount(), nullable=True),
+    _str("exec_id"),
+    _str("broker_exec_id"),
+    sa.Column("detail", sa.Text(), nullable=False),
+    sa.Index("ix_recon_breaks_run_id", "run_id"),
+)
+
+tca_results = sa.Table(
+    "tca_results",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    _str("order_id"),
+    sa.Column("computed_at", UtcDateTime(), nullable=False),
+    _str("symbol"),
+    _str("side"),
+    sa.Column("qty", Amount(), nullable=False),
+    sa.Column("avg_px", Amount(), nullable=False),
+    sa.Column("arrival_px", Amount(), nullable=True),
+    sa.Column("vwap_px", Amount(), nullable=True),
+    sa.Column("shortfall_bps", Amount(), nullable=True),
+    sa.Column("metrics", sa.Text(), nullable=False),  # JSON of further metrics
+    sa.Index("ix_tca_results_order_id", "order_id"),
+)
+
+market_data = sa.Table(
+    "market_data",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    _str("symbol"),
+    sa.Column("ts", UtcDateTime(), nullable=False),
+    sa.Column("bid", Amount(), nullable=True),
+    sa.Column("ask", Amount(), nullable=True),
+    sa.Column("last", Amount(), nullable=True),
+    sa.Column("volume", Amount(), nullable=True),
+    sa.Index("ix_market_data_symbol_ts", "symbol", "ts"),
+)

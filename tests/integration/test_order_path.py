@@ -1,0 +1,204 @@
+"""The order path end to end over real quickfix sessions on loopback, on SQLite and PostgreSQL.
+
+Upstream client -> OMS acceptor -> core -> blotter -> OMS initiator -> broker simulator, and
+the broker's ExecutionReports back the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from oms.store import repository
+from oms.store.db import make_engine
+from tests.integration.stack import Stack, wait_until
+
+pytestmark = pytest.mark.slow
+
+D = Decimal
+
+
+@pytest.fixture
+def stack(tmp_path: Path, database_url: str):
+    stacks: list[Stack] = []
+
+    def make(**kwargs) -> Stack:
+        built = Stack(tmp_path, database_url, **kwargs)
+        stacks.append(built)
+        return built
+
+    yield make
+    for built in stacks:
+        built.stop()
+
+
+def _blotter(database_url: str):
+    return make_engine(database_url)
+
+
+def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, database_url):
+    # Arrange
+    s = stack(broker_options={"fill_mode": "partial", "partial_fills": 3})
+    s.start_broker()
+    s.start_oms()
+    client = s.client(orders=25, rate=0, window=10, limit_ratio=0.5)
+
+    # Act
+    summary = client.run()
+
+    # Assert: the client saw every order filled, with consistent reports
+    assert summary["protocol_errors"] == 0, summary["protocol_error_samples"]
+    assert summary["filled"] == 25
+    for state in summary["orders"].values():
+        assert state["cum_qty"] == state["order_qty"]
+        assert state["leaves_qty"] == 0
+    # the blotter agrees: every order filled, the sum of fills equals CumQty
+    s.stop_oms()
+    engine = _blotter(database_url)
+    try:
+        rows = repository.list_orders(engine, status="all")
+        assert len(rows) == 25
+        assert {row["status"] for row in rows} == {"2"}
+        assert repository.order_fill_consistency(engine) == []
+        by_id = {row["order_id"]: row for row in rows}
+        for state in summary["orders"].values():
+            row = by_id[state["order_id"]]
+            assert row["cum_qty"] == state["cum_qty"]
+            assert row["avg_px"] == state["avg_px"]
+        detail = repository.get_order(engine, rows[0]["order_id"])
+        kinds = {(event["kind"], event["msg_type"]) for event in detail["events"]}
+        assert ("in", "D") in kinds and ("out", "D") in kinds and ("out", "8") in kinds
+        assert ("in", "8") in kinds and ("transition", "FILL") in kinds
+        assert len([e for e in detail["executions"] if e["exec_type"] == "F"]) == 3
+    finally:
+        engine.dispose()
+
+
+def test_cancel_and_replace_are_forwarded_to_the_broker_and_answered(stack, database_url):
+    # Arrange: the broker acks but never fills
+    s = stack(broker_options={"fill_mode": "none"})
+    s.start_broker()
+    s.start_oms()
+    client = s.client()
+    first = client.send_order(symbol="IBM", side="buy", qty=500, ord_type="2", price=D("101.25"))
+    second = client.send_order(symbol="MSFT", side="sell", qty=300, ord_type="1")
+    wait_until(lambda: client.order(first).status == "0" and client.order(second).status == "0")
+
+    # Act
+    replace_id = client.replace(first, qty=400, price=D("101.50"))
+    cancel_id = client.cancel(second)
+
+    # Assert
+    wait_until(lambda: client.order(first).replaces == 1 and client.order(second).status == "4")
+    replaced = client.order(first)
+    assert replaced.current_cl_ord_id == replace_id
+    assert replaced.order_qty == D(400) and replaced.leaves_qty == D(400)
+    canceled_reports = [r for r in client.order(second).reports if r.exec_type == "4"]
+    assert canceled_reports[0].cl_ord_id == cancel_id
+    assert canceled_reports[0].orig_cl_ord_id == second
+    assert canceled_reports[0].leaves_qty == 0
+    assert s.broker.counters.replaces_received == 1
+    assert s.broker.counters.cancels_received == 1
+    engine = _blotter(database_url)
+    try:
+        rows = {r["cl_ord_id"]: r for r in repository.list_orders(engine, status="all")}
+        assert rows[replace_id]["order_qty"] == D(400)
+        assert rows[replace_id]["price"] == D("101.50")
+        assert rows[replace_id]["status"] == "0"
+        assert rows[cancel_id]["status"] == "4" if cancel_id in rows else \
+            rows[second]["status"] == "4"
+    finally:
+        engine.dispose()
+
+
+def test_bad_input_gets_a_clear_answer_and_the_live_order_is_untouched(stack, database_url):
+    # Arrange
+    s = stack(broker_options={"fill_mode": "none"}, oms_overrides={"symbols": ["IBM", "MSFT"]})
+    s.start_broker()
+    s.start_oms()
+    client = s.client()
+    live = client.send_order(symbol="IBM", side="buy", qty=100, ord_type="2", price=D("10"))
+    wait_until(lambda: client.order(live).status == "0")
+
+    # Act: an unknown symbol, a cancel of an unknown order, a replace below zero
+    unknown_symbol = client.send_order(symbol="NOPE", side="buy", qty=100, ord_type="1")
+    wait_until(lambda: client.order(unknown_symbol).status == "8")
+    cancel_rejects_before = client.summary()["cancel_rejects"]
+    bogus_cancel = client.cancel(unknown_symbol)  # the order is rejected: too late to cancel
+
+    # Assert
+    wait_until(lambda: client.summary()["cancel_rejects"] == cancel_rejects_before + 1)
+    reject = next(r for r in client.received if r.msg_type == "9" and r.cl_ord_id == bogus_cancel)
+    assert reject.cxl_rej_reason == "0"
+    text = next(r.text for r in client.order(unknown_symbol).reports if r.exec_type == "8")
+    assert "Unknown symbol NOPE" in text
+    assert client.order(live).status == "0"
+
+
+def test_the_server_comes_back_after_kill_9_with_its_open_orders(stack, database_url):
+    # Arrange: the real `oms serve` in a process; the broker acks and never fills
+    s = stack(broker_options={"fill_mode": "none"})
+    s.start_broker()
+    process = s.start_oms_process()
+    client = s.client()
+    ids = [client.send_order(symbol="AAPL", side="buy", qty=200, ord_type="2",
+                             price=D("150.5")) for _ in range(5)]
+    wait_until(lambda: all(client.order(i).status == "0" for i in ids))
+
+    # Act: kill -9, start again
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+    client.wait_for(lambda: not client.is_logged_on(), 10)
+    s.start_oms_process()
+    wait_until(client.is_logged_on, timeout=20)
+    wait_until(lambda: s.broker.logged_on(), timeout=20)
+    for cl_ord_id in ids:
+        client.cancel(cl_ord_id)
+
+    # Assert: the reloaded orders were canceled through the broker, new flow works
+    wait_until(lambda: all(client.order(i).status == "4" for i in ids), timeout=20)
+    fresh = client.send_order(symbol="AAPL", side="sell", qty=10, ord_type="1")
+    wait_until(lambda: client.order(fresh).status == "0", timeout=20)
+    s.stop_oms()
+    engine = _blotter(database_url)
+    try:
+        rows = repository.list_orders(engine, status="all")
+        assert sorted(r["status"] for r in rows) == ["0"] + ["4"] * 5
+    finally:
+        engine.dispose()
+
+
+def test_fills_sent_while_the_server_was_down_are_applied_once(stack, database_url):
+    # Arrange: the broker fills slowly; the OMS dies between fills
+    s = stack(broker_options={"fill_mode": "partial", "partial_fills": 4,
+                              "fill_interval": 0.5})
+    s.start_broker()
+    process = s.start_oms_process()
+    client = s.client()
+    ids = [client.send_order(symbol="IBM", side="buy", qty=400, ord_type="1")
+           for _ in range(3)]
+    wait_until(lambda: all(client.order(i).cum_qty > 0 for i in ids), timeout=20)
+
+    # Act
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+    s.start_oms_process()
+
+    # Assert: every order ends filled, exactly once per fill
+    wait_until(lambda: all(client.order(i).status == "2" for i in ids), timeout=30)
+    for cl_ord_id in ids:
+        order = client.order(cl_ord_id)
+        assert order.cum_qty == D(400)
+        assert order.fills_qty == D(400)
+    s.stop_oms()
+    engine = _blotter(database_url)
+    try:
+        assert repository.order_fill_consistency(engine) == []
+        rows = repository.list_orders(engine, status="all")
+        assert [r["cum_qty"] for r in rows] == [D(400)] * 3
+    finally:
+        engine.dispose()

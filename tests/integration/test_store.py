@@ -1,0 +1,746 @@
+"""The blotter on real databases: migrations, exact amounts, the group-commit writer, reads.
+
+Every test that takes ``engine`` or ``database_url`` runs on a SQLite file and on PostgreSQL
+(see ``tests/conftest.py``). Figures printed by the ``*_figures`` tests show with ``-s``;
+nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from itertools import count
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
+from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
+from oms.domain.errors import StoreError
+from oms.domain.order import Order, PendingRequest, Trigger, pending_to_json
+from oms.store import (
+    JournalWriter,
+    current_revision,
+    get_order,
+    head_revision,
+    list_orders,
+    load_open_orders,
+    load_seen_broker_exec_ids,
+    load_session_cl_ord_ids,
+    make_engine,
+    normalize_url,
+    order_fill_consistency,
+    upgrade,
+)
+from oms.store.schema import executions, market_data, metadata, order_events, orders
+from tests.conftest import free_port
+
+T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
+SESSION = "FIX.4.4:OMS->CLIENT1"
+BROKER = "FIX.4.4:OMS->BROKER1"
+_exec_ids = count(1)
+
+
+# --- builders ---------------------------------------------------------------------------
+def new_order(order_id: str = "O1", qty: str = "100", created_at: datetime = T0) -> Order:
+    return Order(
+        order_id=order_id,
+        session=SESSION,
+        cl_ord_id=f"C-{order_id}",
+        symbol="IBM",
+        side=Side.BUY,
+        ord_type=OrdType.LIMIT,
+        order_qty=Decimal(qty),
+        price=Decimal("10.25"),
+        time_in_force=TimeInForce.GTC,
+        account="ACC1",
+        created_at=created_at,
+        route="BROKER1",
+        child_cl_ord_id=f"K-{order_id}",
+    )
+
+
+def snapshot(order: Order, updated_at: datetime = T0) -> OrderSnapshot:
+    """What the core would journal for ``order`` now."""
+    return OrderSnapshot(
+        order_id=order.order_id,
+        session=order.session,
+        cl_ord_id=order.cl_ord_id,
+        orig_cl_ord_id=order.orig_cl_ord_id,
+        symbol=order.symbol,
+        side=order.side.value,
+        ord_type=order.ord_type.value,
+        time_in_force=order.time_in_force.value,
+        order_qty=order.order_qty,
+        price=order.price,
+        stop_px=order.stop_px,
+        account=order.account,
+        ex_destination=order.ex_destination,
+        status=order.status.value,
+        cum_qty=order.cum_qty,
+        leaves_qty=order.leaves_qty,
+        avg_px=order.avg_px,
+        notional=order.notional,
+        accepted=order.accepted,
+        route=order.route,
+        child_cl_ord_id=order.child_cl_ord_id,
+        broker_order_id=order.broker_order_id,
+        pending=pending_to_json(order.pending),
+        text=order.text,
+        version=order.version,
+        created_at=order.created_at or T0,
+        updated_at=updated_at,
+    )
+
+
+def execution(
+    order: Order,
+    exec_type: str,
+    exec_id: str | None = None,
+    last_qty: str = "0",
+    last_px: str = "0",
+    exec_ref_id: str = "",
+    broker_exec_id: str = "",
+) -> ExecutionRecord:
+    return ExecutionRecord(
+        exec_id=exec_id or f"X{next(_exec_ids)}",
+        order_id=order.order_id,
+        exec_type=exec_type,
+        ord_status=order.status.value,
+        last_qty=Decimal(last_qty),
+        last_px=Decimal(last_px),
+        cum_qty=order.cum_qty,
+        leaves_qty=order.leaves_qty,
+        avg_px=order.avg_px,
+        exec_ref_id=exec_ref_id,
+        broker_session=BROKER if broker_exec_id else "",
+        broker_exec_id=broker_exec_id,
+        transact_time=T0,
+    )
+
+
+def event(order_id: str | None, body: str, kind: str = "transition") -> EventRecord:
+    return EventRecord(ts=T0, kind=kind, order_id=order_id, session=SESSION, msg_type="", body=body)
+
+
+def batch_of(*orders_: Order, execs: tuple[ExecutionRecord, ...] = (), note: str = "") -> Batch:
+    return Batch(
+        orders={o.order_id: snapshot(o) for o in orders_},
+        executions=list(execs),
+        events=[event(o.order_id, note or f"v{o.version}") for o in orders_],
+    )
+
+
+def count_rows(engine: sa.Engine, table: sa.Table) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def writer(engine: sa.Engine) -> Iterator[JournalWriter]:
+    journal = JournalWriter(engine)
+    yield journal
+    journal.stop(timeout=2.0)
+
+
+# --- migrations -------------------------------------------------------------------------
+def test_upgrade_twice_reaches_head_and_the_second_is_a_no_op(database_url: str) -> None:
+    # Arrange
+    engine = make_engine(database_url)
+    try:
+        assert current_revision(engine) is None
+
+        # Act
+        first = upgrade(engine)
+        second = upgrade(database_url)  # by URL this time
+
+        # Assert
+        assert first == second == head_revision() == current_revision(engine)
+        assert count_rows(engine, orders) == 0
+    finally:
+        engine.dispose()
+
+
+def test_migrations_build_exactly_the_schema_the_code_declares(engine: sa.Engine) -> None:
+    # Act
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
+
+    # Assert
+    assert differences == []
+
+
+def test_sqlite_connections_are_durable_and_in_wal_mode(sqlite_database_url: str) -> None:
+    # Arrange
+    engine = make_engine(sqlite_database_url)
+
+    # Act
+    with engine.connect() as connection:
+        settings = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    engine.dispose()
+
+    # Assert
+    assert settings["journal_mode"] == "wal"
+    assert settings["synchronous"] == 2  # FULL
+    assert settings["foreign_keys"] == 1
+    assert settings["busy_timeout"] > 0
+
+
+# --- column types -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0.1",
+        "123456789.123456789",  # 18 significant digits: a float keeps 17
+        "1000000000000",
+        "987654321987654321.5",
+        "0.000000000001",  # below NUMERIC(28,10)'s scale
+        "-42.50",
+        "0",
+    ],
+)
+def test_amounts_round_trip_exactly(engine: sa.Engine, text: str) -> None:
+    # Arrange
+    value = Decimal(text)
+
+    # Act
+    with engine.begin() as connection:
+        connection.execute(
+            market_data.insert(), {"symbol": "IBM", "ts": T0, "last": value, "volume": None}
+        )
+    with engine.connect() as connection:
+        stored, volume = connection.execute(sa.select(market_data.c["last", "volume"])).one()
+
+    # Assert
+    assert type(stored) is Decimal
+    assert stored == value
+    assert str(stored) == str(value)
+    assert volume is None
+
+
+def test_amount_columns_refuse_floats(engine: sa.Engine) -> None:
+    # Act / Assert
+    with pytest.raises(sa.exc.StatementError, match="float"):
+        with engine.begin() as connection:
+            connection.execute(market_data.insert(), {"symbol": "IBM", "ts": T0, "last": 0.1})
+
+
+def test_timestamps_are_stored_in_utc_and_come_back_aware(engine: sa.Engine) -> None:
+    # Arrange
+    paris = timezone(timedelta(hours=2))
+    local = datetime(2024, 6, 1, 16, 30, 15, 123456, tzinfo=paris)
+
+    # Act
+    with engine.begin() as connection:
+        connection.execute(market_data.insert(), {"symbol": "IBM", "ts": local})
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(market_data.c.ts)).scalar_one()
+        later = connection.execute(
+            sa.select(sa.func.count()).where(market_data.c.ts >= T0.replace(month=6))
+        ).scalar_one()
+
+    # Assert
+    assert stored == local
+    assert stored.tzinfo == UTC
+    assert stored.hour == 14
+    assert later == 1
+
+
+# --- the journal writer -----------------------------------------------------------------
+def test_writer_commits_waiting_batches_in_one_transaction_and_acks_after_they_are_visible(
+    engine: sa.Engine, database_url: str
+) -> None:
+    # Arrange: three batches wait before the thread starts, so they form one group
+    observer = make_engine(database_url)  # a separate pool: sees only committed rows
+    seen: list[tuple[int, int, int]] = []
+    journal = JournalWriter(engine)
+    for number in (1, 2, 3):
+        batch = batch_of(new_order(f"O{number}"))
+        batch.after_commit.append(
+            lambda n=number: seen.append(
+                (n, count_rows(observer, orders), count_rows(observer, order_events))
+            )
+        )
+        journal.submit(batch)
+
+    # Act
+    journal.start()
+    flushed = journal.flush()
+    journal.stop()
+    observer.dispose()
+
+    # Assert
+    assert flushed
+    assert journal.commits == 1
+    assert journal.batches_committed == 3
+    assert journal.rows_written == 6
+    assert len(journal.commit_durations) == 1
+    assert seen == [(1, 3, 3), (2, 3, 3), (3, 3, 3)]
+
+
+def test_latest_version_wins_within_a_group_and_a_stale_snapshot_never_overwrites(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # Arrange
+    order = new_order()
+    order.apply(Trigger.ACCEPT)
+    accepted = snapshot(order)  # version 1
+    order.fill("X-a", Decimal("40"), Decimal("10"))
+    partly_filled = snapshot(order)  # version 2
+
+    # Act: newest first inside one group, then the stale one again in a later group
+    writer.submit(Batch(orders={"O1": partly_filled}))
+    writer.submit(Batch(orders={"O1": accepted}))
+    writer.start()
+    assert writer.flush()
+    writer.submit(Batch(orders={"O1": accepted}))
+    assert writer.flush()
+
+    # Assert
+    row = get_order(engine, "O1")
+    assert row is not None
+    assert row["order"]["version"] == 2
+    assert row["order"]["status"] == OrdStatus.PARTIALLY_FILLED.value
+    assert row["order"]["cum_qty"] == Decimal("40")
+
+
+def test_open_orders_reload_with_fills_a_bust_and_a_correction(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # Arrange: the domain books the trades; the journal records what it booked
+    order = new_order(qty="1000")
+    order.apply(Trigger.ACCEPT)
+    records = [execution(order, "0", "E0")]
+    order.fill("E1", Decimal("100"), Decimal("10.10"), "B1")
+    records.append(execution(order, "F", "E1", "100", "10.10", broker_exec_id="B1"))
+    order.fill("E2", Decimal("200"), Decimal("10.20"), "B2")
+    records.append(execution(order, "F", "E2", "200", "10.20", broker_exec_id="B2"))
+    order.fill("E3", Decimal("300"), Decimal("10.30"), "B3")
+    records.append(execution(order, "F", "E3", "300", "10.30", broker_exec_id="B3"))
+    order.bust("E1")
+    records.append(execution(order, "H", "E4", exec_ref_id="E1", broker_exec_id="B4"))
+    order.correct("E2", "E5", Decimal("150"), Decimal("10.25"), "B5")
+    records.append(execution(order, "G", "E5", "150", "10.25", "E2", broker_exec_id="B5"))
+    order.request(PendingRequest("cancel", "C-cxl", order.cl_ord_id, "K-cxl"))
+    finished = new_order("O2")
+    finished.apply(Trigger.ACCEPT)
+    finished.apply(Trigger.CANCEL)
+    writer.start()
+
+    # Act
+    writer.submit(
+        Batch(orders={"O1": snapshot(order), "O2": snapshot(finished)}, executions=records)
+    )
+    assert writer.flush()
+    loaded = load_open_orders(engine)
+
+    # Assert
+    assert [o.order_id for o in loaded] == ["O1"]  # O2 is canceled: terminal
+    reloaded = loaded[0]
+    assert [(f.exec_id, f.qty, f.px, f.broker_exec_id) for f in reloaded.fills] == [
+        ("E5", Decimal("150"), Decimal("10.25"), "B5"),
+        ("E3", Decimal("300"), Decimal("10.30"), "B3"),
+    ]
+    assert reloaded.cum_qty == order.cum_qty == Decimal("450")
+    assert reloaded.avg_px == order.avg_px
+    assert reloaded.leaves_qty == Decimal("550")
+    assert reloaded.status is OrdStatus.PENDING_CANCEL
+    assert reloaded.pending == order.pending
+    assert reloaded.side is Side.BUY and reloaded.time_in_force is TimeInForce.GTC
+    assert reloaded.version == order.version
+    assert reloaded.accepted is True
+    assert reloaded.created_at == T0
+    assert order_fill_consistency(engine) == []
+    # the reloaded order keeps working: the domain can cancel against its fills
+    reloaded.apply(Trigger.CANCEL)
+    assert reloaded.status is OrdStatus.CANCELED
+
+
+def test_a_duplicate_broker_exec_id_is_skipped_journaled_as_an_error_and_does_not_wedge(
+    engine: sa.Engine, writer: JournalWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Arrange: the same broker execution booked twice under two of our ExecIDs
+    order = new_order()
+    order.apply(Trigger.ACCEPT)
+    order.fill("E1", Decimal("10"), Decimal("10"), "B1")
+    first = execution(order, "F", "E1", "10", "10", broker_exec_id="B1")
+    resent = execution(order, "F", "E1-again", "10", "10", broker_exec_id="B1")
+    acked: list[str] = []
+    writer.start()
+    writer.submit(Batch(orders={"O1": snapshot(order)}, executions=[first]))
+    assert writer.flush()
+
+    # Act
+    with caplog.at_level("ERROR", logger="oms.store.journal"):
+        bad = batch_of(order, execs=(resent,))
+        bad.after_commit.append(lambda: acked.append("bad"))
+        writer.submit(bad)
+        following = batch_of(new_order("O2"))
+        following.after_commit.append(lambda: acked.append("next"))
+        writer.submit(following)
+        assert writer.flush()
+
+    # Assert
+    assert acked == ["bad", "next"]  # the rest of the group committed
+    assert writer.rows_skipped == 1
+    detail = get_order(engine, "O1")
+    assert detail is not None
+    assert [e["exec_id"] for e in detail["executions"]] == ["E1"]
+    errors = [e for e in detail["events"] if e["kind"] == "error"]
+    assert len(errors) == 1 and "E1-again" in errors[0]["body"]
+    assert get_order(engine, "O2") is not None
+    assert any("E1-again" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert load_seen_broker_exec_ids(engine) == {(BROKER, "B1")}
+
+
+def test_a_snapshot_the_columns_refuse_is_skipped_instead_of_retried_forever(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # Arrange: a float slipped into a snapshot (a bug upstream); its neighbour is fine
+    broken = snapshot(new_order("O1"))
+    broken.price = 10.25  # type: ignore[assignment]
+    good = batch_of(new_order("O2"))
+    good.orders["O1"] = broken
+    acked: list[str] = []
+    good.after_commit.append(lambda: acked.append("done"))
+    writer.start()
+
+    # Act
+    writer.submit(good)
+    flushed = writer.flush()
+
+    # Assert
+    assert flushed and acked == ["done"]
+    assert writer.failures == 0 and writer.rows_skipped == 1
+    assert get_order(engine, "O1") is None
+    detail = get_order(engine, "O2")
+    assert detail is not None
+    with engine.connect() as connection:
+        errors = (
+            connection.execute(sa.select(order_events.c.body).where(order_events.c.kind == "error"))
+            .scalars()
+            .all()
+        )
+    assert len(errors) == 1 and "order snapshot O1" in errors[0] and "float" in errors[0]
+
+
+def test_a_failing_database_never_acks_and_the_group_commits_once_it_recovers(
+    engine: sa.Engine,
+) -> None:
+    # Arrange: the events table disappears under the running writer
+    errors: list[BaseException] = []
+    acked: list[str] = []
+    journal = JournalWriter(engine, on_error=errors.append)
+    journal.start()
+    with engine.begin() as connection:
+        order_events.drop(connection)
+    batch = batch_of(new_order())
+    batch.after_commit.append(lambda: acked.append("O1"))
+
+    # Act
+    journal.submit(batch)
+    assert wait_until(lambda: journal.failures >= 2)
+    acked_while_failing = list(acked)
+    rows_while_failing = count_rows(engine, orders)
+    with engine.begin() as connection:
+        order_events.create(connection)
+    flushed = journal.flush()
+    journal.stop()
+
+    # Assert
+    assert acked_while_failing == []
+    assert rows_while_failing == 0  # rolled back as a whole
+    assert len(errors) >= 2 and journal.last_error is not None
+    assert flushed and acked == ["O1"]
+    assert count_rows(engine, orders) == 1 and count_rows(engine, order_events) == 1
+    assert journal.failing is False
+
+
+def test_stop_gives_up_on_a_broken_database_without_acknowledging(engine: sa.Engine) -> None:
+    # Arrange
+    acked: list[str] = []
+    journal = JournalWriter(engine)
+    journal.start()
+    with engine.begin() as connection:
+        orders.drop(connection)
+    for number in (1, 2):
+        batch = batch_of(new_order(f"O{number}"))
+        batch.after_commit.append(lambda n=number: acked.append(f"O{n}"))
+        journal.submit(batch)
+
+    # Act
+    stopped_cleanly = journal.stop(timeout=0.5)
+
+    # Assert
+    assert stopped_cleanly is False
+    assert not journal.running
+    assert acked == []
+    assert journal.batches_abandoned == 2 and journal.batches_committed == 0
+    assert count_rows(engine, order_events) == 0
+
+
+def test_stop_drains_every_pending_batch_in_order(engine: sa.Engine) -> None:
+    # Arrange
+    acked: list[int] = []
+    journal = JournalWriter(engine, max_batches=7)
+    journal.start()
+    for number in range(200):
+        batch = batch_of(new_order(f"O{number:03d}"))
+        batch.after_commit.append(lambda n=number: acked.append(n))
+        journal.submit(batch)
+
+    # Act
+    stopped_cleanly = journal.stop()
+
+    # Assert
+    assert stopped_cleanly
+    assert acked == list(range(200))
+    assert journal.batches_committed == 200 and journal.pending == 0
+    assert journal.commits >= 200 // 7
+    assert count_rows(engine, orders) == 200
+    with pytest.raises(StoreError):
+        journal.submit(batch_of(new_order("late")))
+
+
+def test_a_raising_callback_is_logged_and_the_writer_carries_on(
+    writer: JournalWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Arrange
+    acked: list[str] = []
+
+    def explode() -> None:
+        raise RuntimeError("socket gone")
+
+    first = batch_of(new_order("O1"))
+    first.after_commit += [explode, lambda: acked.append("O1")]
+    second = batch_of(new_order("O2"))
+    second.after_commit.append(lambda: acked.append("O2"))
+    writer.start()
+
+    # Act
+    with caplog.at_level("ERROR", logger="oms.store.journal"):
+        writer.submit(first)
+        writer.submit(second)
+        flushed = writer.flush()
+
+    # Assert
+    assert flushed and acked == ["O1", "O2"]
+    assert writer.running
+    assert any("socket gone" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_flush_returns_at_once_when_everything_is_committed(writer: JournalWriter) -> None:
+    # Arrange
+    writer.start()
+    done = threading.Event()
+
+    # Act
+    writer.submit(Batch(after_commit=[done.set]))  # no rows: still acked in order
+
+    # Assert
+    assert writer.flush(timeout=5) and done.is_set()
+    assert writer.flush(timeout=0)
+
+
+# --- reads ------------------------------------------------------------------------------
+def test_recent_client_ids_and_broker_exec_ids_are_found_for_restart(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # Arrange
+    old = new_order("O-old", created_at=T0 - timedelta(days=2))
+    replaced = new_order("O-new", created_at=T0)
+    replaced.orig_cl_ord_id, replaced.cl_ord_id = replaced.cl_ord_id, "C-O-new-2"
+    other = new_order("O-other", created_at=T0)
+    other.session = "FIX.4.4:OMS->CLIENT2"
+    replaced.apply(Trigger.ACCEPT)
+    replaced.fill("E1", Decimal("1"), Decimal("10"), "B1")
+    early = execution(replaced, "F", "E1", "1", "10", broker_exec_id="B1")
+    early.transact_time = T0 - timedelta(days=3)
+    replaced.fill("E2", Decimal("1"), Decimal("10"), "B2")
+    writer.start()
+    writer.submit(
+        batch_of(
+            old,
+            replaced,
+            other,
+            execs=(
+                early,
+                execution(replaced, "F", "E2", "1", "10", broker_exec_id="B2"),
+                execution(replaced, "0", "E3"),  # ours: no broker ExecID
+            ),
+        )
+    )
+    assert writer.flush()
+
+    # Act
+    cl_ord_ids = load_session_cl_ord_ids(engine, SESSION, T0 - timedelta(hours=1))
+    all_seen = load_seen_broker_exec_ids(engine)
+    recent_seen = load_seen_broker_exec_ids(engine, since=T0 - timedelta(days=1))
+
+    # Assert
+    assert cl_ord_ids == {"C-O-new", "C-O-new-2"}
+    assert all_seen == {(BROKER, "B1"), (BROKER, "B2")}
+    assert recent_seen == {(BROKER, "B2")}
+
+
+def test_blotter_lists_newest_first_and_shows_one_order_in_full(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # Arrange
+    first = new_order("O1", created_at=T0)
+    second = new_order("O2", created_at=T0 + timedelta(seconds=1))
+    done = new_order("O3", created_at=T0 + timedelta(seconds=2))
+    done.apply(Trigger.DENY)
+    writer.start()
+    writer.submit(batch_of(first, second, done, execs=(execution(done, "8", "E-rej"),)))
+    writer.submit(Batch(events=[event("O3", "second line", kind="out")]))
+    assert writer.flush()
+
+    # Act
+    open_rows = list_orders(engine)
+    all_rows = list_orders(engine, "all", limit=2)
+    detail = get_order(engine, "O3")
+    missing = get_order(engine, "nope")
+
+    # Assert
+    assert [r["order_id"] for r in open_rows] == ["O2", "O1"]
+    assert [r["order_id"] for r in all_rows] == ["O3", "O2"]
+    assert open_rows[0]["price"] == Decimal("10.25") and open_rows[0]["created_at"].tzinfo
+    assert detail is not None and missing is None
+    assert detail["order"]["status"] == OrdStatus.REJECTED.value
+    assert [e["exec_id"] for e in detail["executions"]] == ["E-rej"]
+    assert [e["body"] for e in detail["events"]] == ["v1", "second line"]
+    with pytest.raises(ValueError):
+        list_orders(engine, "closed")  # type: ignore[arg-type]
+
+
+def test_fill_consistency_names_an_order_whose_cum_qty_disagrees_with_its_fills(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # Arrange
+    good = new_order("O1")
+    good.apply(Trigger.ACCEPT)
+    good.fill("E1", Decimal("10"), Decimal("10"))
+    bad = new_order("O2")
+    bad.apply(Trigger.ACCEPT)
+    bad.fill("E2", Decimal("10"), Decimal("10"))
+    wrong = snapshot(bad)
+    wrong.cum_qty = Decimal("20")  # as if copied blindly from a counterparty
+    writer.start()
+    writer.submit(
+        Batch(
+            orders={"O1": snapshot(good), "O2": wrong},
+            executions=[
+                execution(good, "F", "E1", "10", "10"),
+                execution(bad, "F", "E2", "10", "10"),
+            ],
+        )
+    )
+    assert writer.flush()
+
+    # Act
+    broken = order_fill_consistency(engine)
+
+    # Assert
+    assert broken == [
+        {
+            "order_id": "O2",
+            "status": "1",
+            "cum_qty": Decimal("20"),
+            "fills_qty": Decimal("10"),
+            "fills": 1,
+        }
+    ]
+
+
+# --- engines ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u@h:5432/db", "postgresql+psycopg://u@h:5432/db"),
+        ("postgresql://u:pw@h/db", "postgresql+psycopg://u:pw@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///oms.db", "sqlite:///oms.db"),
+    ],
+)
+def test_database_urls_are_pointed_at_psycopg(given: str, expected: str) -> None:
+    # Act / Assert
+    assert normalize_url(given).render_as_string(hide_password=False) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://u@h/db", "postgresql+psycopg2://u@h/db", "not a url", "oracle://h/x"],
+)
+def test_unsupported_database_urls_are_refused_with_a_sentence(url: str) -> None:
+    # Act / Assert
+    with pytest.raises(StoreError, match="unsupported|not a database URL"):
+        make_engine(url)
+
+
+def test_unreachable_databases_are_refused_with_a_sentence(tmp_path: object) -> None:
+    # Arrange
+    missing_dir = f"sqlite:///{tmp_path}/no/such/dir/oms.db"
+    closed_port = f"postgresql://nobody:secret@127.0.0.1:{free_port()}/oms"
+
+    # Act / Assert
+    with pytest.raises(StoreError, match="cannot reach the database"):
+        make_engine(missing_dir)
+    with pytest.raises(StoreError, match="cannot reach the database") as caught:
+        make_engine(closed_port)
+    assert "secret" not in str(caught.value)
+
+
+# --- figures ----------------------------------------------------------------------------
+def test_group_commit_figures(engine: sa.Engine, database_url: str) -> None:
+    # Arrange: 500 new orders, each with an execution and two events, in one batch
+    rounds = 5
+    batches = []
+    for round_number in range(rounds):
+        batch = Batch()
+        for number in range(500):
+            order = new_order(f"R{round_number}-{number}")
+            batch.orders[order.order_id] = snapshot(order)
+            batch.executions.append(execution(order, "A"))
+            batch.events += [event(order.order_id, "35=D|..."), event(order.order_id, "New")]
+        batches.append(batch)
+    journal = JournalWriter(engine, max_batches=1)
+    journal.start()
+
+    # Act
+    started = time.perf_counter()
+    for batch in batches:
+        journal.submit(batch)
+    assert journal.flush(timeout=120)
+    elapsed = time.perf_counter() - started
+    journal.stop()
+
+    # Assert
+    assert count_rows(engine, orders) == 500 * rounds
+    assert count_rows(engine, executions) == 500 * rounds
+    durations = sorted(journal.commit_durations)
+    backend = engine.dialect.name
+    print(
+        f"\n[{backend}] {journal.commits} commits of 500 orders + 500 executions + 1000 "
+        f"events: median {durations[len(durations) // 2] * 1000:.1f} ms, "
+        f"{journal.rows_written / elapsed:,.0f} rows/s, "
+        f"{500 * rounds / elapsed:,.0f} orders/s"
+    )

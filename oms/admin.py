@@ -5,7 +5,8 @@ commands later) go through it. It listens on 127.0.0.1 by default, and every req
 carry ``Authorization: Bearer <token>``. At start the server writes the token and the port it
 listens on to the token file (mode 0600) under the sessions directory; the CLI reads it there.
 
-Routes: ``GET /health``, ``GET /sessions``, ``POST /orders/<order_id>/cancel``.
+Routes: ``GET /health``, ``GET /sessions``, ``GET /stats`` (counters and the core's internal
+latency percentiles), ``POST /orders/<order_id>/cancel``.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
                 return
             if self.path == "/health":
                 self._reply(200, {"ok": True})
+            elif self.path == "/stats":
+                self._reply(200, {"ok": True, **admin.server.stats()})
             elif self.path == "/sessions":
                 self._reply(200, {"ok": True, "sessions": admin.server.session_states()})
             else:

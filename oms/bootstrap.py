@@ -11,12 +11,14 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import quickfix as fix
+
 from oms.admin import AdminServer
 from oms.app.core import Core, CoreSettings, Route
 from oms.config import OmsConfig
 from oms.fix.app import BROKER, UPSTREAM, OmsApplication
 from oms.fix.engine import Engine
-from oms.fix.settings import SessionSpec, engine_defaults, session_key, yn
+from oms.fix.settings import FIX44, SessionSpec, engine_defaults, session_key, yn
 from oms.store import repository
 from oms.store.db import make_engine, upgrade
 from oms.store.journal import JournalWriter
@@ -126,11 +128,16 @@ class OmsServer:
         if upstream_specs:
             self.acceptor = Engine("acceptor", self.application,
                                    sessions_dir / "acceptor.cfg", defaults, upstream_specs)
-            self.acceptor.start()
         if broker_specs:
             self.initiator = Engine("initiator", self.application,
                                     sessions_dir / "initiator.cfg", defaults, broker_specs)
-            self.initiator.start()
+        # sessions whose sequence numbers restart at every logon have nothing to rewind
+        rewind_inbound(repository.load_inbound_seqs(self.db),
+                       [s for s in upstream_specs + broker_specs
+                        if s.settings.get("ResetOnLogon") != "Y"])
+        for engine in (self.acceptor, self.initiator):
+            if engine is not None:
+                engine.start()
         self.admin = AdminServer(self, config.admin.host, config.admin.port,
                                  config.admin_token_path)
         self.admin.start()
@@ -155,12 +162,57 @@ class OmsServer:
             self.db.dispose()
             self.db = None
 
+    def stats(self) -> dict[str, object]:
+        """Counters and the OMS-internal latency (upstream NewOrderSingle received -> child
+        order sent to the broker, after its group commit), in microseconds."""
+        core, journal = self.core, self.journal
+        if core is None or journal is None:
+            return {}
+        samples = sorted(self.application.internal_latency_ns) if self.application else []
+        latency: dict[str, float | int] = {"count": len(samples)}
+        for name, pct in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("max", 100)):
+            if samples:
+                rank = max(1, -(-len(samples) * pct // 100))
+                latency[name] = round(samples[int(rank) - 1] / 1000, 1)
+        return {
+            "orders": core.stats.orders,
+            "commands": core.stats.commands,
+            "batches": core.stats.batches,
+            "commits": journal.commits,
+            "rows_written": journal.rows_written,
+            "internal_latency_us": latency,
+        }
+
     def session_states(self) -> list[dict[str, object]]:
         app = self.application
         rows = []
         for key, role in (app.roles.items() if app else []):
             rows.append({"session": key, "role": role, "logged_on": app.is_logged_on(key)})
         return rows
+
+
+def rewind_inbound(committed: dict[str, int], specs: list[SessionSpec]) -> None:
+    """Expect the message after the last one whose effects were committed.
+
+    quickfix counts a message as received when our callback returns, before the core has
+    committed it; after a crash the blotter can be behind the message store. Lowering the
+    expected MsgSeqNum makes the engine send a ResendRequest at logon, so the counterparty
+    resends what was lost (resent fills are deduplicated by ExecID, resent orders by
+    ClOrdID). Only ever lowers it: a store that is behind the blotter was reset on purpose.
+    """
+    for spec in specs:
+        last = committed.get(spec.key)
+        if last is None:
+            continue
+        session = fix.Session.lookupSession(
+            fix.SessionID(FIX44, spec.sender_comp_id, spec.target_comp_id))
+        if session is None:
+            continue
+        expected = session.getExpectedTargetNum()
+        if expected > last + 1:
+            log.warning("%s: message store expects MsgSeqNum %d but the blotter committed up "
+                        "to %d; asking for a resend from %d", spec.key, expected, last, last + 1)
+            session.setNextTargetMsgSeqNum(last + 1)
 
 
 class _LateSender:

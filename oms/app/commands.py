@@ -31,6 +31,8 @@ class SubmitOrder:
     ex_destination: str
     poss_resend: bool
     error: str = ""  # set by the FIX layer when a field could not be read
+    poss_dup: bool = False  # PossDupFlag (43): a resend of a message sent before
+    received_ns: int = 0  # time.perf_counter_ns() when the FIX layer took the message
 
 
 @dataclass(slots=True)

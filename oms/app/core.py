@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -100,12 +99,11 @@ class CoreSettings:
 
 @dataclass
 class CoreStats:
-    """Counters and the internal latency sample (NewOrderSingle in -> child handed over)."""
+    """Counters of what the core has done."""
 
     commands: int = 0
     batches: int = 0
     orders: int = 0
-    internal_latency_ns: list[int] = field(default_factory=list)
 
 
 class Core:
@@ -136,8 +134,6 @@ class Core:
         self._batch = Batch()
         self._out: list[OutMessage] = []
         self._now = clock()
-        self._received_ns: dict[str, int] = {}
-        self.record_latency = True
 
     # --- lifecycle ---------------------------------------------------------------------
     def load(self, orders: Iterable[Order], seen_broker_execs: set[tuple[str, str]],
@@ -214,6 +210,10 @@ class Core:
         self._out = []
 
     def _dispatch(self, command: object) -> None:
+        seq_num = getattr(command, "seq_num", 0)
+        if seq_num:
+            # committed with the batch: after a crash the engine asks for what came later
+            self._batch.inbound_seqs[command.session] = seq_num  # type: ignore[attr-defined]
         handler = self._handlers.get(type(command))
         if handler is None:
             log.error("core: no handler for %r", command)
@@ -370,13 +370,13 @@ class Core:
 
     # --- NewOrderSingle ----------------------------------------------------------------
     def _on_submit(self, cmd: SubmitOrder) -> None:
-        received_ns = time.perf_counter_ns()
         seen = self.seen_cl_ord_ids.setdefault(cmd.session, set())
-        if cmd.poss_resend and cmd.cl_ord_id in seen:
-            # FIX 4.4 Vol 2: a PossResend=Y message already processed is ignored
+        if (cmd.poss_resend or cmd.poss_dup) and cmd.cl_ord_id in seen:
+            # FIX 4.4 Vol 2: a PossResend/PossDup message already processed is ignored
             self._inbound(cmd, None, "D")
+            flag = "PossDup" if cmd.poss_dup else "PossResend"
             self._event("ignored", None, cmd.session, "D",
-                        f"PossResend order {cmd.cl_ord_id} already seen on this session")
+                        f"{flag} order {cmd.cl_ord_id} already seen on this session")
             return
         seen.add(cmd.cl_ord_id)
         order = self._new_order(cmd)
@@ -406,9 +406,9 @@ class Core:
         self._snapshot(order)
         if self.settings.send_pending_new:
             self._report(order, ExecType.PENDING_NEW)
-        self._send(self._child_new(order, route), order.order_id)
-        if self.record_latency:
-            self.stats.internal_latency_ns.append(time.perf_counter_ns() - received_ns)
+        child = self._child_new(order, route)
+        child.received_ns = cmd.received_ns
+        self._send(child, order.order_id)
 
     def _new_order(self, cmd: SubmitOrder) -> Order:
         side = _enum_or_none(Side, cmd.side)
@@ -525,7 +525,8 @@ class Core:
         duplicate = self.by_upstream.get((cmd.session, cmd.cl_ord_id))
         if duplicate is not None and cmd.cl_ord_id != cmd.orig_cl_ord_id:
             return refuse(CxlRejReason.DUPLICATE_CLORDID, f"Duplicate ClOrdID {cmd.cl_ord_id}")
-        if not order.is_live:
+        reopen = response_to is CxlRejResponseTo.REPLACE and order.status is OrdStatus.FILLED
+        if not order.is_live and not reopen:
             return refuse(CxlRejReason.TOO_LATE_TO_CANCEL,
                           f"Order is {order.status.name.replace('_', ' ').lower()}")
         if order.status.is_pending_request:
@@ -601,8 +602,9 @@ class Core:
         if order.broker_order_id:
             fields.append((37, order.broker_order_id))
         fields += [(11, request.child_cl_ord_id)]
-        if order.account:
-            fields.append((1, order.account))
+        account = order.account or route.account  # as on the child D: FIX 4.4 asks that
+        if account:                                # unchanged fields be retransmitted
+            fields.append((1, account))
         fields += [(21, "1"), (55, order.symbol), (54, order.side.value),
                    (60, fix_time(self._now)), (38, fmt(new_qty)), (40, ord_type.value)]
         if new_price is not None and ord_type.needs_price:
@@ -611,6 +613,8 @@ class Core:
         if stop_px is not None and ord_type.needs_stop_px:
             fields.append((99, fmt(stop_px)))
         fields.append((59, (tif or order.time_in_force).value))
+        if order.ex_destination:
+            fields.append((100, order.ex_destination))
         self._send(OutMessage(route.session, "G", fields), order.order_id)
 
     def _validate_replace(self, cmd: ReplaceOrder, order: Order) -> str:
@@ -648,8 +652,12 @@ class Core:
         if cmd.ord_status_req_id:
             fields.append((790, cmd.ord_status_req_id))
         fields += [(17, self.ids.exec_id()), (150, ExecType.ORDER_STATUS.value),
-                   (39, OrdStatus.REJECTED.value), (55, cmd.symbol), (54, cmd.side),
-                   (151, "0"), (14, "0"), (6, "0"), (60, fix_time(self._now)),
+                   (39, OrdStatus.REJECTED.value)]
+        if cmd.symbol:
+            fields.append((55, cmd.symbol))
+        if cmd.side:
+            fields.append((54, cmd.side))
+        fields += [(151, "0"), (14, "0"), (6, "0"), (60, fix_time(self._now)),
                    (58, f"Unknown order {cmd.cl_ord_id}")]
         self._send(OutMessage(cmd.session, "8", fields), None)
 
@@ -661,6 +669,7 @@ class Core:
         order = self._find_child(cmd.cl_ord_id, cmd.orig_cl_ord_id)
         order_id = order.order_id if order else None
         key = (cmd.session, cmd.exec_id)
+        self._inbound(cmd, order_id, "8")
         if cmd.exec_type != ExecType.ORDER_STATUS.value:
             if key in self.seen_broker_execs:
                 # #2: brokers resend ERs after logon; a fill must never count twice
@@ -668,16 +677,17 @@ class Core:
                             f"duplicate broker ExecID {cmd.exec_id} dropped")
                 return
             self.seen_broker_execs.add(key)
-        self._inbound(cmd, order_id, "8")
         if order is None:
             self._event("error", None, cmd.session, "8",
                         f"ExecutionReport for unknown ClOrdID {cmd.cl_ord_id}")
             log.warning("broker ER for unknown ClOrdID %s on %s", cmd.cl_ord_id, cmd.session)
             return
-        if cmd.broker_order_id and cmd.broker_order_id != NONE_ID:
-            order.broker_order_id = cmd.broker_order_id
         try:
             self._apply_broker_report(order, cmd)
+            if cmd.broker_order_id and cmd.broker_order_id != NONE_ID and \
+                    cmd.broker_order_id != order.broker_order_id:
+                order.broker_order_id = cmd.broker_order_id
+                self._snapshot(order)
         except (InvalidStateTrigger, Overfill, UnknownExecution) as exc:
             log.warning("order %s: broker ER %s refused: %s", order.order_id, cmd.exec_id, exc)
             self._event("error", order.order_id, cmd.session, cmd.exec_type,
@@ -705,14 +715,16 @@ class Core:
             self._report(order, ExecType.TRADE, last_qty=cmd.last_qty, last_px=cmd.last_px,
                          broker=broker, exec_id=exec_id)
         elif exec_type == ExecType.CANCELED.value:
-            solicited = pending is not None and pending.kind == "cancel" and \
-                cmd.cl_ord_id == pending.child_cl_ord_id
+            # a cancel while our cancel is pending answers it, whichever ClOrdID the broker
+            # quoted (an unsolicited cancel can cross our request on the wire)
+            solicited = pending is not None and pending.kind == "cancel"
+            order.apply(Trigger.CANCEL)
+            self._transition(order, Trigger.CANCEL, before)
             if pending is not None and pending.kind == "replace" and pending.cl_ord_id:
+                # the pending replace can no longer happen; 39 is the status after it (4)
                 self._cancel_reject(order.session, order, pending.cl_ord_id,
                                     pending.orig_cl_ord_id, CxlRejResponseTo.REPLACE,
                                     CxlRejReason.TOO_LATE_TO_CANCEL, "Order was canceled")
-            order.apply(Trigger.CANCEL)
-            self._transition(order, Trigger.CANCEL, before)
             if solicited and pending is not None and pending.cl_ord_id:
                 self._report(order, ExecType.CANCELED, cl_ord_id=pending.cl_ord_id,
                              orig_cl_ord_id=pending.orig_cl_ord_id, broker=broker,

@@ -15,6 +15,7 @@ class OutMessage:
     session: str
     msg_type: str
     fields: list[tuple[int, str]]
+    received_ns: int = 0  # for a child order: when its upstream order arrived (latency)
 
     def render(self) -> str:
         """The message as ``35=X|tag=value|...`` for the journal."""

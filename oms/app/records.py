@@ -87,6 +87,8 @@ class Batch:
     executions: list[ExecutionRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    inbound_seqs: dict[str, int] = field(default_factory=dict)  # session -> last MsgSeqNum
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.executions or self.events or self.after_commit)
+        return bool(self.orders or self.executions or self.events or self.after_commit
+                    or self.inbound_seqs)

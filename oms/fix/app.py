@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
@@ -37,6 +39,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self.session_ids: dict[str, fix.SessionID] = {}
         self.logged_on: set[str] = set()
         self._lock = threading.Lock()
+        # OMS-internal latency: upstream NewOrderSingle received -> child order sent
+        self.internal_latency_ns: deque[int] = deque(maxlen=1_000_000)
 
     # --- session callbacks ---------------------------------------------------------------
     def onCreate(self, session_id: fix.SessionID) -> None:  # noqa: N802 (quickfix names)
@@ -101,6 +105,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                 if session_id is None:
                     raise fix.SessionNotFound(out.session)
                 fix.Session.sendToTarget(message, session_id)
+                if out.received_ns:
+                    self.internal_latency_ns.append(time.perf_counter_ns() - out.received_ns)
             except fix.SessionNotFound:
                 log.error("cannot send %s: no FIX session %s", out.msg_type, out.session)
 
@@ -143,7 +149,9 @@ def _new_order(key: str, m: fix.Message, header: fix.FieldMap) -> cmd.SubmitOrde
         cl_ord_id=m.getField(11), symbol=_get(m, 55), side=_get(m, 54),
         ord_type=_get(m, 40), order_qty=order_qty, price=price, stop_px=stop_px,
         time_in_force=_get(m, 59), account=_get(m, 1), ex_destination=_get(m, 100),
-        poss_resend=_get(header, 97) == "Y", error="; ".join(errors))
+        poss_resend=_get(header, 97) == "Y", poss_dup=_get(header, 43) == "Y",
+        error="; ".join(errors),
+        received_ns=time.perf_counter_ns())
 
 
 def _cancel(key: str, m: fix.Message, header: fix.FieldMap) -> cmd.CancelOrder:

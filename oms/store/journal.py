@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.errors import StoreError
-from oms.store.schema import executions, order_events, orders
+from oms.store.schema import executions, fix_sessions, order_events, orders
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,17 @@ def order_upsert(dialect_name: str) -> sa.Insert:
     )
 
 
+def inbound_seq_upsert(dialect_name: str) -> sa.Insert:
+    """Record the last committed inbound MsgSeqNum of a FIX session."""
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect_name]
+    statement = insert(fix_sessions)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[fix_sessions.c.name],
+        set_={"last_inbound_seq": excluded.last_inbound_seq, "updated_at": excluded.updated_at},
+    )
+
+
 def _is_data_error(exc: BaseException) -> bool:
     """True when retrying cannot help because a row itself is refused."""
     if isinstance(exc, (sa_exc.IntegrityError, sa_exc.DataError)):
@@ -109,6 +120,7 @@ class _Group:
     orders: list[OrderSnapshot]
     executions: list[ExecutionRecord]
     events: list[EventRecord]
+    inbound_seqs: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -120,14 +132,16 @@ def merge(batches: Sequence[Batch], last_seq: int = 0) -> _Group:
     latest: dict[str, OrderSnapshot] = {}
     execs: list[ExecutionRecord] = []
     events: list[EventRecord] = []
+    seqs: dict[str, int] = {}
     for batch in batches:
+        seqs.update(batch.inbound_seqs)  # later batches carry later sequence numbers
         for order_id, snapshot in batch.orders.items():
             current = latest.get(order_id)
             if current is None or snapshot.version >= current.version:
                 latest[order_id] = snapshot
         execs.extend(batch.executions)
         events.extend(batch.events)
-    return _Group(list(batches), last_seq, list(latest.values()), execs, events)
+    return _Group(list(batches), last_seq, list(latest.values()), execs, events, seqs)
 
 
 class JournalWriter:
@@ -160,6 +174,7 @@ class JournalWriter:
         self.failing = False  # True from a failed commit until the next success
 
         self._upsert = order_upsert(engine.dialect.name)
+        self._seq_upsert = inbound_seq_upsert(engine.dialect.name)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()  # orders submit() against stop()
         self._submitted = 0
@@ -333,7 +348,16 @@ class JournalWriter:
             connection.execute(executions.insert(), execution_params(group.executions))
         if group.events:
             connection.execute(order_events.insert(), event_params(group.events))
+        self._write_seqs(connection, group)
         return group.rows
+
+    def _write_seqs(self, connection: Connection, group: _Group) -> None:
+        if group.inbound_seqs:
+            now = datetime.now(UTC)
+            connection.execute(self._seq_upsert, [
+                {"name": name, "role": "", "sender_comp_id": "", "target_comp_id": "",
+                 "status": "", "last_inbound_seq": seq, "updated_at": now}
+                for name, seq in group.inbound_seqs.items()])
 
     def _write_rows(self, connection: Connection, group: _Group) -> int:
         """The slow path: each row in a savepoint; refused rows become error events."""
@@ -357,6 +381,7 @@ class JournalWriter:
             connection.execute(order_events.insert(), event_params(errors))
             written += len(errors)
             self.rows_skipped += len(errors)
+        self._write_seqs(connection, group)
         return written
 
     def _refused(self, record: Any, exc: BaseException) -> EventRecord:

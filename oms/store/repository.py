@@ -333,3 +333,14 @@ def order_fill_consistency(engine: Engine) -> list[dict[str, Any]]:
             }
         )
     return broken
+
+
+def load_inbound_seqs(engine: Engine) -> dict[str, int]:
+    """Last committed inbound MsgSeqNum per FIX session (sessions never seen are absent)."""
+    from oms.store.schema import fix_sessions
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(fix_sessions.c.name, fix_sessions.c.last_inbound_seq).where(
+                fix_sessions.c.last_inbound_seq.is_not(None)))
+        return {name: int(seq) for name, seq in rows}

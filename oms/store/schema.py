@@ -160,6 +160,10 @@ fix_sessions = sa.Table(
     _str("status"),  # "logged_on" | "logged_out" | ...
     sa.Column("last_logon_at", UtcDateTime(), nullable=True),
     sa.Column("last_logout_at", UtcDateTime(), nullable=True),
+    # MsgSeqNum of the last inbound application message whose effects are committed; at
+    # start the engine is told to expect the next one, so the counterparty resends whatever
+    # arrived but was never committed (#2: durability across kill -9)
+    sa.Column("last_inbound_seq", sa.BigInteger(), nullable=True),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 

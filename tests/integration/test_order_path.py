@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from oms.store import repository
 from oms.store.db import make_engine
@@ -200,5 +201,55 @@ def test_fills_sent_while_the_server_was_down_are_applied_once(stack, database_u
         assert repository.order_fill_consistency(engine) == []
         rows = repository.list_orders(engine, status="all")
         assert [r["cum_qty"] for r in rows] == [D(400)] * 3
+    finally:
+        engine.dispose()
+
+
+def test_messages_the_blotter_never_committed_are_asked_for_again_and_counted_once(
+        stack, database_url):
+    # Arrange: a normal run, then the blotter is made to look as if the last messages from
+    # the broker and the client had arrived but never been committed (a crash in between)
+    s = stack(broker_options={"fill_mode": "partial", "partial_fills": 2})
+    s.start_broker()
+    s.start_oms()
+    client = s.client(orders=10, rate=0, window=10)
+    summary = client.run()
+    assert summary["filled"] == 10
+    s.stop_oms()
+    engine = _blotter(database_url)
+    try:
+        from oms.store.schema import fix_sessions
+
+        with engine.begin() as connection:
+            connection.execute(sa.update(fix_sessions).values(last_inbound_seq=1))
+    finally:
+        engine.dispose()
+
+    # Act: restart; quickfix asks both counterparties to resend everything after MsgSeqNum 1
+    s.start_oms()
+    wait_until(client.is_logged_on, timeout=20)
+    fresh = client.send_order(symbol="IBM", side="buy", qty=50, ord_type="1")
+    wait_until(lambda: client.order(fresh).status == "2", timeout=20)
+
+    # Assert: the resent orders and fills were recognised, nothing was counted twice
+    s.stop_oms()
+    engine = _blotter(database_url)
+    try:
+        rows = repository.list_orders(engine, status="all")
+        assert len(rows) == 11
+        assert {r["status"] for r in rows} == {"2"}
+        assert repository.order_fill_consistency(engine) == []
+        for state in summary["orders"].values():
+            order = client.order(state["cl_ord_id"])
+            assert order.fills_qty == order.order_qty  # no fill reported twice upstream
+        from oms.store.schema import order_events
+
+        with engine.connect() as connection:
+            ignored = connection.execute(sa.select(order_events.c.body).where(
+                order_events.c.kind == "ignored")).scalars().all()
+        assert sum("duplicate broker ExecID" in body for body in ignored) >= 30
+        assert sum("PossDup order" in body for body in ignored) >= 10
+        seqs = repository.load_inbound_seqs(engine)
+        assert seqs["FIX.4.4:OMS->BROKER1"] > 1 and seqs["FIX.4.4:OMS->CLIENT1"] > 1
     finally:
         engine.dispose()

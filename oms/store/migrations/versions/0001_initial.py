@@ -156,6 +156,7 @@ def upgrade() -> None:
         _str("status"),
         sa.Column("last_logon_at", UtcDateTime(), nullable=True),
         sa.Column("last_logout_at", UtcDateTime(), nullable=True),
+        sa.Column("last_inbound_seq", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_fix_sessions"),
     )

@@ -1,0 +1,229 @@
+"""Broker ExecutionReports beyond ack and fill: busts, corrections, status changes, and
+reports that are illegal for the order's state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from oms.domain.enums import OrdStatus
+from tests.unit.app.harness import Harness, submit_order
+
+D = Decimal
+
+
+def filled_in_two(harness: Harness) -> None:
+    """Order C1 of 150 filled 100 @ 10 (broker BX-A) then 50 @ 10.3 (broker BX-B)."""
+    harness.working_order(qty="150")
+    harness.fill("100", "10", exec_id="BX-A")
+    harness.fill("50", "10.3", exec_id="BX-B")
+
+
+def our_exec_id_of(harness: Harness, broker_exec_id: str) -> str:
+    return next(f.exec_id for f in harness.order().fills if f.broker_exec_id == broker_exec_id)
+
+
+# --- trade bust and correction -----------------------------------------------------------------
+def test_trade_bust_refers_to_our_exec_id_and_reopens_a_filled_order():
+    # Arrange
+    harness = Harness()
+    filled_in_two(harness)
+    ours = our_exec_id_of(harness, "BX-B")
+
+    # Act
+    step = harness.broker("H", exec_ref_id="BX-B")
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[19], report[39]) == ("H", ours, "1")
+    assert (report[14], report[151], report[6]) == ("100", "50", "10")
+    assert report[17] != ours
+    assert harness.order().status is OrdStatus.PARTIALLY_FILLED
+    [execution] = step.batch.executions
+    assert (execution.exec_type, execution.exec_ref_id) == ("H", ours)
+
+
+def test_trade_correction_reports_the_new_fill_and_recomputes_avg_px():
+    # Arrange
+    harness = Harness()
+    filled_in_two(harness)
+    ours = our_exec_id_of(harness, "BX-B")
+
+    # Act
+    step = harness.broker("G", exec_ref_id="BX-B", last_qty="50", last_px="10.6")
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[19], report[39], report[32], report[31]) == (
+        "G",
+        ours,
+        "2",
+        "50",
+        "10.6",
+    )
+    assert (report[14], report[151], report[6]) == ("150", "0", "10.2")
+    assert report[17] not in (ours, "BX-B")
+
+
+def test_trade_correction_to_a_smaller_quantity_reopens_the_order():
+    # Arrange
+    harness = Harness()
+    filled_in_two(harness)
+
+    # Act
+    step = harness.broker("G", exec_ref_id="BX-B", last_qty="20", last_px="10.5")
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[39], report[14], report[151], report[6]) == ("1", "120", "30", "10.0833333333")
+
+
+# --- broker status changes -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("exec_type", "status"),
+    [
+        ("C", "C"),  # expired
+        ("3", "3"),  # done for day
+    ],
+)
+def test_broker_end_of_life_reports_are_relayed_with_no_leaves(exec_type, status):
+    # Arrange
+    harness = Harness()
+    harness.working_order(filled="40")
+
+    # Act
+    step = harness.broker(exec_type)
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[14], report[151], report[11]) == (
+        exec_type,
+        status,
+        "40",
+        "0",
+        "C1",
+    )
+
+
+def test_broker_reject_of_the_order_is_relayed_with_its_text():
+    # Arrange
+    harness = Harness()
+    harness.run(submit_order())
+
+    # Act
+    step = harness.broker("8", text="Unknown account")
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[58], report[151]) == ("8", "8", "Unknown account", "0")
+    assert report[103] == "0"
+
+
+def test_late_fill_after_a_cancel_is_booked_and_the_order_stays_canceled():
+    # Arrange
+    harness = Harness()
+    harness.working_order(filled="40")
+    harness.broker("4")
+
+    # Act
+    step = harness.fill("10", "10")
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[14], report[151]) == ("F", "4", "50", "0")
+
+
+# --- reports the order's state does not allow -------------------------------------------------
+ILLEGAL_REPORTS = {
+    # scenario: (filled before, exec type, report fields, words in the error)
+    "Replaced with no replace pending": ("0", "5", {}, "REPLACE"),
+    "PendingCancel with no cancel pending": ("0", "6", {}, "CANCEL_PENDING"),
+    "Canceled on a filled order": ("100", "4", {}, "FILLED -> CANCEL"),
+    "fill above OrderQty": ("40", "F", {"last_qty": "61", "last_px": "10"}, "above OrderQty"),
+    "fill without LastQty": ("0", "F", {"last_px": "10"}, "without LastQty"),
+    "bust of an unknown ExecID": ("40", "H", {"exec_ref_id": "NOPE"}, "NOPE"),
+    "correction of an unknown ExecID": (
+        "40",
+        "G",
+        {"exec_ref_id": "NOPE", "last_qty": "1", "last_px": "1"},
+        "NOPE",
+    ),
+    "trade bust on a New order": ("0", "H", {"exec_ref_id": "BX1"}, "NEW -> TRADE_CANCEL"),
+}
+
+
+@pytest.mark.parametrize(
+    ("filled", "exec_type", "fields", "words"),
+    list(ILLEGAL_REPORTS.values()),
+    ids=list(ILLEGAL_REPORTS),
+)
+def test_broker_report_illegal_for_the_order_is_journaled_as_an_error_and_changes_nothing(
+    filled, exec_type, fields, words
+):
+    # Arrange
+    harness = Harness()
+    order = harness.working_order(filled=filled)
+    before = (
+        order.status,
+        order.cum_qty,
+        order.order_qty,
+        order.avg_px,
+        order.version,
+        order.cl_ord_id,
+        order.child_cl_ord_id,
+        order.pending,
+        len(order.fills),
+    )
+
+    # Act
+    step = harness.broker(exec_type, **fields)
+
+    # Assert
+    assert step.sent == []
+    [error] = step.events("error")
+    assert words in error.body
+    assert error.order_id == order.order_id
+    assert [e.msg_type for e in step.events("in")] == ["8"]
+    assert step.events("transition") == []
+    assert step.batch.executions == []
+    assert (
+        order.status,
+        order.cum_qty,
+        order.order_qty,
+        order.avg_px,
+        order.version,
+        order.cl_ord_id,
+        order.child_cl_ord_id,
+        order.pending,
+        len(order.fills),
+    ) == before
+    assert step.batch.orders[order.order_id].status == before[0].value
+
+
+def test_repeated_ack_is_ignored():
+    # Arrange
+    harness = Harness()
+    harness.working_order()
+
+    # Act
+    step = harness.ack()
+
+    # Assert
+    assert step.sent == []
+    assert len(step.events("ignored")) == 1
+
+
+def test_broker_status_answer_that_disagrees_with_the_blotter_is_an_error():
+    # Arrange
+    harness = Harness()
+    harness.working_order(filled="40")
+
+    # Act
+    step = harness.broker("I", cum_qty="50")
+
+    # Assert
+    assert step.sent == []
+    [error] = step.events("error")
+    assert "CumQty 50" in error.body and "40" in error.body
+    assert harness.order().cum_qty == D(40)

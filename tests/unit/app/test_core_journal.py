@@ -1,0 +1,194 @@
+"""Group commit and the audit journal: nothing leaves before commit; everything is journaled."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.unit.app.harness import (
+    BROKER,
+    CLIENT,
+    Harness,
+    HoldingJournal,
+    broker_report,
+    cancel_order,
+    submit_order,
+)
+
+D = Decimal
+
+
+def test_nothing_is_sent_before_the_batch_is_committed():
+    # Arrange
+    journal = HoldingJournal()
+    harness = Harness(journal=journal)
+
+    # Act
+    harness.run(submit_order("C1"))
+
+    # Assert
+    assert len(journal.batches) == 1
+    assert harness.sender.sent == []
+    journal.commit()
+    assert [(m.session, m.msg_type) for m in harness.sender.sent] == [(BROKER, "D")]
+
+
+def test_held_batches_are_sent_in_order_once_committed():
+    # Arrange
+    journal = HoldingJournal()
+    harness = Harness(journal=journal)
+    harness.run(submit_order("C1"))
+    harness.run(cancel_order("C2", "C1"))
+    harness.run(submit_order("C9", order_qty=D(0)))  # refused at once, still journaled first
+    assert harness.sender.sent == []
+
+    # Act
+    journal.commit()
+
+    # Assert
+    sent = [(m.session, m.msg_type) for m in harness.sender.sent]
+    assert sent == [(BROKER, "D"), (BROKER, "F"), (CLIENT, "8")]
+    child_d, child_f = harness.sender.sent[0], harness.sender.sent[1]
+    assert dict(child_f.fields)[41] == dict(child_d.fields)[11]
+
+
+def test_broker_report_is_not_answered_upstream_before_commit():
+    # Arrange
+    journal = HoldingJournal()
+    harness = Harness(journal=journal)
+    harness.run(submit_order("C1"))
+    journal.commit()
+    child = harness.child("D")
+
+    # Act
+    harness.run(
+        broker_report(child, "0", "BX1"),
+        broker_report(child, "F", "BX2", last_qty="10", last_px="10"),
+    )
+
+    # Assert
+    assert len(harness.sender.sent) == 1
+    journal.commit()
+    reports = [dict(m.fields) for m in harness.sender.sent[1:]]
+    assert [(r[150], r[39]) for r in reports] == [("0", "0"), ("F", "1")]
+
+
+def test_new_order_batch_journals_the_inbound_message_the_transition_and_the_child():
+    # Arrange
+    harness = Harness()
+    command = submit_order("C1")
+
+    # Act
+    step = harness.run(command)
+
+    # Assert
+    kinds = [(e.kind, e.msg_type) for e in step.batch.events]
+    assert kinds == [("in", "D"), ("transition", "SUBMIT"), ("out", "D")]
+    inbound, transition, outbound = step.batch.events
+    assert (inbound.session, inbound.body, inbound.order_id) == (CLIENT, command.raw, "O0-1")
+    assert transition.order_id == "O0-1"
+    assert (outbound.session, outbound.body) == (BROKER, step.sent[0].render())
+    assert all(e.ts == harness.clock.now for e in step.batch.events)
+    assert step.batch.orders["O0-1"].status == "A"
+
+
+def test_a_whole_conversation_journals_every_message_in_and_out_and_every_transition():
+    # Arrange
+    harness = Harness()
+    inbound_raw: list[str] = []
+
+    def play(command):
+        inbound_raw.append(command.raw)
+        return harness.run(command)
+
+    # Act
+    play(submit_order("C1"))
+    child = harness.child("D")
+    play(broker_report(child, "0", "BX1"))
+    play(broker_report(child, "F", "BX2", last_qty="40", last_px="10"))
+    play(cancel_order("C2", "C1"))
+    cancel_child = harness.child("F")
+    play(broker_report(cancel_child, "6", "BX3", orig_cl_ord_id=child))
+    play(broker_report(cancel_child, "4", "BX4", orig_cl_ord_id=child))
+
+    # Assert
+    events = [e for b in harness.journal.batches for e in b.events]
+    assert [e.body for e in events if e.kind == "in"] == inbound_raw
+    assert [e.body for e in events if e.kind == "out"] == [m.render() for m in harness.sender.sent]
+    transitions = [e.msg_type for e in events if e.kind == "transition"]
+    assert transitions == [
+        "SUBMIT",
+        "ACCEPT",
+        "PARTIAL_FILL",
+        "CANCEL_REQUEST",
+        "CANCEL_PENDING",
+        "CANCEL",
+    ]
+    assert [e.body for e in events if e.kind == "transition"][-1] == "PENDING_CANCEL -> CANCELED"
+
+
+def test_an_idle_batch_hands_nothing_to_the_journal():
+    # Arrange
+    harness = Harness()
+
+    # Act
+    harness.run()
+
+    # Assert
+    assert harness.journal.batches == []
+
+
+# --- duplicate broker ExecIDs (#2) ------------------------------------------------------------
+@pytest.mark.parametrize("same_batch", [False, True], ids=["later batch", "same batch"])
+def test_resent_broker_fill_is_dropped_without_a_second_fill(same_batch):
+    # Arrange
+    harness = Harness()
+    order = harness.working_order(qty="100")
+    fill = broker_report(harness.child("D"), "F", "BX-FILL", last_qty="40", last_px="10")
+
+    # Act
+    if same_batch:
+        step = harness.run(fill, fill)
+    else:
+        harness.run(fill)
+        step = harness.run(fill)
+
+    # Assert
+    assert order.cum_qty == D(40)
+    assert len(order.fills) == 1
+    upstream_fills = [m for m in step.upstream if dict(m.fields).get(150) == "F"]
+    assert len(upstream_fills) == (1 if same_batch else 0)
+    [ignored] = step.events("ignored")
+    assert "BX-FILL" in ignored.body
+    assert ignored.session == BROKER
+
+
+def test_resent_broker_fill_is_still_journaled_as_an_inbound_message():
+    # Arrange
+    harness = Harness()
+    harness.working_order(qty="100")
+    fill = broker_report(harness.child("D"), "F", "BX-FILL", last_qty="40", last_px="10")
+    harness.run(fill)
+
+    # Act
+    step = harness.run(fill)
+
+    # Assert: DESIGN.md, order_events: every inbound message is journaled
+    assert [e.body for e in step.events("in")] == [fill.raw]
+    assert len(step.events("ignored")) == 1
+
+
+def test_broker_status_answer_is_never_dropped_as_a_duplicate_exec_id():
+    # Arrange
+    harness = Harness()
+    harness.working_order(qty="100")
+    child = harness.child("D")
+    harness.run(broker_report(child, "F", "X1", last_qty="40", last_px="10"))
+
+    # Act: a status answer (150=I) may repeat an ExecID; it books nothing
+    step = harness.run(broker_report(child, "I", "X1", cum_qty="40"))
+
+    # Assert
+    assert step.events("ignored") == []
+    assert step.sent == []

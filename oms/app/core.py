@@ -825,9 +825,14 @@ class Core:
                 self._query_broker(route)
 
     def _query_broker(self, route: Route) -> None:
-        """After a broker logon, ask for the status of every live order routed to it."""
+        """After a broker logon, ask for the status of every order routed to it whose last
+        request is unanswered (PendingNew, PendingCancel, PendingReplace): the request may
+        never have reached the broker. Orders the broker acknowledged need no question: the
+        session's resend brings whatever the broker sent while we were away."""
+        uncertain = (OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE)
         for order in self.orders.values():
-            if order.route == route.name and order.is_live and order.child_cl_ord_id:
+            if order.route == route.name and order.status in uncertain and \
+                    order.child_cl_ord_id:
                 fields: list[tuple[int, str]] = []
                 if order.broker_order_id:
                     fields.append((37, order.broker_order_id))

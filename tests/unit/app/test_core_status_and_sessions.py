@@ -11,6 +11,7 @@ from tests.unit.app.harness import (
     BROKER,
     CLIENT,
     Harness,
+    cancel_order,
     query_status,
     submit_order,
 )
@@ -129,13 +130,14 @@ def test_logon_of_a_reset_session_forgets_the_cl_ord_ids_seen(reset_sessions, ig
 
 
 # --- broker logon ---------------------------------------------------------------------------------
-def test_broker_logon_asks_the_status_of_every_live_order_routed_to_it():
+def test_broker_logon_asks_the_status_of_orders_whose_last_request_is_unanswered():
     # Arrange
     harness = Harness()
-    harness.working_order(filled="40")
-    harness.run(submit_order("C2"))
+    harness.working_order(filled="40")  # acknowledged: the session resend covers it
+    harness.run(submit_order("C2"))  # never acknowledged
     harness.run(submit_order("C3"))
     harness.broker("4")  # C3's child canceled: not live any more
+    harness.run(cancel_order("C4", "C1"))  # the working order now has a cancel pending
 
     # Act
     step = harness.run(SessionLoggedOn(BROKER))

@@ -83,6 +83,7 @@ def populate(database_url: str, count: int) -> None:
 def main(orders: int, database_url: str | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="oms-restart-"))
     url = database_url or f"sqlite:///{folder / 'oms.db'}"
+    schema = ""
     if database_url and database_url.startswith("postgresql"):
         schema = f"bench_restart_{int(time.time())}"
         admin = make_engine(database_url)
@@ -135,6 +136,11 @@ def main(orders: int, database_url: str | None) -> None:
         server.stop()
         broker.terminate()
         broker.wait(15)
+        if schema:  # leave the PostgreSQL database as we found it
+            admin = make_engine(database_url)
+            with admin.begin() as connection:
+                connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            admin.dispose()
     figures = {
         "benchmark": "restart", "date": datetime.now(UTC).date().isoformat(),
         "database": url.split(":", 1)[0], "open_orders": len(loaded),

@@ -123,6 +123,19 @@ class ApplyBrokerCancelReject:
 
 
 @dataclass(slots=True)
+class ApplyBrokerMessageReject:
+    """A broker refused one of our messages outright: a session Reject (3) or a
+    BusinessMessageReject (j) referring to the D, F or G that carried ``cl_ord_id``."""
+
+    session: str
+    seq_num: int  # 0 for a session Reject: admin messages are not resent after a crash
+    raw: str
+    cl_ord_id: str
+    ref_msg_type: str
+    text: str
+
+
+@dataclass(slots=True)
 class SessionLoggedOn:
     """A FIX session logged on (upstream or broker)."""
 
@@ -158,6 +171,7 @@ Command = (
     | QueryOrderStatus
     | ApplyBrokerReport
     | ApplyBrokerCancelReject
+    | ApplyBrokerMessageReject
     | SessionLoggedOn
     | SessionLoggedOut
     | OperatorCancel

@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from oms.app.commands import (
     ApplyBrokerCancelReject,
+    ApplyBrokerMessageReject,
     ApplyBrokerReport,
     Barrier,
     CancelOrder,
@@ -814,6 +815,40 @@ class Core:
                                 cmd.reason or CxlRejReason.OTHER.value,
                                 cmd.text or "Refused by broker")
 
+    def _on_broker_message_reject(self, cmd: ApplyBrokerMessageReject) -> None:
+        order = self.by_child.get(cmd.cl_ord_id)
+        self._inbound(cmd, order.order_id if order else None, "3" if not cmd.seq_num else "j")
+        if order is None:
+            self._event("error", None, cmd.session, cmd.ref_msg_type,
+                        f"broker refused our {cmd.ref_msg_type or '?'} for unknown ClOrdID "
+                        f"{cmd.cl_ord_id or '?'}: {cmd.text}")
+            return
+        text = f"Refused by broker: {cmd.text}" if cmd.text else "Refused by broker"
+        before = order.status
+        pending = order.pending
+        if cmd.ref_msg_type == "D" and cmd.cl_ord_id == order.child_cl_ord_id and \
+                not order.accepted:
+            order.text = text
+            order.apply(Trigger.REJECT)
+            self._transition(order, Trigger.REJECT, before)
+            self._report(order, ExecType.REJECTED, text=text,
+                         rej_reason=OrdRejReason.BROKER_OPTION.value)
+        elif pending is not None and cmd.cl_ord_id == pending.child_cl_ord_id:
+            trigger = Trigger.CANCEL_REJECT if pending.kind == "cancel" else \
+                Trigger.REPLACE_REJECT
+            order.apply(trigger)
+            self._transition(order, trigger, before)
+            if pending.cl_ord_id:
+                response_to = (CxlRejResponseTo.CANCEL if pending.kind == "cancel"
+                               else CxlRejResponseTo.REPLACE)
+                self._cancel_reject(order.session, order, pending.cl_ord_id,
+                                    pending.orig_cl_ord_id, response_to,
+                                    CxlRejReason.BROKER_OPTION, text)
+        else:
+            self._event("error", order.order_id, cmd.session, cmd.ref_msg_type,
+                        f"broker refused our {cmd.ref_msg_type or '?'} {cmd.cl_ord_id}, "
+                        f"which is not pending: {cmd.text}")
+
     # --- sessions, operators ------------------------------------------------------------
     def _on_logon(self, cmd: SessionLoggedOn) -> None:
         self._event("session", None, cmd.session, "A", "logged on")
@@ -878,6 +913,7 @@ class Core:
         QueryOrderStatus: _on_status,
         ApplyBrokerReport: _on_broker_report,
         ApplyBrokerCancelReject: _on_broker_cancel_reject,
+        ApplyBrokerMessageReject: _on_broker_message_reject,
         SessionLoggedOn: _on_logon,
         SessionLoggedOut: _on_logout,
         OperatorCancel: _on_operator_cancel,

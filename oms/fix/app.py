@@ -38,6 +38,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self.submit = submit
         self.session_ids: dict[str, fix.SessionID] = {}
         self.logged_on: set[str] = set()
+        self._sent: dict[tuple[str, int], tuple[str, str]] = {}  # (session, seq) -> (type, 11)
         self._lock = threading.Lock()
         # OMS-internal latency: upstream NewOrderSingle received -> child order sent
         self.internal_latency_ns: deque[int] = deque(maxlen=1_000_000)
@@ -69,10 +70,31 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         return None
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
-        return None
+        header = message.getHeader()
+        if header.getField(35) != "3":
+            return
+        key = session_id.toString()
+        if self.roles.get(key) != BROKER:
+            return
+        # a broker refused one of our orders at the session level: find which one
+        ref = self._sent.get((key, int(_get(message, 45) or 0)))
+        if ref is not None:
+            self.submit(cmd.ApplyBrokerMessageReject(
+                session=key, seq_num=0, raw=_raw(message), cl_ord_id=ref[1],
+                ref_msg_type=ref[0], text=_get(message, 58)))
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
-        return None
+        key = session_id.toString()
+        if self.roles.get(key) == BROKER:
+            # remember which ClOrdID went out under which MsgSeqNum, so that a Reject (3)
+            # or BusinessMessageReject (j) quoting RefSeqNum can be tied to its order
+            header = message.getHeader()
+            msg_type = header.getField(35)
+            if msg_type in _TRACKED and message.isSetField(11):
+                sent = self._sent
+                sent[(key, int(header.getField(34)))] = (msg_type, message.getField(11))
+                if len(sent) > _TRACKED_MAX:
+                    del sent[next(iter(sent))]
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()
@@ -85,9 +107,20 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             translate = _BROKER.get(msg_type)
         else:
             translate = None
+        if role == BROKER and msg_type == "j":
+            self.submit(self._business_reject(key, message, header))
+            return
         if translate is None:
             raise fix.UnsupportedMessageType()
         self.submit(translate(key, message, header))
+
+    def _business_reject(self, key: str, m: fix.Message, header: fix.FieldMap
+                         ) -> cmd.ApplyBrokerMessageReject:
+        ref = self._sent.get((key, int(_get(m, 45) or 0)))
+        ref_msg_type, cl_ord_id = ref if ref else (_get(m, 372), _get(m, 379))
+        return cmd.ApplyBrokerMessageReject(
+            session=key, seq_num=_seq(header), raw=_raw(m), cl_ord_id=cl_ord_id,
+            ref_msg_type=ref_msg_type, text=_get(m, 58) or f"BusinessRejectReason {_get(m, 380)}")
 
     # --- the Sender port ------------------------------------------------------------------
     def is_logged_on(self, session: str) -> bool:
@@ -201,5 +234,7 @@ def _cancel_reject(key: str, m: fix.Message, header: fix.FieldMap
         response_to=_get(m, 434), reason=_get(m, 102), text=_get(m, 58))
 
 
+_TRACKED = frozenset({"D", "F", "G"})
+_TRACKED_MAX = 200_000
 _UPSTREAM = {"D": _new_order, "F": _cancel, "G": _replace, "H": _status}
 _BROKER = {"8": _execution_report, "9": _cancel_reject}

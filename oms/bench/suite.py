@@ -1,0 +1,122 @@
+"""The whole benchmark: the relay baseline and the OMS scenarios, one after the other.
+
+``run_bench`` runs the scenarios asked for (never two at once: they would share the cores)
+and returns one JSON-ready document: date, machine, parameters, and per scenario its figures
+plus ``ratio_vs_relay`` (OMS / relay, the figure #3 tracks). ``results_table`` renders that
+document as a rich table. Neither prints anything.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from oms.bench.runner import DEFAULT_POSTGRES_URL, Load, Profile, Scenario, run_scenario
+
+
+def default_postgres_url() -> str:
+    return os.environ.get("OMS_TEST_DATABASE_URL", "").strip() or DEFAULT_POSTGRES_URL
+
+
+def machine() -> dict[str, Any]:
+    """What the figures depend on: cores, CPU model, Python and quickfix versions."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        quickfix = version("quickfix")
+    except PackageNotFoundError:
+        quickfix = "unknown"
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "quickfix": quickfix, "kernel": platform.release(),
+            "loadavg_1m_at_start": round(os.getloadavg()[0], 2)}  # other work on the box
+
+
+def scenarios(databases: list[str], baseline: bool, postgres_url: str) -> list[Scenario]:
+    rows = [Scenario("relay", "relay")] if baseline else []
+    rows += [Scenario(f"oms-{db}", "oms", db, postgres_url) for db in databases]
+    return rows
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def add_ratios(results: dict[str, dict[str, Any]]) -> None:
+    """OMS / relay for throughput, ack p99 and CPU per order, on every OMS row."""
+    relay = results.get("relay")
+    for name, row in results.items():
+        if relay is None or name == "relay":
+            continue
+        row["ratio_vs_relay"] = {
+            "orders_per_s": _ratio(row["orders_per_s"], relay["orders_per_s"]),
+            "ack_p99": _ratio(row["ack_ms"].get("p99"), relay["ack_ms"].get("p99")),
+            "cpu_per_order": _ratio(row["cpu_us_per_order"], relay["cpu_us_per_order"]),
+        }
+
+
+def run_bench(load: Load, databases: list[str], *, baseline: bool = True,
+              postgres_url: str | None = None, keep_dirs: bool = False,
+              profile: Profile | None = None, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Run every scenario; the document ``oms bench`` prints as its JSON line."""
+    started = datetime.now(UTC)
+    results: dict[str, dict[str, Any]] = {}
+    for scenario in scenarios(databases, baseline, postgres_url or default_postgres_url()):
+        results[scenario.name] = run_scenario(scenario, load, keep_dir=keep_dirs,
+                                              profile=profile, progress=progress)
+    add_ratios(results)
+    return {
+        "bench": "oms",
+        "date": started.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "params": {"orders": load.orders, "rate": load.rate, "window": load.window,
+                   "warmup": load.warmup, "fill": "immediate"},
+        "results": results,
+        "all_completed": all(r["completed"] == r["orders"] and not r["protocol_errors"]
+                             for r in results.values()),
+    }
+
+
+def _cell(figures: dict[str, Any], key: str) -> str:
+    value = figures.get(key)
+    return "-" if value is None else f"{value:g}"
+
+
+def results_table(document: dict[str, Any]) -> Table:
+    """One row per scenario: throughput, latencies, CPU per order, ratio to the relay."""
+    params = document["params"]
+    rate = f"{params['rate']:g}/s" if params["rate"] else "max rate"
+    table = Table(title=f"oms bench: {params['orders']} orders at {rate}, window "
+                        f"{params['window']} ({document['date']})")
+    columns = ["scenario", "orders/s", "ack p50", "ack p90", "ack p99", "ack p99.9", "ack max",
+               "fill p50", "fill p99", "int. p50", "int. p99", "CPU/order", "x relay"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for name, row in document["results"].items():
+        ack, fill, internal = row["ack_ms"], row["fill_ms"], row["internal_us"]
+        ratio = row.get("ratio_vs_relay", {}).get("orders_per_s")
+        table.add_row(
+            name, f"{row['orders_per_s']:,.0f}" if row["orders_per_s"] else "-",
+            *(_cell(ack, p) for p in ("p50", "p90", "p99", "p99.9", "max")),
+            _cell(fill, "p50"), _cell(fill, "p99"),
+            _cell(internal, "p50"), _cell(internal, "p99"),
+            f"{row['cpu_us_per_order']:,.0f}", "-" if ratio is None else f"{ratio:.2f}",
+        )
+    table.caption = ("ack, fill: ms from the client's send; int(ernal): us from "
+                     "NewOrderSingle received to child sent; CPU/order: us of the system "
+                     "under test; x relay: orders/s OMS / relay")
+    return table

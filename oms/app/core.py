@@ -803,6 +803,13 @@ class Core:
             self._event("error", order.order_id, cmd.session, "9",
                         f"OrderCancelReject for {cmd.cl_ord_id}, which is not pending")
             return
+        self._refuse_pending(order, pending, cmd.reason or CxlRejReason.OTHER.value,
+                             cmd.text or "Refused by broker")
+
+    def _refuse_pending(self, order: Order, pending: PendingRequest,
+                        reason: CxlRejReason | str, text: str) -> None:
+        """The broker refused our cancel or replace: back to where the order was, and
+        the upstream request (if it came from upstream) gets its OrderCancelReject."""
         trigger = Trigger.CANCEL_REJECT if pending.kind == "cancel" else Trigger.REPLACE_REJECT
         before = order.status
         order.apply(trigger)
@@ -811,9 +818,7 @@ class Core:
             response_to = (CxlRejResponseTo.CANCEL if pending.kind == "cancel"
                            else CxlRejResponseTo.REPLACE)
             self._cancel_reject(order.session, order, pending.cl_ord_id,
-                                pending.orig_cl_ord_id, response_to,
-                                cmd.reason or CxlRejReason.OTHER.value,
-                                cmd.text or "Refused by broker")
+                                pending.orig_cl_ord_id, response_to, reason, text)
 
     def _on_broker_message_reject(self, cmd: ApplyBrokerMessageReject) -> None:
         order = self.by_child.get(cmd.cl_ord_id)
@@ -834,16 +839,7 @@ class Core:
             self._report(order, ExecType.REJECTED, text=text,
                          rej_reason=OrdRejReason.BROKER_OPTION.value)
         elif pending is not None and cmd.cl_ord_id == pending.child_cl_ord_id:
-            trigger = Trigger.CANCEL_REJECT if pending.kind == "cancel" else \
-                Trigger.REPLACE_REJECT
-            order.apply(trigger)
-            self._transition(order, trigger, before)
-            if pending.cl_ord_id:
-                response_to = (CxlRejResponseTo.CANCEL if pending.kind == "cancel"
-                               else CxlRejResponseTo.REPLACE)
-                self._cancel_reject(order.session, order, pending.cl_ord_id,
-                                    pending.orig_cl_ord_id, response_to,
-                                    CxlRejReason.BROKER_OPTION, text)
+            self._refuse_pending(order, pending, CxlRejReason.BROKER_OPTION, text)
         else:
             self._event("error", order.order_id, cmd.session, cmd.ref_msg_type,
                         f"broker refused our {cmd.ref_msg_type or '?'} {cmd.cl_ord_id}, "

@@ -51,7 +51,6 @@ def session_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpe
     upstream = [
         SessionSpec(u.sender_comp_id, u.target_comp_id, {
             "SocketAcceptPort": str(u.port),
-            "SocketAcceptAddress": u.bind_address,
             "ResetOnLogon": yn(u.reset_on_logon),
             "UseDataDictionary": yn(u.use_data_dictionary),
         })

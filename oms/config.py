@@ -44,7 +44,6 @@ class UpstreamSession(_Strict):
     sender_comp_id: str = "OMS"  # our CompID on this session
     target_comp_id: str  # the client's CompID
     port: int = Field(..., ge=1, le=65535)
-    bind_address: str = "0.0.0.0"
     reset_on_logon: bool = False  # sequence numbers start at 1 on each logon (test suites)
     # Forget the ClOrdIDs seen for PossResend checks at each logon; only sessions whose
     # sequence numbers restart at logon need this (a resend cannot reach across a reset).

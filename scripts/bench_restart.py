@@ -99,8 +99,7 @@ def main(orders: int, database_url: str | None) -> None:
         oms={"database_url": url, "sessions_dir": str(folder / "sessions"),
              "log_level": "WARNING"},
         admin={"port": 0},
-        upstream=[{"target_comp_id": "CLIENT1", "port": upstream_port,
-                   "bind_address": "127.0.0.1"}],
+        upstream=[{"target_comp_id": "CLIENT1", "port": upstream_port}],
         brokers=[{"name": "SIM", "target_comp_id": "BROKER1", "port": broker_port,
                   "reconnect_interval": 1}],
         routing={"default_route": "SIM"}, base_dir=folder)

@@ -43,7 +43,6 @@ def demo_config(directory: Path) -> OmsConfig:
     data["admin"]["port"] = 0
     data["upstream"] = data["upstream"][:1] or [{"target_comp_id": "CLIENT1", "port": 1}]
     data["upstream"][0]["port"] = free_port()
-    data["upstream"][0]["bind_address"] = "127.0.0.1"
     data["brokers"] = data["brokers"][:1] or [{"name": "SIM", "target_comp_id": "BROKER1",
                                                "port": 1}]
     data["brokers"][0]["host"] = "127.0.0.1"

@@ -34,14 +34,14 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, step: float 
 
 
 def oms_config(folder: Path, database_url: str, *, upstream_port: int, broker_port: int,
-               **oms_overrides: Any) -> OmsConfig:
+               upstream_reset: bool = False, **oms_overrides: Any) -> OmsConfig:
     return OmsConfig(
         oms={"database_url": database_url, "sessions_dir": str(folder / "oms-sessions"),
              "log_level": "WARNING", **oms_overrides},
         fix={"heartbeat_interval": 5},
         admin={"port": 0},
         upstream=[{"sender_comp_id": "OMS", "target_comp_id": "CLIENT1",
-                   "port": upstream_port, "bind_address": "127.0.0.1"}],
+                   "port": upstream_port, "reset_on_logon": upstream_reset}],
         brokers=[{"name": "SIM", "sender_comp_id": "OMS", "target_comp_id": "BROKER1",
                   "host": "127.0.0.1", "port": broker_port, "reconnect_interval": 1}],
         routing={"default_route": "SIM", "destinations": {"XNYS": "SIM"}},
@@ -55,6 +55,7 @@ class Stack:
     database_url: str
     broker_options: dict[str, Any] = field(default_factory=dict)
     oms_overrides: dict[str, Any] = field(default_factory=dict)
+    upstream_reset: bool = False  # the upstream session restarts sequence numbers at logon
     upstream_port: int = field(default_factory=free_port)
     broker_port: int = field(default_factory=free_port)
     broker: BrokerSimulator | None = None
@@ -65,7 +66,8 @@ class Stack:
     @property
     def config(self) -> OmsConfig:
         return oms_config(self.folder, self.database_url, upstream_port=self.upstream_port,
-                          broker_port=self.broker_port, **self.oms_overrides)
+                          broker_port=self.broker_port, upstream_reset=self.upstream_reset,
+                          **self.oms_overrides)
 
     def start_broker(self) -> BrokerSimulator:
         options = BrokerSimOptions(

@@ -128,6 +128,9 @@ class Core:
         self.orders: dict[str, Order] = {}  # order_id -> order
         self.by_upstream: dict[tuple[str, str], Order] = {}  # (session, ClOrdID) -> order
         self.by_child: dict[str, Order] = {}  # child ClOrdID (any in the chain) -> order
+        # (broker session, broker OrderID) -> order: ClOrdID is optional on an
+        # ExecutionReport, and some brokers send only OrderID on unsolicited reports
+        self.by_broker_id: dict[tuple[str, str], Order] = {}
         self.seen_broker_execs: set[tuple[str, str]] = set()
         self.seen_cl_ord_ids: dict[str, set[str]] = {}  # for PossResend checks
         self.stats = CoreStats()
@@ -281,6 +284,9 @@ class Core:
             self.by_upstream.setdefault((order.session, order.orig_cl_ord_id), order)
         if order.child_cl_ord_id:
             self.by_child[order.child_cl_ord_id] = order
+        route = self.settings.routes.get(order.route)
+        if order.broker_order_id and route is not None:
+            self.by_broker_id[(route.session, order.broker_order_id)] = order
         if order.pending is not None:
             if order.pending.child_cl_ord_id:
                 self.by_child[order.pending.child_cl_ord_id] = order
@@ -663,11 +669,14 @@ class Core:
         self._send(OutMessage(cmd.session, "8", fields), None)
 
     # --- broker ExecutionReports -------------------------------------------------------
-    def _find_child(self, cl_ord_id: str, orig_cl_ord_id: str) -> Order | None:
-        return self.by_child.get(cl_ord_id) or self.by_child.get(orig_cl_ord_id)
+    def _find_child(self, session: str, cl_ord_id: str, orig_cl_ord_id: str,
+                    broker_order_id: str) -> Order | None:
+        return (self.by_child.get(cl_ord_id) or self.by_child.get(orig_cl_ord_id)
+                or self.by_broker_id.get((session, broker_order_id)))
 
     def _on_broker_report(self, cmd: ApplyBrokerReport) -> None:
-        order = self._find_child(cmd.cl_ord_id, cmd.orig_cl_ord_id)
+        order = self._find_child(cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
+                                 cmd.broker_order_id)
         order_id = order.order_id if order else None
         key = (cmd.session, cmd.exec_id)
         self._inbound(cmd, order_id, "8")
@@ -688,6 +697,7 @@ class Core:
             if cmd.broker_order_id and cmd.broker_order_id != NONE_ID and \
                     cmd.broker_order_id != order.broker_order_id:
                 order.broker_order_id = cmd.broker_order_id
+                self.by_broker_id[(cmd.session, cmd.broker_order_id)] = order
                 self._snapshot(order)
         except (InvalidStateTrigger, Overfill, UnknownExecution) as exc:
             log.warning("order %s: broker ER %s refused: %s", order.order_id, cmd.exec_id, exc)
@@ -792,7 +802,8 @@ class Core:
                         f"ExecType {exec_type} is not handled")
 
     def _on_broker_cancel_reject(self, cmd: ApplyBrokerCancelReject) -> None:
-        order = self._find_child(cmd.cl_ord_id, cmd.orig_cl_ord_id)
+        order = self._find_child(cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
+                                 cmd.broker_order_id)
         self._inbound(cmd, order.order_id if order else None, "9")
         if order is None:
             self._event("error", None, cmd.session, "9",

@@ -227,3 +227,17 @@ def test_broker_status_answer_that_disagrees_with_the_blotter_is_an_error():
     [error] = step.events("error")
     assert "CumQty 50" in error.body and "40" in error.body
     assert harness.order().cum_qty == D(40)
+
+
+def test_a_report_carrying_only_the_broker_order_id_finds_its_order():
+    # Arrange: ClOrdID (11) is optional on an ExecutionReport; some brokers send only 37
+    harness = Harness()
+    harness.working_order()
+
+    # Act
+    step = harness.broker("F", cl_ord_id="", last_qty="30", last_px="10",
+                          broker_order_id="BRK-1")
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[14], report[11]) == ("F", "1", "30", "C1")

@@ -95,7 +95,7 @@ def _blotter_view(engine, title: str) -> Table | Group:  # type: ignore[no-untyp
 @click.option("--rate", type=float, default=50.0, show_default=True,
               help="Orders per second the client sends.")
 @click.option("--timeout", type=float, default=300.0, show_default=True,
-              help="Give up (exit 1) if the orders are not complete by then (seconds).")
+              help="With --orders: give up (exit 1) if they are not complete by then (s).")
 @click.option("--quiet", is_flag=True, help="No live blotter, just the summary.")
 def demo(order_count: int | None, directory: str, rate: float, timeout: float,
          quiet: bool) -> None:
@@ -136,9 +136,12 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
             "sim", "client", "--port", str(upstream.port), "--sender", upstream.target_comp_id,
             "--target", upstream.sender_comp_id, "--sessions-dir", str(folder / "sim-client"),
             "--orders", str(count), "--rate", str(rate), "--cancel-ratio", "0.05",
-            "--replace-ratio", "0.05", "--timeout", str(timeout),
+            "--replace-ratio", "0.05",
+            "--timeout", str(timeout if order_count is not None else 10 ** 9),
         ], folder / "client.log")
         processes.append(client)
+        if order_count is None:  # run until Ctrl-C
+            timeout = float("inf")
         deadline = time.monotonic() + timeout
         target = already + count
 

@@ -6,7 +6,8 @@ carry ``Authorization: Bearer <token>``. At start the server writes the token an
 listens on to the token file (mode 0600) under the sessions directory; the CLI reads it there.
 
 Routes: ``GET /health``, ``GET /sessions``, ``GET /stats`` (counters and the core's internal
-latency percentiles), ``POST /orders/<order_id>/cancel``.
+latency percentiles), ``POST /stats/reset`` (start a new latency sample, e.g. after a
+benchmark's warm-up), ``POST /orders/<order_id>/cancel``.
 """
 
 from __future__ import annotations
@@ -120,7 +121,10 @@ def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 return
             parts = self.path.strip("/").split("/")
-            if len(parts) == 3 and parts[0] == "orders" and parts[2] == "cancel":
+            if self.path == "/stats/reset":
+                admin.server.reset_stats()
+                self._reply(200, {"ok": True})
+            elif len(parts) == 3 and parts[0] == "orders" and parts[2] == "cancel":
                 code, body = admin.cancel(parts[1])
                 self._reply(code, body)
             else:

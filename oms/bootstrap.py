@@ -182,6 +182,10 @@ class OmsServer:
             "internal_latency_us": latency,
         }
 
+    def reset_stats(self) -> None:
+        if self.application is not None:
+            self.application.internal_latency_ns.clear()
+
     def session_states(self) -> list[dict[str, object]]:
         app = self.application
         rows = []

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import quickfix as fix
 
+from oms.bench.runner import READY_FILE, STATS_FILE
 from oms.bootstrap import session_specs
 from oms.config import OmsConfig, load_config
 from oms.fix.engine import Engine
@@ -39,8 +40,6 @@ from oms.fix.settings import engine_defaults
 
 log = logging.getLogger(__name__)
 
-READY_FILE = "relay.ready"
-STATS_FILE = "relay-stats.json"
 TERMINAL_ORD_STATUSES = frozenset("248C")  # Filled, Canceled, Rejected, Expired
 
 

@@ -6,12 +6,13 @@ starts ``oms sim broker --fill immediate`` and then the system under test: ``oms
 the do-nothing relay (``oms.bench.relay``). Once the system is logged on to the broker it
 runs ``oms sim client --json`` twice: a warm-up run that is not counted, then the measured
 run. Around the measured run it reads the CPU time of the system under test and of the
-broker from /proc/<pid>/stat, of the client from its rusage, and of the whole machine from
-/proc/stat; afterwards it fetches the OMS's own ``/stats`` (internal latency). Everything it
+broker from /proc/<pid>/stat and of the client from its rusage (its whole life, start-up
+included); afterwards it fetches the OMS's own ``/stats`` (internal latency). Everything it
 started is stopped (SIGTERM, then SIGKILL after 15 s) and removed in ``finally``, on error too.
 
 What it does not do: no assertion on speed, no retries, no concurrency between scenarios;
-PostgreSQL's own CPU is only in the machine figure. Linux only (/proc).
+PostgreSQL's own CPU is not counted (a machine-wide figure from /proc/stat was tried and
+dropped: its tick sampling undercounts bursty work at low rates). Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oms.bench.relay import READY_FILE, STATS_FILE
 from oms.config import OmsConfig, config_to_toml
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -40,6 +40,9 @@ CLIENT_COMP_ID, OMS_COMP_ID, BROKER_COMP_ID = "CLIENT1", "OMS", "BROKER1"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# files the relay keeps in its sessions dir (this module must not import quickfix, see cli)
+READY_FILE = "relay.ready"
+STATS_FILE = "relay-stats.json"
 
 
 class BenchError(RuntimeError):
@@ -100,13 +103,6 @@ def process_cpu_seconds(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "; comm may hold spaces
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # stat fields 14 and 15
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return (sum(values[:8]) - idle) / CLOCK_TICKS  # guest time is already in user
 
 
 def children_cpu_seconds() -> float:
@@ -201,7 +197,7 @@ def bench_config(folder: Path, database_url: str, upstream_port: int,
         oms={"database_url": database_url, "sessions_dir": str(folder / "sessions")},
         admin={"port": 0},
         upstream=[{"sender_comp_id": OMS_COMP_ID, "target_comp_id": CLIENT_COMP_ID,
-                   "port": upstream_port, "bind_address": "127.0.0.1"}],
+                   "port": upstream_port}],
         brokers=[{"name": "SIM", "sender_comp_id": OMS_COMP_ID,
                   "target_comp_id": BROKER_COMP_ID, "host": "127.0.0.1", "port": broker_port,
                   "reconnect_interval": 1}],
@@ -297,9 +293,12 @@ class _Run:
                 "--rate", str(load.rate), "--window", str(load.window),
                 "--timeout", str(load.client_timeout(orders)), "--seed", "7", "--json"]
         log_path = self.folder / f"client-{label}.log"
-        with open(log_path, "ab") as log:
-            done = subprocess.run(args, stdout=subprocess.PIPE, stderr=log, env=_child_env(),
-                                  timeout=load.client_timeout(orders) + 60)
+        try:
+            with open(log_path, "ab") as log:
+                done = subprocess.run(args, stdout=subprocess.PIPE, stderr=log,
+                                      env=_child_env(), timeout=load.client_timeout(orders) + 60)
+        except subprocess.TimeoutExpired:  # run() has killed it
+            raise BenchError(f"{label} client did not finish:\n{_tail(log_path)}") from None
         lines = done.stdout.decode().strip().splitlines()
         try:
             summary: dict[str, Any] = json.loads(lines[-1])
@@ -372,10 +371,10 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
         sampler = _start_profiler(profile, name, run.system.pid, run.folder / "py-spy.log")
     try:
         before = (process_cpu_seconds(run.system.pid), process_cpu_seconds(run.broker.pid),
-                  children_cpu_seconds(), machine_busy_seconds())
+                  children_cpu_seconds())
         summary = run.client(load, load.orders, "measured")
         after = (process_cpu_seconds(run.system.pid), process_cpu_seconds(run.broker.pid),
-                 children_cpu_seconds(), machine_busy_seconds())
+                 children_cpu_seconds())
     finally:
         if sampler is not None and profile is not None:
             _stop_profiler(sampler)
@@ -393,7 +392,7 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
         extra = {}
     completed = summary["done"]
     per_order = 1e6 / max(completed, 1)
-    system_cpu, broker_cpu, client_cpu, machine_cpu = (b - a for a, b in zip(before, after, strict=True))
+    system_cpu, broker_cpu, client_cpu = (b - a for a, b in zip(before, after, strict=True))
     return {
         "system": run.scenario.system,
         "database": run.scenario.database if run.scenario.system == "oms" else None,
@@ -411,7 +410,6 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
         "cpu_us_per_order": round(system_cpu * per_order, 1),
         "broker_cpu_us_per_order": round(broker_cpu * per_order, 1),
         "client_cpu_us_per_order": round(client_cpu * per_order, 1),
-        "machine_cpu_us_per_order": round(machine_cpu * per_order, 1),
         "profiled": profile is not None,
         **extra,
     }

@@ -71,9 +71,11 @@ def add_ratios(results: dict[str, dict[str, Any]]) -> None:
 
 def run_bench(load: Load, databases: list[str], *, baseline: bool = True,
               postgres_url: str | None = None, keep_dirs: bool = False,
-              profile: Profile | None = None, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+              profile: Profile | None = None,
+              progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run every scenario; the document ``oms bench`` prints as its JSON line."""
     started = datetime.now(UTC)
+    host = machine()  # before the run: its load average tells of other work on the box
     results: dict[str, dict[str, Any]] = {}
     for scenario in scenarios(databases, baseline, postgres_url or default_postgres_url()):
         results[scenario.name] = run_scenario(scenario, load, keep_dir=keep_dirs,
@@ -82,7 +84,7 @@ def run_bench(load: Load, databases: list[str], *, baseline: bool = True,
     return {
         "bench": "oms",
         "date": started.isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": host,
         "params": {"orders": load.orders, "rate": load.rate, "window": load.window,
                    "warmup": load.warmup, "fill": "immediate"},
         "results": results,

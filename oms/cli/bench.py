@@ -4,13 +4,14 @@ Each scenario starts its own broker simulator (ack + immediate fill), system und
 (the relay, or ``oms serve`` on SQLite or PostgreSQL) and load client, in separate processes
 on free loopback ports, warms up, measures, and stops everything. Progress goes to stderr, a
 table to stdout, and the LAST line of stdout is one JSON document with every figure. Exit
-status 1 when an order did not complete or the client saw a protocol error. Timing is never
-asserted: the command reports, it does not judge.
+status 1 when an order did not complete or the client saw a protocol error, 2 when a
+scenario could not run. Timing is never asserted: the command reports, it does not judge.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +52,9 @@ def bench(orders: int, rate: float, window: int, warmup: int, database: str,
           postgres_url: str | None, baseline: bool, profile_dir: str | None,
           profile_format: str, profile_gil: bool, keep: bool, json_only: bool) -> None:
     """Benchmark the OMS (and the relay baseline): throughput, latency, CPU per order."""
+    # quickfix 1.16 resets SIGINT to SIG_DFL in C when imported; should anything have
+    # imported it, put Python's handler back so Ctrl-C runs the cleanup that stops processes
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stderr = Console(stderr=True)
     databases = ["sqlite", "postgres"] if database == "both" else [database]
 
@@ -59,7 +63,9 @@ def bench(orders: int, rate: float, window: int, warmup: int, database: str,
             stderr.print(f"[dim]{line}[/]", highlight=False)
 
     load = Load(orders=orders, rate=rate, window=window, warmup=warmup)
-    profile = Profile(Path(profile_dir), profile_format, gil_only=profile_gil) if profile_dir else None
+    profile = None
+    if profile_dir:
+        profile = Profile(Path(profile_dir), profile_format, gil_only=profile_gil)
     try:
         document = run_bench(load, databases, baseline=baseline,
                              postgres_url=postgres_url or default_postgres_url(),

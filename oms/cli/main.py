@@ -261,10 +261,12 @@ def sessions(config_path: str) -> None:
     console.print(table)
 
 
+from oms.cli import bench as _bench  # noqa: E402
 from oms.cli import demo as _demo  # noqa: E402
 from oms.cli import sim as _sim  # noqa: E402
 
 main.add_command(_sim.sim)
 main.add_command(_demo.demo)
+main.add_command(_bench.bench)
 
 __all__ = ["main"]

@@ -8,12 +8,19 @@ What it does not do: any order logic; that lives in ``broker.py`` and ``client.p
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import quickfix as fix
+
+if threading.current_thread() is threading.main_thread():
+    # importing quickfix 1.16 resets SIGINT to the C default, so Ctrl-C would kill a
+    # simulator without its cleanup; give Python its KeyboardInterrupt back
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from oms.fix.engine import Engine
 from oms.fix.settings import SessionSpec, engine_defaults, yn

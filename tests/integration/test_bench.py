@@ -1,0 +1,68 @@
+"""``oms bench`` end to end on a small run: the relay baseline and the OMS on SQLite.
+
+It starts real processes (broker simulator, relay, ``oms serve``, load clients) on free
+loopback ports. It checks that the JSON line is there, complete and positive, and that every
+order completed; it never asserts on speed (#3: no test asserts on time).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oms.bench.profile import summarize
+from oms.cli.bench import bench
+
+FIGURES = ("orders_per_s", "cpu_us_per_order", "elapsed_s")
+PERCENTILES = ("p50", "p90", "p99", "p99.9", "max")
+
+
+@pytest.mark.slow
+def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite() -> None:
+    # Arrange
+    runner = CliRunner()
+
+    # Act
+    result = runner.invoke(bench, ["--orders", "300", "--rate", "0", "--warmup", "50",
+                                   "--database", "sqlite", "--json-only"])
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output.strip().splitlines()[-1])
+    assert document["all_completed"] is True
+    assert document["machine"]["nproc"] >= 1 and document["machine"]["quickfix"]
+    assert document["params"]["orders"] == 300
+    assert set(document["results"]) == {"relay", "oms-sqlite"}
+    for name, row in document["results"].items():
+        assert row["completed"] == row["filled"] == 300, name
+        assert row["protocol_errors"] == 0, name
+        for key in FIGURES:
+            assert row[key] > 0, (name, key)
+        for series in ("ack_ms", "fill_ms", "internal_us"):
+            assert row[series]["count"] >= 300, (name, series)
+            for pct in PERCENTILES:
+                assert row[series][pct] > 0, (name, series, pct)
+    assert document["results"]["oms-sqlite"]["ratio_vs_relay"]["orders_per_s"] > 0
+
+
+def test_profile_summary_counts_self_and_inclusive_samples_per_function(tmp_path: Path) -> None:
+    # Arrange: two stacks as py-spy --threads --function writes them
+    raw = tmp_path / "oms.txt"
+    raw.write_text(
+        "thread (1): oms-core;Core._run (oms/app/core.py:160);"
+        "Core._report (oms/app/core.py:259) 3\n"
+        "thread (2): Dummy-1;OmsApplication.fromApp (oms/fix/app.py:99) 1\n"
+    )
+
+    # Act
+    summary = summarize(raw)
+
+    # Assert
+    assert summary.samples == 4
+    assert summary.threads == {"oms-core": 3, "quickfix (Dummy-N)": 1}
+    assert summary.self_samples["Core._report"] == 3
+    assert summary.inclusive["Core._run"] == 3
+    assert summary.share(summary.inclusive["OmsApplication.fromApp"]) == 0.25

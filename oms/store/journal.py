@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.errors import StoreError
+from oms.store.fastwrite import RowWriter
 from oms.store.schema import executions, fix_sessions, order_events, orders
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,9 @@ def inbound_seq_upsert(dialect_name: str) -> sa.Insert:
 def _is_data_error(exc: BaseException) -> bool:
     """True when retrying cannot help because a row itself is refused."""
     if isinstance(exc, (sa_exc.IntegrityError, sa_exc.DataError)):
+        return True
+    # the fast path talks to the driver directly: DBAPI 2 names its exceptions alike
+    if any(base.__name__ in ("IntegrityError", "DataError") for base in type(exc).__mro__):
         return True
     if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
         return True  # a value our column types refused while binding
@@ -175,6 +179,7 @@ class JournalWriter:
 
         self._upsert = order_upsert(engine.dialect.name)
         self._seq_upsert = inbound_seq_upsert(engine.dialect.name)
+        self._rows = RowWriter(engine.dialect.name)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()  # orders submit() against stop()
         self._submitted = 0
@@ -342,13 +347,9 @@ class JournalWriter:
         self.rows_written += written
 
     def _write_group(self, connection: Connection, group: _Group) -> int:
-        if group.orders:
-            connection.execute(self._upsert, order_params(group.orders))
-        if group.executions:
-            connection.execute(executions.insert(), execution_params(group.executions))
-        if group.events:
-            connection.execute(order_events.insert(), event_params(group.events))
-        self._write_seqs(connection, group)
+        """The fast path: plain DBAPI rows (oms.store.fastwrite), one transaction."""
+        self._rows.write(connection, group.orders, group.executions, group.events,
+                         group.inbound_seqs)
         return group.rows
 
     def _write_seqs(self, connection: Connection, group: _Group) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from oms.app.records import Batch
@@ -16,10 +16,17 @@ class OutMessage:
     msg_type: str
     fields: list[tuple[int, str]]
     received_ns: int = 0  # for a child order: when its upstream order arrived (latency)
+    _body: str = field(default="", repr=False, compare=False)
+
+    def body(self) -> str:
+        """The body fields as FIX text (SOH-separated), built once."""
+        if not self._body:
+            self._body = "\x01".join([f"{tag}={value}" for tag, value in self.fields])
+        return self._body
 
     def render(self) -> str:
         """The message as ``35=X|tag=value|...`` for the journal."""
-        return "35=" + self.msg_type + "|" + "|".join(f"{t}={v}" for t, v in self.fields)
+        return f"35={self.msg_type}|" + self.body().replace("\x01", "|")
 
 
 class Sender(Protocol):

@@ -77,11 +77,13 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         if self.roles.get(key) != BROKER:
             return
         # a broker refused one of our orders at the session level: find which one
-        ref = self._sent.get((key, int(_get(message, 45) or 0)))
+        text = message.toString()
+        f = _split(text)
+        ref = self._sent.get((key, int(f.get("45") or 0)))
         if ref is not None:
             self.submit(cmd.ApplyBrokerMessageReject(
-                session=key, seq_num=0, raw=_raw(message), cl_ord_id=ref[1],
-                ref_msg_type=ref[0], text=_get(message, 58)))
+                session=key, seq_num=0, raw=_journal(text), cl_ord_id=ref[1],
+                ref_msg_type=ref[0], text=f.get("58", "")))
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()
@@ -98,29 +100,32 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()
-        header = message.getHeader()
-        msg_type = header.getField(35)
+        # one call into the bindings, then plain Python: each getField is a GIL round trip
+        text = message.toString()
+        fields = _split(text)
+        msg_type = fields.get("35", "")
         role = self.roles.get(key)
         if role == UPSTREAM:
             translate = _UPSTREAM.get(msg_type)
         elif role == BROKER:
+            if msg_type == "j":
+                self.submit(self._business_reject(key, fields, text))
+                return
             translate = _BROKER.get(msg_type)
         else:
             translate = None
-        if role == BROKER and msg_type == "j":
-            self.submit(self._business_reject(key, message, header))
-            return
         if translate is None:
             raise fix.UnsupportedMessageType()
-        self.submit(translate(key, message, header))
+        self.submit(translate(key, fields, text))
 
-    def _business_reject(self, key: str, m: fix.Message, header: fix.FieldMap
+    def _business_reject(self, key: str, f: dict[str, str], text: str
                          ) -> cmd.ApplyBrokerMessageReject:
-        ref = self._sent.get((key, int(_get(m, 45) or 0)))
-        ref_msg_type, cl_ord_id = ref if ref else (_get(m, 372), _get(m, 379))
+        ref = self._sent.get((key, int(f.get("45") or 0)))
+        ref_msg_type, cl_ord_id = ref if ref else (f.get("372", ""), f.get("379", ""))
         return cmd.ApplyBrokerMessageReject(
-            session=key, seq_num=_seq(header), raw=_raw(m), cl_ord_id=cl_ord_id,
-            ref_msg_type=ref_msg_type, text=_get(m, 58) or f"BusinessRejectReason {_get(m, 380)}")
+            session=key, seq_num=int(f["34"]), raw=_journal(text), cl_ord_id=cl_ord_id,
+            ref_msg_type=ref_msg_type,
+            text=f.get("58") or f"BusinessRejectReason {f.get('380', '')}")
 
     # --- the Sender port ------------------------------------------------------------------
     def is_logged_on(self, session: str) -> bool:
@@ -128,31 +133,38 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
     def send(self, messages: list[OutMessage]) -> None:
         session_ids = self.session_ids
+        latency = self.internal_latency_ns
         for out in messages:
-            message = fix.Message()
-            message.getHeader().setField(35, out.msg_type)
-            for tag, value in out.fields:
-                message.setField(tag, value)
+            # parsing our own text is ~6x cheaper than a setField call per field; the
+            # engine sets the header (8, 49, 56, 34, 52) and BodyLength/CheckSum on send
+            message = fix.Message(
+                f"8=FIX.4.4\x019=0\x0135={out.msg_type}\x01{out.body()}\x0110=000\x01", False)
             session_id = session_ids.get(out.session)
             try:
                 if session_id is None:
                     raise fix.SessionNotFound(out.session)
                 fix.Session.sendToTarget(message, session_id)
                 if out.received_ns:
-                    self.internal_latency_ns.append(time.perf_counter_ns() - out.received_ns)
+                    latency.append(time.perf_counter_ns() - out.received_ns)
             except fix.SessionNotFound:
                 log.error("cannot send %s: no FIX session %s", out.msg_type, out.session)
 
 
-# --- translation helpers ------------------------------------------------------------------
-def _get(message: fix.FieldMap, tag: int) -> str:
-    return message.getField(tag) if message.isSetField(tag) else ""
+# --- translation helpers: from the message's text, split once ---------------------------
+def _split(text: str) -> dict[str, str]:
+    """tag -> value of a FIX message's text (a repeated tag keeps its last value; the tags
+    we read are never inside repeating groups)."""
+    return dict(field.split("=", 1) for field in text.split("\x01") if field)
 
 
-def _decimal(message: fix.FieldMap, tag: int, errors: list[str]) -> Decimal | None:
-    if not message.isSetField(tag):
+def _journal(text: str) -> str:
+    return text.replace("\x01", "|")
+
+
+def _decimal(f: dict[str, str], tag: str, errors: list[str]) -> Decimal | None:
+    text = f.get(tag)
+    if text is None:
         return None
-    text = message.getField(tag)
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -164,74 +176,70 @@ def _decimal(message: fix.FieldMap, tag: int, errors: list[str]) -> Decimal | No
     return value
 
 
-def _raw(message: fix.Message) -> str:
-    return message.toString().replace("\x01", "|")
-
-
-def _seq(header: fix.FieldMap) -> int:
-    return int(header.getField(34))
-
-
-def _new_order(key: str, m: fix.Message, header: fix.FieldMap) -> cmd.SubmitOrder:
+def _new_order(key: str, f: dict[str, str], text: str) -> cmd.SubmitOrder:
     errors: list[str] = []
-    order_qty = _decimal(m, 38, errors)
-    price = _decimal(m, 44, errors)
-    stop_px = _decimal(m, 99, errors)
+    order_qty = _decimal(f, "38", errors)
+    price = _decimal(f, "44", errors)
+    stop_px = _decimal(f, "99", errors)
+    get = f.get
     return cmd.SubmitOrder(
-        session=key, seq_num=_seq(header), raw=_raw(m),
-        cl_ord_id=m.getField(11), symbol=_get(m, 55), side=_get(m, 54),
-        ord_type=_get(m, 40), order_qty=order_qty, price=price, stop_px=stop_px,
-        time_in_force=_get(m, 59), account=_get(m, 1), ex_destination=_get(m, 100),
-        poss_resend=_get(header, 97) == "Y", poss_dup=_get(header, 43) == "Y",
-        error="; ".join(errors),
-        received_ns=time.perf_counter_ns())
+        session=key, seq_num=int(f["34"]), raw=_journal(text),
+        cl_ord_id=f["11"], symbol=get("55", ""), side=get("54", ""),
+        ord_type=get("40", ""), order_qty=order_qty, price=price, stop_px=stop_px,
+        time_in_force=get("59", ""), account=get("1", ""), ex_destination=get("100", ""),
+        poss_resend=get("97") == "Y", poss_dup=get("43") == "Y",
+        error="; ".join(errors), received_ns=time.perf_counter_ns())
 
 
-def _cancel(key: str, m: fix.Message, header: fix.FieldMap) -> cmd.CancelOrder:
+def _cancel(key: str, f: dict[str, str], text: str) -> cmd.CancelOrder:
+    get = f.get
     return cmd.CancelOrder(
-        session=key, seq_num=_seq(header), raw=_raw(m), cl_ord_id=m.getField(11),
-        orig_cl_ord_id=_get(m, 41), order_id=_get(m, 37), symbol=_get(m, 55),
-        side=_get(m, 54))
+        session=key, seq_num=int(f["34"]), raw=_journal(text), cl_ord_id=f["11"],
+        orig_cl_ord_id=get("41", ""), order_id=get("37", ""), symbol=get("55", ""),
+        side=get("54", ""))
 
 
-def _replace(key: str, m: fix.Message, header: fix.FieldMap) -> cmd.ReplaceOrder:
+def _replace(key: str, f: dict[str, str], text: str) -> cmd.ReplaceOrder:
     errors: list[str] = []
-    order_qty = _decimal(m, 38, errors)
-    price = _decimal(m, 44, errors)
-    stop_px = _decimal(m, 99, errors)
+    order_qty = _decimal(f, "38", errors)
+    price = _decimal(f, "44", errors)
+    stop_px = _decimal(f, "99", errors)
+    get = f.get
     return cmd.ReplaceOrder(
-        session=key, seq_num=_seq(header), raw=_raw(m), cl_ord_id=m.getField(11),
-        orig_cl_ord_id=_get(m, 41), order_id=_get(m, 37), symbol=_get(m, 55),
-        side=_get(m, 54), ord_type=_get(m, 40), order_qty=order_qty, price=price,
-        stop_px=stop_px, time_in_force=_get(m, 59), error="; ".join(errors))
+        session=key, seq_num=int(f["34"]), raw=_journal(text), cl_ord_id=f["11"],
+        orig_cl_ord_id=get("41", ""), order_id=get("37", ""), symbol=get("55", ""),
+        side=get("54", ""), ord_type=get("40", ""), order_qty=order_qty, price=price,
+        stop_px=stop_px, time_in_force=get("59", ""), error="; ".join(errors))
 
 
-def _status(key: str, m: fix.Message, header: fix.FieldMap) -> cmd.QueryOrderStatus:
+def _status(key: str, f: dict[str, str], text: str) -> cmd.QueryOrderStatus:
+    get = f.get
     return cmd.QueryOrderStatus(
-        session=key, seq_num=_seq(header), raw=_raw(m), cl_ord_id=_get(m, 11),
-        order_id=_get(m, 37), symbol=_get(m, 55), side=_get(m, 54),
-        ord_status_req_id=_get(m, 790))
+        session=key, seq_num=int(f["34"]), raw=_journal(text), cl_ord_id=get("11", ""),
+        order_id=get("37", ""), symbol=get("55", ""), side=get("54", ""),
+        ord_status_req_id=get("790", ""))
 
 
-def _execution_report(key: str, m: fix.Message, header: fix.FieldMap) -> cmd.ApplyBrokerReport:
+def _execution_report(key: str, f: dict[str, str], text: str) -> cmd.ApplyBrokerReport:
     errors: list[str] = []
+    get = f.get
     return cmd.ApplyBrokerReport(
-        session=key, seq_num=_seq(header), raw=_raw(m), cl_ord_id=_get(m, 11),
-        orig_cl_ord_id=_get(m, 41), broker_order_id=_get(m, 37), exec_id=m.getField(17),
-        exec_type=m.getField(150), ord_status=m.getField(39),
-        last_qty=_decimal(m, 32, errors), last_px=_decimal(m, 31, errors),
-        order_qty=_decimal(m, 38, errors), cum_qty=_decimal(m, 14, errors),
-        exec_ref_id=_get(m, 19), ord_rej_reason=_get(m, 103),
-        text="; ".join([_get(m, 58), *errors]).strip("; "),
-        poss_dup=_get(header, 43) == "Y")
+        session=key, seq_num=int(f["34"]), raw=_journal(text), cl_ord_id=get("11", ""),
+        orig_cl_ord_id=get("41", ""), broker_order_id=get("37", ""), exec_id=f["17"],
+        exec_type=f["150"], ord_status=f["39"],
+        last_qty=_decimal(f, "32", errors), last_px=_decimal(f, "31", errors),
+        order_qty=_decimal(f, "38", errors), cum_qty=_decimal(f, "14", errors),
+        exec_ref_id=get("19", ""), ord_rej_reason=get("103", ""),
+        text="; ".join([get("58", ""), *errors]).strip("; "),
+        poss_dup=get("43") == "Y")
 
 
-def _cancel_reject(key: str, m: fix.Message, header: fix.FieldMap
-                   ) -> cmd.ApplyBrokerCancelReject:
+def _cancel_reject(key: str, f: dict[str, str], text: str) -> cmd.ApplyBrokerCancelReject:
+    get = f.get
     return cmd.ApplyBrokerCancelReject(
-        session=key, seq_num=_seq(header), raw=_raw(m), cl_ord_id=m.getField(11),
-        orig_cl_ord_id=_get(m, 41), broker_order_id=_get(m, 37), ord_status=_get(m, 39),
-        response_to=_get(m, 434), reason=_get(m, 102), text=_get(m, 58))
+        session=key, seq_num=int(f["34"]), raw=_journal(text), cl_ord_id=f["11"],
+        orig_cl_ord_id=get("41", ""), broker_order_id=get("37", ""), ord_status=get("39", ""),
+        response_to=get("434", ""), reason=get("102", ""), text=get("58", ""))
 
 
 _TRACKED = frozenset({"D", "F", "G"})

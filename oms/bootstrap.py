@@ -7,6 +7,7 @@ initiator (brokers), and the loopback admin interface. ``stop()`` undoes it in r
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -192,6 +193,16 @@ class OmsServer:
         for key, role in (app.roles.items() if app else []):
             rows.append({"session": key, "role": role, "logged_on": app.is_logged_on(key)})
         return rows
+
+
+def tune_gc() -> None:
+    """For the server process: freeze what start-up loaded (open orders, the schema, the
+    engines) out of the collector's sight, and collect the young generation less often.
+    Each order allocates a few hundred short-lived objects; with the default thresholds
+    the collector ran every few orders and walked the whole blotter in memory (#3)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def rewind_inbound(committed: dict[str, int], specs: list[SessionSpec]) -> None:

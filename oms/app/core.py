@@ -63,9 +63,11 @@ _BROKER_EXEC_TRIGGERS = {
 
 
 def fmt(value: Decimal) -> str:
-    """A Decimal as FIX wants it: plain digits, no exponent, no needless zeros."""
-    text = format(value.normalize(), "f")
-    return text
+    """A Decimal as FIX wants it: plain digits, never an exponent. Digits are kept as
+    given (100.50 stays 100.50): every value here was parsed from FIX text or computed
+    from such values, so ``str`` is exact and only rarely needs the slower ``format``."""
+    text = str(value)
+    return format(value, "f") if "E" in text else text
 
 
 def utc_now() -> datetime:
@@ -138,6 +140,8 @@ class Core:
         self._batch = Batch()
         self._out: list[OutMessage] = []
         self._now = clock()
+        self._now_text = fix_time(self._now)
+        self._dirty: dict[str, Order] = {}  # orders changed in this batch: snapshot at flush
 
     # --- lifecycle ---------------------------------------------------------------------
     def load(self, orders: Iterable[Order], seen_broker_execs: set[tuple[str, str]],
@@ -177,7 +181,7 @@ class Core:
             command = get()
             stop = False
             count = 0
-            self._now = self.clock()
+            self._set_now()
             while True:
                 if command is _STOP:
                     stop = True
@@ -195,15 +199,24 @@ class Core:
             if stop:
                 return
 
+    def _set_now(self) -> None:
+        """One clock reading per batch: every record and message of the batch carries it."""
+        self._now = self.clock()
+        self._now_text = fix_time(self._now)
+
     def process(self, commands: Iterable[Command]) -> None:
         """Apply commands synchronously as one batch (tests and tools; not while running)."""
-        self._now = self.clock()
+        self._set_now()
         for command in commands:
             self._dispatch(command)
         self._flush_batch()
 
     def _flush_batch(self) -> None:
         batch, out = self._batch, self._out
+        if self._dirty:
+            take = self._take_snapshot
+            batch.orders.update({oid: take(order) for oid, order in self._dirty.items()})
+            self._dirty = {}
         if out:
             sender = self.sender
             batch.after_commit.append(lambda: sender.send(out))
@@ -242,7 +255,11 @@ class Core:
         self._event("out", order_id, message.session, message.msg_type, message.render())
 
     def _snapshot(self, order: Order) -> None:
-        self._batch.orders[order.order_id] = OrderSnapshot(
+        """Mark the order changed; its snapshot is taken once, when the batch is flushed."""
+        self._dirty[order.order_id] = order
+
+    def _take_snapshot(self, order: Order) -> OrderSnapshot:
+        return OrderSnapshot(
             order_id=order.order_id,
             session=order.session,
             cl_ord_id=order.cl_ord_id,
@@ -336,7 +353,7 @@ class Core:
             (151, fmt(leaves)),
             (14, fmt(order.cum_qty)),
             (6, fmt(avg_px)),
-            (60, fix_time(self._now)),
+            (60, self._now_text),
         ]
         if text:
             fields.append((58, text))
@@ -499,7 +516,7 @@ class Core:
         if account:
             fields.append((1, account))
         fields += [(21, "1"), (55, order.symbol), (54, order.side.value),
-                   (60, fix_time(self._now)), (38, fmt(order.order_qty)),
+                   (60, self._now_text), (38, fmt(order.order_qty)),
                    (40, order.ord_type.value)]
         if order.price is not None:
             fields.append((44, fmt(order.price)))
@@ -575,7 +592,7 @@ class Core:
         if order.broker_order_id:
             fields.append((37, order.broker_order_id))
         fields += [(11, request.child_cl_ord_id), (55, order.symbol), (54, order.side.value),
-                   (60, fix_time(self._now)), (38, fmt(order.order_qty))]
+                   (60, self._now_text), (38, fmt(order.order_qty))]
         self._send(OutMessage(route.session, "F", fields), order.order_id)
 
     def _on_replace(self, cmd: ReplaceOrder) -> None:
@@ -613,7 +630,7 @@ class Core:
         if account:                                # unchanged fields be retransmitted
             fields.append((1, account))
         fields += [(21, "1"), (55, order.symbol), (54, order.side.value),
-                   (60, fix_time(self._now)), (38, fmt(new_qty)), (40, ord_type.value)]
+                   (60, self._now_text), (38, fmt(new_qty)), (40, ord_type.value)]
         if new_price is not None and ord_type.needs_price:
             fields.append((44, fmt(new_price)))
         stop_px = cmd.stop_px if cmd.stop_px is not None else order.stop_px
@@ -664,7 +681,7 @@ class Core:
             fields.append((55, cmd.symbol))
         if cmd.side:
             fields.append((54, cmd.side))
-        fields += [(151, "0"), (14, "0"), (6, "0"), (60, fix_time(self._now)),
+        fields += [(151, "0"), (14, "0"), (6, "0"), (60, self._now_text),
                    (58, f"Unknown order {cmd.cl_ord_id}")]
         self._send(OutMessage(cmd.session, "8", fields), None)
 

@@ -81,7 +81,7 @@ def main() -> None:
 @click.option("--log-level", default=None, help="Override the config's log level.")
 def serve(config_path: str, database_url: str | None, log_level: str | None) -> None:
     """Run the OMS server until SIGINT or SIGTERM."""
-    from oms.bootstrap import OmsServer
+    from oms.bootstrap import OmsServer, tune_gc
 
     config = _config(config_path)
     _setup_logging(log_level or config.oms.log_level)
@@ -94,6 +94,7 @@ def serve(config_path: str, database_url: str | None, log_level: str | None) -> 
     except Exception as exc:  # noqa: BLE001 - the operator needs the sentence, not a trace
         server.stop()
         _fail(f"could not start: {exc}")
+    tune_gc()
     upstream = ", ".join(f"{u.target_comp_id}@{u.port}" for u in config.upstream) or "none"
     brokers = ", ".join(f"{b.name}={b.host}:{b.port}" for b in config.brokers) or "none"
     console.print(f"[green]OMS serving[/] upstream: {upstream}; brokers: {brokers}; "

@@ -40,6 +40,7 @@ def core_settings(config: OmsConfig) -> CoreSettings:
         symbols=frozenset(config.oms.symbols),
         send_pending_new=config.oms.send_pending_new,
         max_batch=config.oms.max_batch,
+        inline_journal=config.oms.journal == "inline",
         reset_sessions=frozenset(
             session_key(u.sender_comp_id, u.target_comp_id)
             for u in config.upstream if u.reset_on_logon
@@ -168,24 +169,24 @@ class OmsServer:
         core, journal = self.core, self.journal
         if core is None or journal is None:
             return {}
-        samples = sorted(self.application.internal_latency_ns) if self.application else []
-        latency: dict[str, float | int] = {"count": len(samples)}
-        for name, pct in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("max", 100)):
-            if samples:
-                rank = max(1, -(-len(samples) * pct // 100))
-                latency[name] = round(samples[int(rank) - 1] / 1000, 1)
+        internal = [ns / 1000 for ns in self.application.internal_latency_ns] \
+            if self.application else []
         return {
             "orders": core.stats.orders,
             "commands": core.stats.commands,
             "batches": core.stats.batches,
             "commits": journal.commits,
             "rows_written": journal.rows_written,
-            "internal_latency_us": latency,
+            "core_queue": core.queue.qsize(),
+            "internal_latency_us": percentiles(internal),
+            "commit_us": percentiles([s * 1e6 for s in journal.commit_durations]),
         }
 
     def reset_stats(self) -> None:
         if self.application is not None:
             self.application.internal_latency_ns.clear()
+        if self.journal is not None:
+            self.journal.commit_durations.clear()
 
     def session_states(self) -> list[dict[str, object]]:
         app = self.application
@@ -193,6 +194,17 @@ class OmsServer:
         for key, role in (app.roles.items() if app else []):
             rows.append({"session": key, "role": role, "logged_on": app.is_logged_on(key)})
         return rows
+
+
+def percentiles(samples: list[float]) -> dict[str, float | int]:
+    """Nearest-rank p50/p90/p99/p99.9/max of ``samples``, rounded to 0.1."""
+    ordered = sorted(samples)
+    result: dict[str, float | int] = {"count": len(ordered)}
+    for name, pct in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("max", 100)):
+        if ordered:
+            rank = max(1, -(-len(ordered) * pct // 100))
+            result[name] = round(ordered[int(rank) - 1], 1)
+    return result
 
 
 def tune_gc() -> None:

@@ -384,7 +384,8 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
         internal = stats.get("internal_latency_us", {})
         extra = {"internal_includes_warmup": bool(load.warmup) and not stats_reset,
                  "commits": stats.get("commits"), "batches": stats.get("batches"),
-                 "rows_written": stats.get("rows_written")}
+                 "rows_written": stats.get("rows_written"),
+                 "commit_us": stats.get("commit_us")}
     else:
         run.close()  # the relay writes its figures when it stops
         stats_path = run.config.sessions_path / STATS_FILE

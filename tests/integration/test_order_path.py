@@ -41,9 +41,12 @@ def _blotter(database_url: str):
     return make_engine(database_url)
 
 
-def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, database_url):
+@pytest.mark.parametrize("journal", ["inline", "thread"])
+def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, database_url,
+                                                                      journal):
     # Arrange
-    s = stack(broker_options={"fill_mode": "partial", "partial_fills": 3})
+    s = stack(broker_options={"fill_mode": "partial", "partial_fills": 3},
+              oms_overrides={"journal": journal})
     s.start_broker()
     s.start_oms()
     client = s.client(orders=25, rate=0, window=10, limit_ratio=0.5)

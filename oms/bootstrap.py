@@ -48,6 +48,25 @@ def core_settings(config: OmsConfig) -> CoreSettings:
     )
 
 
+def fix_defaults(config: OmsConfig) -> dict[str, str]:
+    """The QuickFIX [DEFAULT] settings of this config (the OMS and the bench relay share it)."""
+    fix_cfg = config.fix
+    dictionary = config.resolve(fix_cfg.data_dictionary) if fix_cfg.data_dictionary else None
+    return engine_defaults(
+        config.sessions_path,
+        heartbeat_interval=fix_cfg.heartbeat_interval,
+        socket_nodelay=fix_cfg.socket_nodelay,
+        file_log=fix_cfg.file_log,
+        data_dictionary=dictionary,
+        start_time=fix_cfg.start_time,
+        end_time=fix_cfg.end_time,
+        check_latency=fix_cfg.check_latency,
+        max_latency=fix_cfg.max_latency,
+        persist_messages=fix_cfg.persist_messages,
+        validate_user_defined_fields=fix_cfg.validate_user_defined_fields,
+    )
+
+
 def session_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpec]]:
     """(acceptor sessions for upstream clients, initiator sessions for brokers)."""
     upstream = [
@@ -111,21 +130,7 @@ class OmsServer:
         core.sender = self.application
         self.journal.start()
         core.start()
-        fix_cfg = config.fix
-        dictionary = config.resolve(fix_cfg.data_dictionary) if fix_cfg.data_dictionary else None
-        defaults = engine_defaults(
-            sessions_dir,
-            heartbeat_interval=fix_cfg.heartbeat_interval,
-            socket_nodelay=fix_cfg.socket_nodelay,
-            file_log=fix_cfg.file_log,
-            data_dictionary=dictionary,
-            start_time=fix_cfg.start_time,
-            end_time=fix_cfg.end_time,
-            check_latency=fix_cfg.check_latency,
-            max_latency=fix_cfg.max_latency,
-            persist_messages=fix_cfg.persist_messages,
-            validate_user_defined_fields=fix_cfg.validate_user_defined_fields,
-        )
+        defaults = fix_defaults(config)
         if upstream_specs:
             self.acceptor = Engine("acceptor", self.application,
                                    sessions_dir / "acceptor.cfg", defaults, upstream_specs)

@@ -33,10 +33,9 @@ from pathlib import Path
 import quickfix as fix
 
 from oms.bench.runner import READY_FILE, STATS_FILE
-from oms.bootstrap import session_specs
+from oms.bootstrap import fix_defaults, session_specs
 from oms.config import OmsConfig, load_config
 from oms.fix.engine import Engine
-from oms.fix.settings import engine_defaults
 
 log = logging.getLogger(__name__)
 
@@ -137,22 +136,8 @@ class Relay:
         self.ready_path = self.sessions_dir / READY_FILE
         self.ready_path.unlink(missing_ok=True)
         self.application = RelayApplication(upstream.key, broker.key, self.ready_path)
-        fix_cfg = config.fix
-        dictionary = config.resolve(fix_cfg.data_dictionary) if fix_cfg.data_dictionary else None
-        # the same call as OmsServer.start, so both processes run identical session settings
-        defaults = engine_defaults(
-            self.sessions_dir,
-            heartbeat_interval=fix_cfg.heartbeat_interval,
-            socket_nodelay=fix_cfg.socket_nodelay,
-            file_log=fix_cfg.file_log,
-            data_dictionary=dictionary,
-            start_time=fix_cfg.start_time,
-            end_time=fix_cfg.end_time,
-            check_latency=fix_cfg.check_latency,
-            max_latency=fix_cfg.max_latency,
-            persist_messages=fix_cfg.persist_messages,
-            validate_user_defined_fields=fix_cfg.validate_user_defined_fields,
-        )
+        # the same settings as OmsServer.start, so both processes run identical sessions
+        defaults = fix_defaults(config)
         self.acceptor = Engine("acceptor", self.application,
                                self.sessions_dir / "acceptor.cfg", defaults, [upstream])
         self.initiator = Engine("initiator", self.application,

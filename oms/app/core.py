@@ -818,7 +818,16 @@ class Core:
                          last_qty=cmd.last_qty, last_px=cmd.last_px, broker=broker,
                          exec_id=exec_id)
         elif exec_type == ExecType.ORDER_STATUS.value:
-            if cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
+            if cmd.ord_status == OrdStatus.REJECTED.value and \
+                    order.status is OrdStatus.PENDING_NEW:
+                # #2: the answer to our status query after a logon: the broker never got
+                # this order (committed here, lost before it went out): refuse it upstream
+                order.text = f"Broker does not know the order: {cmd.text or 'unknown'}"
+                order.apply(Trigger.REJECT)
+                self._transition(order, Trigger.REJECT, before)
+                self._report(order, ExecType.REJECTED, text=order.text,
+                             rej_reason=OrdRejReason.BROKER_OPTION.value)
+            elif cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
                 self._event("error", order.order_id, cmd.session, "8",
                             f"broker reports CumQty {fmt(cmd.cum_qty)}, "
                             f"blotter has {fmt(order.cum_qty)}")

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from oms.app.commands import SessionLoggedOn
 from oms.domain.enums import OrdStatus
-from tests.unit.app.harness import Harness, submit_order
+from tests.unit.app.harness import BROKER, Harness, submit_order
 
 D = Decimal
 
@@ -241,3 +242,34 @@ def test_a_report_carrying_only_the_broker_order_id_finds_its_order():
     # Assert
     report = step.only_upstream("8")
     assert (report[150], report[39], report[14], report[11]) == ("F", "1", "30", "C1")
+
+
+def test_an_order_the_broker_never_received_is_rejected_after_the_status_query():
+    # Arrange: the child D was committed but never reached the broker (a crash in between);
+    # at the broker's next logon we ask for its status
+    harness = Harness()
+    harness.run(submit_order("C1"))
+    query = harness.run(SessionLoggedOn(BROKER)).only_to_broker("H")
+
+    # Act: the broker does not know it
+    step = harness.broker("I", cl_ord_id=query[11], ord_status="8", text="unknown order",
+                          broker_order_id="NONE")
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[11]) == ("8", "8", "C1")
+    assert "Broker does not know the order: unknown order" == report[58]
+    assert harness.order().status is OrdStatus.REJECTED
+
+
+def test_a_status_answer_for_a_working_order_changes_nothing():
+    # Arrange
+    harness = Harness()
+    harness.working_order()
+
+    # Act
+    step = harness.broker("I", ord_status="0", cum_qty="0")
+
+    # Assert
+    assert step.upstream == []
+    assert harness.order().status is OrdStatus.NEW

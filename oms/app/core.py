@@ -227,7 +227,7 @@ class Core:
             batch.after_commit.append(lambda: sender.send(out))
         if batch:
             if self.settings.inline_journal:
-                self.journal.write_now(batch)  # type: ignore[attr-defined]
+                self.journal.write_now(batch)
             else:
                 self.journal.submit(batch)
             self.stats.batches += 1

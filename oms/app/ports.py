@@ -40,4 +40,8 @@ class Sender(Protocol):
 class Journal(Protocol):
     """Writes batches durably, then runs their ``after_commit`` callbacks."""
 
-    def submit(self, batch: Batch) -> None: ...
+    def submit(self, batch: Batch) -> None:
+        """Queue the batch for a writer thread (returns at once)."""
+
+    def write_now(self, batch: Batch) -> bool:
+        """Commit the batch in the calling thread, then run its callbacks."""

@@ -63,8 +63,8 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("order_id", name="pk_orders"),
+        postgresql_with={"fillfactor": 70},
     )
-    op.create_index("ix_orders_status", "orders", ["status"])
     op.create_index("ix_orders_session_cl_ord_id", "orders", ["session", "cl_ord_id"])
     op.create_index("ix_orders_child_cl_ord_id", "orders", ["child_cl_ord_id"])
 

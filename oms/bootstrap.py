@@ -11,6 +11,7 @@ import gc
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import quickfix as fix
 
@@ -23,6 +24,9 @@ from oms.fix.settings import FIX44, SessionSpec, engine_defaults, session_key, y
 from oms.store import repository
 from oms.store.db import make_engine, upgrade
 from oms.store.journal import JournalWriter
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine as SaEngine
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,7 @@ class OmsServer:
         self.config = config
         self.database_url = config.database_url(database_url)
         self.on_ready = on_ready
-        self.db = None
+        self.db: SaEngine | None = None
         self.journal: JournalWriter | None = None
         self.core: Core | None = None
         self.application: OmsApplication | None = None
@@ -109,36 +113,36 @@ class OmsServer:
         config = self.config
         sessions_dir = config.sessions_path
         sessions_dir.mkdir(parents=True, exist_ok=True)
-        self.db = make_engine(self.database_url)
-        upgrade(self.db)
-        self.journal = JournalWriter(self.db)
+        db = self.db = make_engine(self.database_url)
+        upgrade(db)
+        self.journal = JournalWriter(db)
         upstream_specs, broker_specs = session_specs(config)
         roles = {spec.key: UPSTREAM for spec in upstream_specs}
         roles.update({spec.key: BROKER for spec in broker_specs})
         core = Core(core_settings(config), self.journal, sender=_LateSender())
         self.core = core
-        open_orders = repository.load_open_orders(self.db)
+        open_orders = repository.load_open_orders(db)
         since = datetime.now(UTC) - timedelta(days=1)
-        seen = repository.load_seen_broker_exec_ids(self.db, since)
+        seen = repository.load_seen_broker_exec_ids(db, since)
         cl_ord_ids = {
-            spec.key: repository.load_session_cl_ord_ids(self.db, spec.key, since)
+            spec.key: repository.load_session_cl_ord_ids(db, spec.key, since)
             for spec in upstream_specs
         }
         core.load(open_orders, seen, cl_ord_ids)
         log.info("reloaded %d open orders from the blotter", len(open_orders))
-        self.application = OmsApplication(roles, core.submit)
-        core.sender = self.application
+        application = self.application = OmsApplication(roles, core.submit)
+        core.sender = application
         self.journal.start()
         core.start()
         defaults = fix_defaults(config)
         if upstream_specs:
-            self.acceptor = Engine("acceptor", self.application,
+            self.acceptor = Engine("acceptor", application,
                                    sessions_dir / "acceptor.cfg", defaults, upstream_specs)
         if broker_specs:
-            self.initiator = Engine("initiator", self.application,
+            self.initiator = Engine("initiator", application,
                                     sessions_dir / "initiator.cfg", defaults, broker_specs)
         # sessions whose sequence numbers restart at every logon have nothing to rewind
-        rewind_inbound(repository.load_inbound_seqs(self.db),
+        rewind_inbound(repository.load_inbound_seqs(db),
                        [s for s in upstream_specs + broker_specs
                         if s.settings.get("ResetOnLogon") != "Y"])
         for engine in (self.acceptor, self.initiator):
@@ -195,10 +199,10 @@ class OmsServer:
 
     def session_states(self) -> list[dict[str, object]]:
         app = self.application
-        rows = []
-        for key, role in (app.roles.items() if app else []):
-            rows.append({"session": key, "role": role, "logged_on": app.is_logged_on(key)})
-        return rows
+        if app is None:
+            return []
+        return [{"session": key, "role": role, "logged_on": app.is_logged_on(key)}
+                for key, role in app.roles.items()]
 
 
 def percentiles(samples: list[float]) -> dict[str, float | int]:

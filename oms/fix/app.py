@@ -32,7 +32,7 @@ BROKER = "broker"
 class OmsApplication(fix.Application):  # type: ignore[misc]
     """One Application for the acceptor and the initiator; roles come from the config."""
 
-    def __init__(self, roles: dict[str, str], submit: Callable[[object], None]) -> None:
+    def __init__(self, roles: dict[str, str], submit: Callable[[cmd.Command], None]) -> None:
         super().__init__()
         self.roles = roles  # session key -> UPSTREAM | BROKER
         self.submit = submit
@@ -244,5 +244,6 @@ def _cancel_reject(key: str, f: dict[str, str], text: str) -> cmd.ApplyBrokerCan
 
 _TRACKED = frozenset({"D", "F", "G"})
 _TRACKED_MAX = 200_000
-_UPSTREAM = {"D": _new_order, "F": _cancel, "G": _replace, "H": _status}
-_BROKER = {"8": _execution_report, "9": _cancel_reject}
+Translator = Callable[[str, dict[str, str], str], cmd.Command]
+_UPSTREAM: dict[str, Translator] = {"D": _new_order, "F": _cancel, "G": _replace, "H": _status}
+_BROKER: dict[str, Translator] = {"8": _execution_report, "9": _cancel_reject}

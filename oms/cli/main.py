@@ -140,21 +140,32 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
     return {key: _plain(value) for key, value in row.items()}
 
 
-def orders_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
+def orders_table(rows: list[dict[str, Any]], title: str = "Orders",
+                 width: int | None = None) -> Table:
+    """The blotter as a table; on a narrow terminal the less useful columns are left out."""
+    compact = (width if width is not None else console.width) < 110
     table = Table(title=title)
-    for name, justify in [("OrderID", "left"), ("ClOrdID", "left"), ("Symbol", "left"),
-                          ("Side", "left"), ("Type", "left"), ("Qty", "right"),
-                          ("Price", "right"), ("CumQty", "right"), ("AvgPx", "right"),
-                          ("Status", "left"), ("Route", "left")]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    # IDs are never cut (an operator copies them into `oms orders show`); other cells wrap
+    id_width = max([len(r["order_id"]) for r in rows] + [7])
+    table.add_column("OrderID", no_wrap=True, min_width=id_width)
+    columns = [("ClOrdID", "left"), ("Symbol", "left"), ("Side", "left"), ("Type", "left"),
+               ("Qty", "right"), ("Price", "right"), ("CumQty", "right"),
+               ("AvgPx", "right"), ("Status", "left"), ("Route", "left")]
+    if compact:
+        columns = [c for c in columns if c[0] not in ("Type", "Price", "Route")]
+    for name, justify in columns:
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for row in rows:
-        table.add_row(
-            row["order_id"], row["cl_ord_id"], row["symbol"],
-            SIDE_NAMES.get(row["side"], row["side"]), TYPE_NAMES.get(row["ord_type"],
-                                                                     row["ord_type"]),
-            _plain(row["order_qty"]), _plain(row["price"]) if row["price"] is not None else "",
-            _plain(row["cum_qty"]), _plain(row["avg_px"]),
-            STATUS_NAMES.get(row["status"], row["status"]), row["route"])
+        cells = {
+            "ClOrdID": row["cl_ord_id"], "Symbol": row["symbol"],
+            "Side": SIDE_NAMES.get(row["side"], row["side"]),
+            "Type": TYPE_NAMES.get(row["ord_type"], row["ord_type"]),
+            "Qty": _plain(row["order_qty"]),
+            "Price": _plain(row["price"]) if row["price"] is not None else "",
+            "CumQty": _plain(row["cum_qty"]), "AvgPx": _plain(row["avg_px"]),
+            "Status": STATUS_NAMES.get(row["status"], row["status"]), "Route": row["route"],
+        }
+        table.add_row(row["order_id"], *[cells[name] for name, _ in columns])
     return table
 
 

@@ -827,6 +827,12 @@ class Core:
                 self._transition(order, Trigger.REJECT, before)
                 self._report(order, ExecType.REJECTED, text=order.text,
                              rej_reason=OrdRejReason.BROKER_OPTION.value)
+            elif pending is not None and cmd.ord_status in (
+                    OrdStatus.NEW.value, OrdStatus.PARTIALLY_FILLED.value):
+                # the broker has the order working with no cancel/replace pending: our
+                # request was committed here but never reached it; say so, do not guess
+                self._refuse_pending(order, pending, CxlRejReason.OTHER,
+                                     "The request did not reach the broker; send it again")
             elif cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
                 self._event("error", order.order_id, cmd.session, "8",
                             f"broker reports CumQty {fmt(cmd.cum_qty)}, "

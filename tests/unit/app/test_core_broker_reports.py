@@ -9,7 +9,7 @@ import pytest
 
 from oms.app.commands import SessionLoggedOn
 from oms.domain.enums import OrdStatus
-from tests.unit.app.harness import BROKER, Harness, submit_order
+from tests.unit.app.harness import BROKER, Harness, cancel_order, submit_order
 
 D = Decimal
 
@@ -272,4 +272,21 @@ def test_a_status_answer_for_a_working_order_changes_nothing():
 
     # Assert
     assert step.upstream == []
+    assert harness.order().status is OrdStatus.NEW
+
+
+def test_a_cancel_the_broker_never_received_is_refused_after_the_status_query():
+    # Arrange: cancel C2 was committed but never reached the broker (a crash in between)
+    harness = Harness()
+    harness.working_order()
+    harness.run(cancel_order("C2", "C1"))
+    query = harness.run(SessionLoggedOn(BROKER)).only_to_broker("H")
+
+    # Act: the broker has the order working, no cancel pending
+    step = harness.broker("I", cl_ord_id=query[11], ord_status="0", cum_qty="0")
+
+    # Assert: the client hears that its cancel did not happen; the order is working again
+    reject = step.only_upstream("9")
+    assert (reject[11], reject[41], reject[39], reject[434]) == ("C2", "C1", "0", "1")
+    assert "did not reach the broker" in reject[58]
     assert harness.order().status is OrdStatus.NEW

@@ -21,6 +21,7 @@ from oms.config import OmsConfig
 from oms.fix.app import BROKER, UPSTREAM, OmsApplication
 from oms.fix.engine import Engine
 from oms.fix.settings import FIX44, SessionSpec, engine_defaults, session_key, yn
+from oms.percentiles import percentiles
 from oms.store import repository
 from oms.store.db import make_engine, upgrade
 from oms.store.journal import JournalWriter
@@ -178,8 +179,7 @@ class OmsServer:
         core, journal = self.core, self.journal
         if core is None or journal is None:
             return {}
-        internal = [ns / 1000 for ns in self.application.internal_latency_ns] \
-            if self.application else []
+        internal = self.application.internal_latency_ns if self.application else []
         return {
             "orders": core.stats.orders,
             "commands": core.stats.commands,
@@ -187,8 +187,8 @@ class OmsServer:
             "commits": journal.commits,
             "rows_written": journal.rows_written,
             "core_queue": core.queue.qsize(),
-            "internal_latency_us": percentiles(internal),
-            "commit_us": percentiles([s * 1e6 for s in journal.commit_durations]),
+            "internal_latency_us": percentiles(internal, scale=1e-3),
+            "commit_us": percentiles(journal.commit_durations, scale=1e6),
         }
 
     def reset_stats(self) -> None:
@@ -203,17 +203,6 @@ class OmsServer:
             return []
         return [{"session": key, "role": role, "logged_on": app.is_logged_on(key)}
                 for key, role in app.roles.items()]
-
-
-def percentiles(samples: list[float]) -> dict[str, float | int]:
-    """Nearest-rank p50/p90/p99/p99.9/max of ``samples``, rounded to 0.1."""
-    ordered = sorted(samples)
-    result: dict[str, float | int] = {"count": len(ordered)}
-    for name, pct in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("max", 100)):
-        if ordered:
-            rank = max(1, -(-len(ordered) * pct // 100))
-            result[name] = round(ordered[int(rank) - 1], 1)
-    return result
 
 
 def tune_gc() -> None:

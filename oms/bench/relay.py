@@ -36,21 +36,11 @@ from oms.bench.runner import READY_FILE, STATS_FILE
 from oms.bootstrap import fix_defaults, session_specs
 from oms.config import OmsConfig, load_config
 from oms.fix.engine import Engine
+from oms.percentiles import percentiles
 
 log = logging.getLogger(__name__)
 
 TERMINAL_ORD_STATUSES = frozenset("248C")  # Filled, Canceled, Rejected, Expired
-
-
-def latency_percentiles_us(samples_ns: list[int]) -> dict[str, float | int]:
-    """Nearest-rank p50/p90/p99/p99.9/max of nanosecond samples, in microseconds."""
-    ordered = sorted(samples_ns)
-    result: dict[str, float | int] = {"count": len(ordered)}
-    for name, pct in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("max", 100)):
-        if ordered:
-            rank = max(1, -(-len(ordered) * pct // 100))
-            result[name] = round(ordered[int(rank) - 1] / 1000, 1)
-    return result
 
 
 class RelayApplication(fix.Application):  # type: ignore[misc]
@@ -151,7 +141,7 @@ class Relay:
         self.acceptor.stop()
         self.initiator.stop()
         self.ready_path.unlink(missing_ok=True)
-        stats = {"internal_latency_us": latency_percentiles_us(self.application.latency_ns)}
+        stats = {"internal_latency_us": percentiles(self.application.latency_ns, scale=1e-3)}
         (self.sessions_dir / STATS_FILE).write_text(json.dumps(stats))
 
 

@@ -32,6 +32,7 @@ import quickfix as fix
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from oms.fix.engine import Engine
+from oms.percentiles import PERCENTILES, percentiles
 from oms.sim.common import (
     TERMINAL_ORD_STATUSES,
     ZERO,
@@ -69,7 +70,6 @@ ORD_STATUS_NAMES: dict[str, str] = {
 ER_REQUIRED_TAGS = (37, 17, 150, 39, 54, 55, 38, 151, 14, 6, 11, 60)
 TRADE_REQUIRED_TAGS = (32, 31)
 CENT = Decimal("0.01")
-PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9), ("max", 100.0))
 MAX_ERROR_SAMPLES = 50
 
 
@@ -179,18 +179,6 @@ class TrackedOrder:
     @property
     def is_done(self) -> bool:
         return self.done_at is not None
-
-
-def percentiles_ms(samples: list[float]) -> dict[str, float | int]:
-    """Nearest-rank percentiles of durations in seconds, as milliseconds."""
-    if not samples:
-        return {"count": 0}
-    ordered = sorted(samples)
-    result: dict[str, float | int] = {"count": len(ordered)}
-    for name, pct in PERCENTILES:
-        rank = max(1, -(-len(ordered) * pct // 100))
-        result[name] = round(ordered[int(rank) - 1] * 1000, 3)
-    return result
 
 
 def _text(message: fix.Message, tag: int) -> str | None:
@@ -689,8 +677,8 @@ class UpstreamClient(fix.Application):
                 "elapsed_s": None if elapsed is None else round(elapsed, 3),
                 "orders_per_s": round(len(orders) / elapsed, 1) if elapsed else None,
                 "latency_ms": {
-                    "ack": percentiles_ms(ack_latency),
-                    "fill": percentiles_ms(fill_latency),
+                    "ack": percentiles(ack_latency, scale=1000, digits=3),
+                    "fill": percentiles(fill_latency, scale=1000, digits=3),
                 },
                 "orders": {o.cl_ord_id: _final_state(o) for o in orders},
             }

@@ -35,7 +35,7 @@ import quickfix as fix
 from oms.bench.runner import READY_FILE, STATS_FILE
 from oms.bootstrap import fix_defaults, session_specs
 from oms.config import OmsConfig, load_config
-from oms.fix.engine import Engine
+from oms.fix.engine import Engine, copy_session_id
 from oms.percentiles import percentiles
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,7 @@ class RelayApplication(fix.Application):  # type: ignore[misc]
         self._child_ids = (f"R{n}" for n in itertools.count(1))
 
     def onCreate(self, session_id: fix.SessionID) -> None:  # noqa: N802
-        self.session_ids[session_id.toString()] = fix.SessionID(
-            session_id.getBeginString().getValue(),
-            session_id.getSenderCompID().getValue(),
-            session_id.getTargetCompID().getValue(),
-        )
+        self.session_ids[session_id.toString()] = copy_session_id(session_id)
 
     def onLogon(self, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()

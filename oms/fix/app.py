@@ -22,6 +22,7 @@ import quickfix as fix
 
 from oms.app import commands as cmd
 from oms.app.ports import OutMessage
+from oms.fix.engine import copy_session_id
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
     # --- session callbacks ---------------------------------------------------------------
     def onCreate(self, session_id: fix.SessionID) -> None:  # noqa: N802 (quickfix names)
-        # keep a copy: the SessionID quickfix passes in does not outlive the callback
-        self.session_ids[session_id.toString()] = fix.SessionID(
-            session_id.getBeginString().getValue(),
-            session_id.getSenderCompID().getValue(),
-            session_id.getTargetCompID().getValue(),
-        )
+        self.session_ids[session_id.toString()] = copy_session_id(session_id)
 
     def onLogon(self, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()

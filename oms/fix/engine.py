@@ -20,6 +20,15 @@ def _log_factory(settings: fix.SessionSettings, file_log: bool):  # type: ignore
     return fix.FileLogFactory(settings) if file_log else None
 
 
+def copy_session_id(session_id: fix.SessionID) -> fix.SessionID:
+    """A SessionID we own: the one quickfix passes to a callback dies with the callback."""
+    return fix.SessionID(
+        session_id.getBeginString().getValue(),
+        session_id.getSenderCompID().getValue(),
+        session_id.getTargetCompID().getValue(),
+    )
+
+
 class Engine:
     """An acceptor or initiator plus the objects quickfix needs kept alive."""
 

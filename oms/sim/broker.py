@@ -35,12 +35,11 @@ from typing import Any, Literal
 import quickfix as fix
 from pydantic import BaseModel, ConfigDict, Field
 
-from oms.fix.engine import Engine
+from oms.fix.engine import Engine, copy_session_id
 from oms.sim.common import (
     TERMINAL_ORD_STATUSES,
     ZERO,
     build_engine,
-    copy_session_id,
     fix_decimal,
     new_message,
     run_prefix,

@@ -31,13 +31,12 @@ from typing import Any, Literal
 import quickfix as fix
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from oms.fix.engine import Engine
+from oms.fix.engine import Engine, copy_session_id
 from oms.percentiles import PERCENTILES, percentiles
 from oms.sim.common import (
     TERMINAL_ORD_STATUSES,
     ZERO,
     build_engine,
-    copy_session_id,
     fix_decimal,
     new_message,
     run_prefix,

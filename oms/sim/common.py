@@ -42,15 +42,6 @@ def utc_timestamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
 
 
-def copy_session_id(session_id: fix.SessionID) -> fix.SessionID:
-    """A SessionID we own: the one quickfix passes to a callback dies with the callback."""
-    return fix.SessionID(
-        session_id.getBeginString().getValue(),
-        session_id.getSenderCompID().getValue(),
-        session_id.getTargetCompID().getValue(),
-    )
-
-
 def new_message(msg_type: str) -> fix.Message:
     msg = fix.Message()
     header = msg.getHeader()

@@ -28,18 +28,11 @@ import click
 from oms.app.records import Batch, ExecutionRecord, OrderSnapshot
 from oms.bootstrap import OmsServer
 from oms.config import OmsConfig
+from oms.localproc import free_port
 from oms.sim.client import ClientOptions, UpstreamClient
 from oms.store import repository
 from oms.store.db import make_engine, upgrade
 from oms.store.journal import JournalWriter
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def populate(database_url: str, count: int) -> None:
@@ -94,7 +87,7 @@ def main(orders: int, database_url: str | None) -> None:
     t = time.perf_counter()
     populate(url, orders)
     populate_s = time.perf_counter() - t
-    upstream_port, broker_port = _free_port(), _free_port()
+    upstream_port, broker_port = free_port(), free_port()
     config = OmsConfig(
         oms={"database_url": url, "sessions_dir": str(folder / "sessions"),
              "log_level": "WARNING"},

@@ -11,7 +11,6 @@ never pass without having tested PostgreSQL. Deselect it with ``-m "not postgres
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +22,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 POSTGRES_ENV = "OMS_TEST_DATABASE_URL"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_base_url() -> str:

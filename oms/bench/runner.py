@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from oms.config import OmsConfig, config_to_toml
+from oms.localproc import free_port, stop_process
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLIENT_COMP_ID, OMS_COMP_ID, BROKER_COMP_ID = "CLIENT1", "OMS", "BROKER1"
@@ -91,12 +92,6 @@ class Scenario:
     postgres_url: str = DEFAULT_POSTGRES_URL
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- CPU accounting ------------------------------------------------------------------------
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a live process, from /proc/<pid>/stat."""
@@ -125,17 +120,6 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
                                 env=_child_env(), start_new_session=True)
-
-
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _start_profiler(profile: Profile, scenario: str, pid: int,
@@ -325,8 +309,8 @@ class _Run:
 
     def close(self) -> None:
         try:
-            _stop(self.system)
-            _stop(self.broker)
+            stop_process(self.system, STOP_TIMEOUT)
+            stop_process(self.broker, STOP_TIMEOUT)
         finally:
             if self.schema is not None:
                 schema, self.schema = self.schema, None

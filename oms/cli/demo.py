@@ -9,8 +9,6 @@ and exits 0 if it all holds. Everything it made stays in DIR for inspection.
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,14 +22,9 @@ from rich.table import Table
 
 from oms.config import DEFAULT_CONFIG_PATH, OmsConfig, config_to_toml, load_config
 from oms.domain.enums import OrdStatus
+from oms.localproc import free_port, stop_process
 
 console = Console()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def demo_config(directory: Path) -> OmsConfig:
@@ -58,17 +51,6 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     handle = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen([sys.executable, "-m", "oms", *args], stdout=handle,
                             stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _blotter_view(engine, title: str) -> Table | Group:  # type: ignore[no-untyped-def]
@@ -182,7 +164,7 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
         ok = order_count is None
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_process(process)
         engine.dispose()
     console.print(f"database: {folder / 'oms.db'}  logs: {folder}/*.log  "
                   f"inspect with: oms orders list --status all --database-url "

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from oms.config import OmsConfig, config_to_toml
-from tests.conftest import free_port
+from oms.localproc import free_port
 from tests.integration.stack import wait_until
 
 pytestmark = pytest.mark.slow

@@ -16,9 +16,9 @@ from typing import Any
 
 from oms.bootstrap import OmsServer
 from oms.config import OmsConfig, config_to_toml
+from oms.localproc import free_port
 from oms.sim.broker import BrokerSimOptions, BrokerSimulator
 from oms.sim.client import ClientOptions, UpstreamClient
-from tests.conftest import free_port
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, step: float = 0.02) -> Any:

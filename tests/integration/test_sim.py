@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from oms.localproc import free_port
 from oms.sim.broker import BrokerSimOptions, BrokerSimulator
 from oms.sim.client import ClientOptions, Received, UpstreamClient, run_client
-from tests.conftest import free_port
 
 WAIT = 10.0  # seconds; generous, the tests never assert on wall-clock time
 

@@ -23,6 +23,7 @@ from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import StoreError
 from oms.domain.order import Order, PendingRequest, Trigger, pending_to_json
+from oms.localproc import free_port
 from oms.store import (
     JournalWriter,
     current_revision,
@@ -38,7 +39,6 @@ from oms.store import (
     upgrade,
 )
 from oms.store.schema import executions, market_data, metadata, order_events, orders
-from tests.conftest import free_port
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
 SESSION = "FIX.4.4:OMS->CLIENT1"

@@ -78,6 +78,39 @@ def fix_time(moment: datetime) -> str:
     return moment.strftime("%Y%m%d-%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
+def order_snapshot(order: Order, now: datetime) -> OrderSnapshot:
+    """The blotter row for ``order`` as of ``now`` (what the journal upserts)."""
+    return OrderSnapshot(
+        order_id=order.order_id,
+        session=order.session,
+        cl_ord_id=order.cl_ord_id,
+        orig_cl_ord_id=order.orig_cl_ord_id,
+        symbol=order.symbol,
+        side=order.side.value,
+        ord_type=order.ord_type.value,
+        time_in_force=order.time_in_force.value,
+        order_qty=order.order_qty,
+        price=order.price,
+        stop_px=order.stop_px,
+        account=order.account,
+        ex_destination=order.ex_destination,
+        status=order.status.value,
+        cum_qty=order.cum_qty,
+        leaves_qty=order.leaves_qty,
+        avg_px=order.avg_px,
+        notional=order.notional,
+        accepted=order.accepted,
+        route=order.route,
+        child_cl_ord_id=order.child_cl_ord_id,
+        broker_order_id=order.broker_order_id,
+        pending=pending_to_json(order.pending),
+        text=order.text,
+        version=order.version,
+        created_at=order.created_at or now,
+        updated_at=now,
+    )
+
+
 @dataclass
 class Route:
     """A broker the core can route to."""
@@ -267,35 +300,7 @@ class Core:
         self._dirty[order.order_id] = order
 
     def _take_snapshot(self, order: Order) -> OrderSnapshot:
-        return OrderSnapshot(
-            order_id=order.order_id,
-            session=order.session,
-            cl_ord_id=order.cl_ord_id,
-            orig_cl_ord_id=order.orig_cl_ord_id,
-            symbol=order.symbol,
-            side=order.side.value,
-            ord_type=order.ord_type.value,
-            time_in_force=order.time_in_force.value,
-            order_qty=order.order_qty,
-            price=order.price,
-            stop_px=order.stop_px,
-            account=order.account,
-            ex_destination=order.ex_destination,
-            status=order.status.value,
-            cum_qty=order.cum_qty,
-            leaves_qty=order.leaves_qty,
-            avg_px=order.avg_px,
-            notional=order.notional,
-            accepted=order.accepted,
-            route=order.route,
-            child_cl_ord_id=order.child_cl_ord_id,
-            broker_order_id=order.broker_order_id,
-            pending=pending_to_json(order.pending),
-            text=order.text,
-            version=order.version,
-            created_at=order.created_at or self._now,
-            updated_at=self._now,
-        )
+        return order_snapshot(order, self._now)
 
     def _transition(self, order: Order, trigger: Trigger, before: OrdStatus) -> None:
         self._event("transition", order.order_id, order.session, trigger.value,

@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from oms.app.core import order_snapshot
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import StoreError
-from oms.domain.order import Order, PendingRequest, Trigger, pending_to_json
+from oms.domain.order import Order, PendingRequest, Trigger
 from oms.localproc import free_port
 from oms.store import (
     JournalWriter,
@@ -66,36 +67,8 @@ def new_order(order_id: str = "O1", qty: str = "100", created_at: datetime = T0)
 
 
 def snapshot(order: Order, updated_at: datetime = T0) -> OrderSnapshot:
-    """What the core would journal for ``order`` now."""
-    return OrderSnapshot(
-        order_id=order.order_id,
-        session=order.session,
-        cl_ord_id=order.cl_ord_id,
-        orig_cl_ord_id=order.orig_cl_ord_id,
-        symbol=order.symbol,
-        side=order.side.value,
-        ord_type=order.ord_type.value,
-        time_in_force=order.time_in_force.value,
-        order_qty=order.order_qty,
-        price=order.price,
-        stop_px=order.stop_px,
-        account=order.account,
-        ex_destination=order.ex_destination,
-        status=order.status.value,
-        cum_qty=order.cum_qty,
-        leaves_qty=order.leaves_qty,
-        avg_px=order.avg_px,
-        notional=order.notional,
-        accepted=order.accepted,
-        route=order.route,
-        child_cl_ord_id=order.child_cl_ord_id,
-        broker_order_id=order.broker_order_id,
-        pending=pending_to_json(order.pending),
-        text=order.text,
-        version=order.version,
-        created_at=order.created_at or T0,
-        updated_at=updated_at,
-    )
+    """What the core would journal for ``order`` now (the core's own function)."""
+    return order_snapshot(order, updated_at)
 
 
 def execution(

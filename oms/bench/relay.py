@@ -35,7 +35,7 @@ import quickfix as fix
 from oms.bench.runner import READY_FILE, STATS_FILE
 from oms.bootstrap import fix_defaults, session_specs
 from oms.config import OmsConfig, load_config
-from oms.fix.engine import Engine, copy_session_id
+from oms.fix.engine import Engine, copy_session_id, keeps_thread_state
 from oms.percentiles import percentiles
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 TERMINAL_ORD_STATUSES = frozenset("248C")  # Filled, Canceled, Rejected, Expired
 
 
+@keeps_thread_state
 class RelayApplication(fix.Application):  # type: ignore[misc]
     """Forwards D client -> broker and 8 broker -> client; see the module doc."""
 

@@ -22,7 +22,7 @@ import quickfix as fix
 
 from oms.app import commands as cmd
 from oms.app.ports import OutMessage
-from oms.fix.engine import copy_session_id
+from oms.fix.engine import copy_session_id, keeps_thread_state
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ UPSTREAM = "upstream"
 BROKER = "broker"
 
 
+@keeps_thread_state
 class OmsApplication(fix.Application):  # type: ignore[misc]
     """One Application for the acceptor and the initiator; roles come from the config."""
 

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import quickfix as fix
 from pydantic import BaseModel, ConfigDict, Field
 
-from oms.fix.engine import Engine, copy_session_id
+from oms.fix.engine import Engine, copy_session_id, keeps_thread_state
 from oms.sim.common import (
     TERMINAL_ORD_STATUSES,
     ZERO,
@@ -205,6 +205,7 @@ class Scheduler:
                 log.exception("broker simulator: scheduled call failed")
 
 
+@keeps_thread_state
 class BrokerApplication(fix.Application):
     """The quickfix callbacks; all order logic runs under one lock, sends included, so the
     reports of one order leave in the order they were decided."""

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import quickfix as fix
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from oms.fix.engine import Engine, copy_session_id
+from oms.fix.engine import Engine, copy_session_id, keeps_thread_state
 from oms.percentiles import PERCENTILES, percentiles
 from oms.sim.common import (
     TERMINAL_ORD_STATUSES,
@@ -188,6 +188,7 @@ def _decimal(message: fix.Message, tag: int) -> Decimal | None:
     return Decimal(message.getField(tag)) if message.isSetField(tag) else None
 
 
+@keeps_thread_state
 class UpstreamClient(fix.Application):
     """The client's session, order book and flow; also its quickfix Application."""
 

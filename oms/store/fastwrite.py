@@ -7,6 +7,13 @@ same text the ``Amount`` and ``UtcDateTime`` types write on SQLite, native value
 PostgreSQL), and rows go out with ``executemany`` (SQLite) or ``COPY`` (PostgreSQL), on a
 DBAPI connection the journal keeps and inside the transaction it opens.
 
+On PostgreSQL a group is ONE statement instead (``PostgresGroup``): each table's rows go in
+as one array per column, ``unnest`` turns them back into rows, and data-modifying CTEs write
+the four tables. Sent on a connection in autocommit mode, the statement is its own
+transaction: one round trip and one WAL flush per group commit, where BEGIN, four
+statements and COMMIT took six round trips (#3: commits at 1,000 orders/s went from ~2 ms
+to well under one).
+
 What it does not do: validate values (the records come from the core, typed), or handle a
 refused row (the journal falls back to its row-by-row SQLAlchemy path for that).
 """
@@ -104,6 +111,64 @@ def _row_maker(record_type: type, table: sa.Table, dialect: str
         return tuple(row)
 
     return names, make
+
+
+def _pg_type(column: sa.Column[Any]) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    return column.type.compile(dialect=postgresql.dialect())
+
+
+def _unnest(table: sa.Table, names: Sequence[str], alias: str) -> str:
+    """``SELECT cols FROM unnest(%s::type[], ...)`` keeping the arrays' order."""
+    arrays = ", ".join(f"%s::{_pg_type(table.c[n])}[]" for n in names)
+    columns = ", ".join(names)
+    return (f"SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY "
+            f"AS {alias}({columns}, ordinality) ORDER BY ordinality")
+
+
+class PostgresGroup:
+    """One statement that writes a whole group on PostgreSQL (see the module doc)."""
+
+    def __init__(self, writer: RowWriter) -> None:
+        self.writer = writer
+        order_names = writer.order_names
+        updates = ", ".join(f"{n} = excluded.{n}" for n in order_names if n != "order_id")
+        self.sql = (
+            f"WITH o AS (INSERT INTO orders ({', '.join(order_names)}) "
+            f"{_unnest(orders, order_names, 'o_rows')} "
+            f"ON CONFLICT (order_id) DO UPDATE SET {updates} "
+            "WHERE orders.version <= excluded.version), "
+            f"x AS (INSERT INTO executions ({', '.join(writer.execution_names)}) "
+            f"{_unnest(executions, writer.execution_names, 'x_rows')}), "
+            f"e AS (INSERT INTO order_events ({', '.join(writer.event_names)}) "
+            f"{_unnest(order_events, writer.event_names, 'e_rows')}) "
+            "INSERT INTO fix_sessions (name, role, sender_comp_id, target_comp_id, status, "
+            "last_inbound_seq, updated_at) "
+            "SELECT name, '', '', '', '', seq, %s::timestamptz "
+            "FROM unnest(%s::varchar[], %s::bigint[]) AS s_rows(name, seq) "
+            "ON CONFLICT (name) DO UPDATE SET last_inbound_seq = excluded.last_inbound_seq, "
+            "updated_at = excluded.updated_at")
+
+    def params(self, orders_: Sequence[OrderSnapshot], executions_: Sequence[ExecutionRecord],
+               events: Sequence[EventRecord], inbound_seqs: dict[str, int]) -> list[Any]:
+        """The statement's parameters: one list per column of each table, in order."""
+        writer = self.writer
+        params: list[Any] = []
+        for rows, width in (
+            ([writer._order_row(o) for o in orders_], len(writer.order_names)),
+            ([writer._execution_row(e) for e in executions_], len(writer.execution_names)),
+            ([writer._event_row(e) for e in events], len(writer.event_names)),
+        ):
+            params += [list(column) for column in zip(*rows, strict=True)] if rows \
+                else [[] for _ in range(width)]
+        params += [datetime.now(UTC), list(inbound_seqs), list(inbound_seqs.values())]
+        return params
+
+    def write(self, cursor: Any, orders_: Sequence[OrderSnapshot],
+              executions_: Sequence[ExecutionRecord], events: Sequence[EventRecord],
+              inbound_seqs: dict[str, int]) -> None:
+        cursor.execute(self.sql, self.params(orders_, executions_, events, inbound_seqs))
 
 
 class RowWriter:

@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.errors import StoreError
-from oms.store.fastwrite import RowWriter
+from oms.store.fastwrite import PostgresGroup, RowWriter
 from oms.store.schema import executions, fix_sessions, order_events, orders
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,8 @@ class JournalWriter:
         self._upsert = order_upsert(engine.dialect.name)
         self._seq_upsert = inbound_seq_upsert(engine.dialect.name)
         self._rows = RowWriter(engine.dialect.name)
+        self._pg_group = PostgresGroup(self._rows) if self._rows.dialect == "postgresql" \
+            else None
         self._raw: Any = None  # the fast path's DBAPI connection, kept between commits
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()  # orders submit() against stop()
@@ -346,10 +348,7 @@ class JournalWriter:
         """Give the fast path's connection back (the thread's end, or an inline core's)."""
         if self._raw is not None:
             raw, self._raw = self._raw, None
-            try:
-                raw.close()
-            except Exception:
-                log.exception("closing the journal's connection failed")
+            self._release(raw)
 
     def _report(self, exc: BaseException) -> None:
         if self.on_error is None:
@@ -382,25 +381,39 @@ class JournalWriter:
         raw = self._raw
         if raw is None:
             raw = self._raw = self.engine.raw_connection()
+            if self._pg_group is not None:
+                # the group is one statement, its own transaction: no BEGIN, no COMMIT
+                raw.driver_connection.autocommit = True
         try:
             cursor = raw.cursor()
             try:
-                if self._rows.dialect == "sqlite":
+                if self._pg_group is not None:
+                    self._pg_group.write(cursor, group.orders, group.executions,
+                                         group.events, group.inbound_seqs)
+                else:
                     cursor.execute("BEGIN IMMEDIATE")  # the driver is in autocommit mode
-                self._rows.write(cursor, group.orders, group.executions, group.events,
-                                 group.inbound_seqs)
+                    self._rows.write(cursor, group.orders, group.executions, group.events,
+                                     group.inbound_seqs)
             finally:
                 cursor.close()
-            raw.commit()
+            if self._pg_group is None:
+                raw.commit()
         except BaseException:
             self._raw = None
-            try:
-                raw.rollback()
-                raw.close()  # back to the pool; a broken one is discarded by it
-            except Exception:
-                raw.invalidate()
+            self._release(raw, broken=True)
             raise
         return group.rows
+
+    def _release(self, raw: Any, *, broken: bool = False) -> None:
+        """Give the fast path's connection back to the pool as the pool lent it."""
+        try:
+            if broken:
+                raw.rollback()
+            if self._pg_group is not None:
+                raw.driver_connection.autocommit = False
+            raw.close()  # back to the pool; a broken one is discarded by it
+        except Exception:
+            raw.invalidate()
 
     def _write_seqs(self, connection: Connection, group: _Group) -> None:
         if group.inbound_seqs:

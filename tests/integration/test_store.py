@@ -533,6 +533,51 @@ def test_flush_returns_at_once_when_everything_is_committed(writer: JournalWrite
     assert writer.flush(timeout=0)
 
 
+AWKWARD_TEXT = 'Text(58) with "quotes", {braces}, a back\\slash, \'single\' quotes, é and NULL'
+
+
+def test_the_fast_path_keeps_text_nulls_and_order_exactly(writer: JournalWriter,
+                                                          engine: sa.Engine) -> None:
+    # #3: on PostgreSQL a group is one statement of per-column arrays; on SQLite executemany.
+    # Text that array literals must escape, columns that are NULL in every row, a table
+    # with no rows in a group and the order of the audit rows must all come back as written.
+    # Arrange
+    market = new_order("M1")
+    market.ord_type, market.price, market.text = OrdType.MARKET, None, AWKWARD_TEXT
+    other = new_order("M2")
+    other.ord_type, other.price = OrdType.MARKET, None
+    bodies = [AWKWARD_TEXT, "NULL", "", "{}", "35=D|11=C-M1|58=a,b"]
+    first = Batch(orders={o.order_id: snapshot(o) for o in (market, other)},
+                  events=[event(None if n % 2 else "M1", body) for n, body in enumerate(bodies)],
+                  inbound_seqs={SESSION: 41})
+    fill = execution(market, "F", last_qty="100", last_px="10.125", broker_exec_id="B1")
+    fill.text = AWKWARD_TEXT
+    second = Batch(executions=[fill], inbound_seqs={SESSION: 42})
+
+    # Act
+    assert writer.write_now(first) and writer.write_now(second)
+    kept = writer._raw.driver_connection  # the connection the journal keeps between commits
+    writer.close_connection()
+
+    # Assert
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(orders.c.order_id, orders.c.price,
+                                              orders.c.stop_px, orders.c.text)
+                                    .order_by(orders.c.order_id)).all()
+        audit = connection.execute(sa.select(order_events.c.order_id, order_events.c.body)
+                                   .order_by(order_events.c.id)).all()
+        booked = connection.execute(sa.select(executions.c.last_px, executions.c.text)).one()
+        seq = connection.exec_driver_sql("SELECT last_inbound_seq FROM fix_sessions").scalar()
+    if engine.dialect.name == "postgresql":
+        # the journal gives its autocommit connection back to the pool as it was lent
+        assert kept.autocommit is False
+    assert stored == [("M1", None, None, AWKWARD_TEXT), ("M2", None, None, "")]
+    assert audit == [(None if n % 2 else "M1", body) for n, body in enumerate(bodies)]
+    assert booked == (Decimal("10.125"), AWKWARD_TEXT)
+    assert seq == 42
+    assert writer.failures == 0 and writer.rows_skipped == 0
+
+
 # --- reads ------------------------------------------------------------------------------
 def test_recent_client_ids_and_broker_exec_ids_are_found_for_restart(
     engine: sa.Engine, writer: JournalWriter

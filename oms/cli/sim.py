@@ -41,6 +41,8 @@ def sim() -> None:
               help="Fill every order at this price (default: limit price, else --market-px).")
 @click.option("--market-px", type=str, default="100", show_default=True)
 @click.option("--reject-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--session-reject-symbols", default="",
+              help="Comma list: orders for these symbols get a session-level Reject (3).")
 @click.option("--cancel", "cancel_policy", type=click.Choice(["accept", "deny"]),
               default="accept", show_default=True)
 @click.option("--replace", "replace_policy", type=click.Choice(["accept", "deny"]),
@@ -52,8 +54,8 @@ def sim() -> None:
 @click.option("--file-log", is_flag=True, help="Keep a QuickFIX message log.")
 def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str, ...],
            sessions_dir: str, fill_mode: str, partial_fills: int, fill_interval: float,
-           fill_px: str | None, market_px: str, reject_rate: float, cancel_policy: str,
-           replace_policy: str, unsolicited_cancel_rate: float, seed: int | None,
+           fill_px: str | None, market_px: str, reject_rate: float,
+           session_reject_symbols: str, cancel_policy: str, replace_policy: str, unsolicited_cancel_rate: float, seed: int | None,
            reset_on_logon: bool, file_log: bool) -> None:
     """A simulated broker (FIX acceptor) the OMS routes orders to."""
     from oms.sim.broker import BrokerSimOptions, run_broker
@@ -64,7 +66,8 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
         target_comp_ids=list(target_comp_ids), fill_mode=fill_mode,  # type: ignore[arg-type]
         partial_fills=partial_fills, fill_interval=fill_interval,
         fill_px=Decimal(fill_px) if fill_px else None, market_px=Decimal(market_px),
-        reject_rate=reject_rate, cancel_policy=cancel_policy,  # type: ignore[arg-type]
+        reject_rate=reject_rate, session_reject_symbols=_comma_list(session_reject_symbols),
+        cancel_policy=cancel_policy,  # type: ignore[arg-type]
         replace_policy=replace_policy,  # type: ignore[arg-type]
         unsolicited_cancel_rate=unsolicited_cancel_rate, seed=seed,
         reset_on_logon=reset_on_logon, file_log=file_log)

@@ -41,6 +41,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self.session_ids: dict[str, fix.SessionID] = {}
         self.logged_on: set[str] = set()
         self._sent: dict[tuple[str, int], tuple[str, str]] = {}  # (session, seq) -> (type, 11)
+        self._sending = _Sending()  # the message this thread's sendToTarget is sending
         self._lock = threading.Lock()
         # OMS-internal latency: upstream NewOrderSingle received -> child order sent
         self.internal_latency_ns: deque[int] = deque(maxlen=1_000_000)
@@ -83,17 +84,21 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                 ref_msg_type=ref[0], text=f.get("58", "")))
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
-        key = session_id.toString()
-        if self.roles.get(key) == BROKER:
-            # remember which ClOrdID went out under which MsgSeqNum, so that a Reject (3)
-            # or BusinessMessageReject (j) quoting RefSeqNum can be tied to its order
-            header = message.getHeader()
-            msg_type = header.getField(35)
-            if msg_type in _TRACKED and message.isSetField(11):
-                sent = self._sent
-                sent[(key, int(header.getField(34)))] = (msg_type, message.getField(11))
-                if len(sent) > _TRACKED_MAX:
-                    del sent[next(iter(sent))]
+        # Runs inside sendToTarget, after the engine numbered the message and before it is
+        # written: remember which ClOrdID goes to a broker under which MsgSeqNum, so that a
+        # Reject (3) or BusinessMessageReject (j) quoting RefSeqNum finds its order. #3:
+        # ``send`` says which messages to track; every other message costs no call into
+        # the bindings here (each one handed the GIL to another thread and waited for it).
+        out = self._sending.out
+        if out is None:
+            return
+        cl_ord_id = next((value for tag, value in out.fields if tag == 11), "")
+        if cl_ord_id:
+            sent = self._sent
+            sent[(out.session, int(message.getHeader().getField(34)))] = (out.msg_type,
+                                                                         cl_ord_id)
+            if len(sent) > _TRACKED_MAX:
+                del sent[next(iter(sent))]
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()
@@ -131,6 +136,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
     def send(self, messages: list[OutMessage]) -> None:
         session_ids = self.session_ids
         latency = self.internal_latency_ns
+        roles = self.roles
+        sending = self._sending
         for out in messages:
             # parsing our own text is ~6x cheaper than a setField call per field; the
             # engine sets the header (8, 49, 56, 34, 52) and BodyLength/CheckSum on send
@@ -140,11 +147,15 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             try:
                 if session_id is None:
                     raise fix.SessionNotFound(out.session)
+                sending.out = out if out.msg_type in _TRACKED and \
+                    roles.get(out.session) == BROKER else None
                 fix.Session.sendToTarget(message, session_id)
                 if out.received_ns:
                     latency.append(time.perf_counter_ns() - out.received_ns)
             except fix.SessionNotFound:
                 log.error("cannot send %s: no FIX session %s", out.msg_type, out.session)
+            finally:
+                sending.out = None
 
 
 # --- translation helpers: from the message's text, split once ---------------------------
@@ -237,6 +248,12 @@ def _cancel_reject(key: str, f: dict[str, str], text: str) -> cmd.ApplyBrokerCan
         session=key, seq_num=int(f["34"]), raw=_journal(text), cl_ord_id=f["11"],
         orig_cl_ord_id=get("41", ""), broker_order_id=get("37", ""), ord_status=get("39", ""),
         response_to=get("434", ""), reason=get("102", ""), text=get("58", ""))
+
+
+class _Sending(threading.local):
+    """Per thread: the broker message being sent whose MsgSeqNum toApp records."""
+
+    out: OutMessage | None = None
 
 
 _TRACKED = frozenset({"D", "F", "G"})

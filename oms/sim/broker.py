@@ -72,6 +72,9 @@ class BrokerSimOptions(BaseModel):
     fill_px: Decimal | None = None  # None: the order's limit price, else market_px
     market_px: Decimal = Decimal("100")
     reject_rate: float = Field(0.0, ge=0, le=1)
+    # NewOrderSingles for these symbols get a session-level Reject (3) quoting their
+    # MsgSeqNum, not an ExecutionReport: how some brokers refuse what they cannot parse
+    session_reject_symbols: list[str] = Field(default_factory=list)
     cancel_policy: Policy = "accept"
     replace_policy: Policy = "accept"
     unsolicited_cancel_rate: float = Field(0.0, ge=0, le=1)
@@ -268,6 +271,8 @@ class BrokerApplication(fix.Application):
 
     def _on_new_order(self, key: str, message: fix.Message) -> None:
         self.counters.orders_received += 1
+        if message.getField(55) in self.options.session_reject_symbols:
+            raise fix.IncorrectTagValue(55)  # the engine answers with a Reject (3)
         cl_ord_id = message.getField(11)
         ord_type = message.getField(40)
         price = Decimal(message.getField(44)) if message.isSetField(44) else None

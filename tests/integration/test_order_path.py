@@ -82,6 +82,36 @@ def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, data
         engine.dispose()
 
 
+@pytest.mark.parametrize("journal", ["inline", "thread"])
+def test_a_broker_session_reject_of_a_child_order_rejects_it_upstream(stack, database_url,
+                                                                       journal):
+    # #2/#3: the broker refuses our D with a session-level Reject (3), which quotes only the
+    # MsgSeqNum; the OMS ties it to the order through what toApp recorded at send time
+    # Arrange
+    s = stack(broker_options={"session_reject_symbols": ["BAD"]},
+              oms_overrides={"journal": journal})
+    s.start_broker()
+    s.start_oms()
+    client = s.client()
+
+    # Act
+    refused = client.send_order(symbol="BAD", side="buy", qty=100, ord_type="1")
+    accepted = client.send_order(symbol="IBM", side="buy", qty=100, ord_type="1")
+
+    # Assert
+    wait_until(lambda: client.order(refused).status == "8" and
+               client.order(accepted).status == "2")
+    [report] = [r for r in client.order(refused).reports if r.exec_type == "8"]
+    assert report.text is not None and report.text.startswith("Refused by broker")
+    assert report.leaves_qty == 0 and report.cum_qty == 0
+    engine = _blotter(database_url)
+    try:
+        rows = {r["cl_ord_id"]: r for r in repository.list_orders(engine, status="all")}
+        assert rows[refused]["status"] == "8" and rows[accepted]["status"] == "2"
+    finally:
+        engine.dispose()
+
+
 def test_cancel_and_replace_are_forwarded_to_the_broker_and_answered(stack, database_url):
     # Arrange: the broker acks but never fills
     s = stack(broker_options={"fill_mode": "none"})

@@ -134,6 +134,10 @@ class CoreSettings:
     # commit each batch in the core thread (fewer thread hand-offs) instead of handing it
     # to the journal writer thread (commits overlap the next batch's processing)
     inline_journal: bool = False
+    # a committed batch with at least this many messages is sent by the sender thread, so
+    # the core goes on with the next batch meanwhile; smaller ones (light load) are sent at
+    # once by the thread that committed them (a hand-off would cost more than it saves)
+    offload_sends_from: int = 32
 
 
 @dataclass
@@ -178,6 +182,12 @@ class Core:
         self._now = clock()
         self._now_text = fix_time(self._now)
         self._dirty: dict[str, Order] = {}  # orders changed in this batch: snapshot at flush
+        # committed batches waiting for the sender thread; queued/done are each written by
+        # one thread only, so queued - done is what that thread has still to send
+        self._deliveries: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._deliveries_queued = 0
+        self._deliveries_done = 0
+        self._sender_thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
     def load(self, orders: Iterable[Order], seen_broker_execs: set[tuple[str, str]],
@@ -195,6 +205,9 @@ class Core:
             self.seen_cl_ord_ids.setdefault(session, set()).update(ids)
 
     def start(self) -> None:
+        self._sender_thread = threading.Thread(target=self._run_sender, name="oms-sender",
+                                               daemon=True)
+        self._sender_thread.start()
         self._thread = threading.Thread(target=self._run, name="oms-core", daemon=True)
         self._thread.start()
 
@@ -203,6 +216,10 @@ class Core:
             self.queue.put(_STOP)
             self._thread.join(timeout)
             self._thread = None
+        if self._sender_thread is not None:
+            self._deliveries.put(_STOP)  # after every batch queued for it
+            self._sender_thread.join(timeout)
+            self._sender_thread = None
 
     def submit(self, command: Command) -> None:
         """Enqueue a command (any thread)."""
@@ -255,9 +272,10 @@ class Core:
             take = self._take_snapshot
             batch.orders.update({oid: take(order) for oid, order in self._dirty.items()})
             self._dirty = {}
-        if out:
-            sender = self.sender
-            batch.after_commit.append(lambda: sender.send(out))
+        if out or batch.after_commit:
+            # after the commit: the batch's messages, then its replies (operator, barrier)
+            callbacks = batch.after_commit
+            batch.after_commit = [lambda: self._deliver(out, callbacks)]
         if batch:
             if self.settings.inline_journal:
                 self.journal.write_now(batch)
@@ -266,6 +284,43 @@ class Core:
             self.stats.batches += 1
         self._batch = Batch()
         self._out = []
+
+    # --- after a commit: sending ----------------------------------------------------------
+    def _deliver(self, out: list[OutMessage], callbacks: list[Callable[[], None]]) -> None:
+        """Send a committed batch's messages and run its callbacks, in commit order.
+
+        #3: under load the sender thread does it, and the core processes and commits the
+        next batch meanwhile (the engine's own work in sendToTarget runs without the GIL);
+        a small batch with nothing queued before it is sent here and now."""
+        if self._sender_thread is not None and (
+                len(out) >= self.settings.offload_sends_from
+                or self._deliveries_queued != self._deliveries_done):
+            self._deliveries_queued += 1
+            self._deliveries.put((out, callbacks))
+        else:
+            self._send_and_call(out, callbacks)
+
+    def _send_and_call(self, out: list[OutMessage], callbacks: list[Callable[[], None]]) -> None:
+        if out:
+            try:
+                self.sender.send(out)
+            except Exception:
+                log.exception("core: sending %d messages failed", len(out))
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("core: after-commit callback %r raised", callback)
+
+    def _run_sender(self) -> None:
+        get = self._deliveries.get
+        while True:
+            item = get()
+            if item is _STOP:
+                return
+            out, callbacks = item  # type: ignore[misc]
+            self._send_and_call(out, callbacks)
+            self._deliveries_done += 1
 
     def _dispatch(self, command: object) -> None:
         seq_num = getattr(command, "seq_num", 0)

@@ -171,62 +171,69 @@ class PostgresGroup:
         cursor.execute(self.sql, self.params(orders_, executions_, events, inbound_seqs))
 
 
+# Rows per multi-row INSERT on SQLite, largest first: a group of n rows takes at most three
+# statements of each size, and the connection's statement cache holds all of them.
+SQLITE_CHUNKS = (64, 16, 4, 1)
+
+
 class RowWriter:
-    """Writes one group's orders, executions, events and inbound sequence numbers."""
+    """Turns a group's records into rows; on SQLite also writes them (see ``write``)."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        mark = "?" if dialect == "sqlite" else "%s"
         self.order_names, self._order_row = _row_maker(OrderSnapshot, orders, dialect)
         self.execution_names, self._execution_row = _row_maker(
             ExecutionRecord, executions, dialect)
         self.event_names, self._event_row = _row_maker(EventRecord, order_events, dialect)
         updates = ", ".join(f"{n} = excluded.{n}" for n in self.order_names if n != "order_id")
-        self.order_sql = (
-            f"INSERT INTO orders ({', '.join(self.order_names)}) "
-            f"VALUES ({', '.join([mark] * len(self.order_names))}) "
-            f"ON CONFLICT (order_id) DO UPDATE SET {updates} "
+        self._order_sql = _multi_row_sql(
+            "orders", self.order_names,
+            f" ON CONFLICT (order_id) DO UPDATE SET {updates} "
             "WHERE orders.version <= excluded.version")
-        self.execution_sql = self._insert_sql("executions", self.execution_names, mark)
-        self.event_sql = self._insert_sql("order_events", self.event_names, mark)
-        seq_names = ("name", "role", "sender_comp_id", "target_comp_id", "status",
-                     "last_inbound_seq", "updated_at")
+        self._execution_sql = _multi_row_sql("executions", self.execution_names)
+        self._event_sql = _multi_row_sql("order_events", self.event_names)
         self.seq_sql = (
-            f"INSERT INTO fix_sessions ({', '.join(seq_names)}) "
-            f"VALUES ({', '.join([mark] * len(seq_names))}) "
+            "INSERT INTO fix_sessions (name, role, sender_comp_id, target_comp_id, status, "
+            "last_inbound_seq, updated_at) VALUES (?, '', '', '', '', ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET last_inbound_seq = excluded.last_inbound_seq, "
             "updated_at = excluded.updated_at")
         self._seq_time = _converters(fix_sessions, ["updated_at"], dialect)[0]
 
-    @staticmethod
-    def _insert_sql(table: str, names: Sequence[str], mark: str) -> str:
-        return (f"INSERT INTO {table} ({', '.join(names)}) "
-                f"VALUES ({', '.join([mark] * len(names))})")
-
     def write(self, cursor: Any, orders_: Sequence[OrderSnapshot],
               executions_: Sequence[ExecutionRecord], events: Sequence[EventRecord],
               inbound_seqs: dict[str, int]) -> None:
-        """Write the rows with a DBAPI cursor inside the caller's open transaction."""
+        """Write the rows on SQLite with a DBAPI cursor, inside the caller's transaction.
+
+        Multi-row INSERTs (``SQLITE_CHUNKS``) rather than executemany: the sqlite3 module
+        lets go of the GIL around every statement step, and under load each of those was a
+        hand-off to a QuickFIX thread and a wait to get the GIL back (#3)."""
         if orders_:
-            cursor.executemany(self.order_sql, [self._order_row(o) for o in orders_])
+            _insert_chunks(cursor, self._order_sql, [self._order_row(o) for o in orders_])
         if executions_:
-            self._insert(cursor, "executions", self.execution_names, self.execution_sql,
-                         [self._execution_row(e) for e in executions_])
+            _insert_chunks(cursor, self._execution_sql,
+                           [self._execution_row(e) for e in executions_])
         if events:
-            self._insert(cursor, "order_events", self.event_names, self.event_sql,
-                         [self._event_row(e) for e in events])
+            _insert_chunks(cursor, self._event_sql, [self._event_row(e) for e in events])
         if inbound_seqs:
             now = datetime.now(UTC)
             stamp = self._seq_time(now) if self._seq_time is not None else now
-            cursor.executemany(self.seq_sql, [
-                (name, "", "", "", "", seq, stamp) for name, seq in inbound_seqs.items()])
+            cursor.executemany(self.seq_sql,
+                               [(name, seq, stamp) for name, seq in inbound_seqs.items()])
 
-    def _insert(self, cursor: Any, table: str, names: Sequence[str], sql: str,
-                rows: list[tuple[Any, ...]]) -> None:
-        if self.dialect == "postgresql" and len(rows) > 1:
-            # COPY: one round trip and no per-row statement for append-only tables
-            with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            cursor.executemany(sql, rows)
+
+def _multi_row_sql(table: str, names: Sequence[str], suffix: str = "") -> dict[int, str]:
+    """INSERT statements for each chunk size: ``{rows: sql}``."""
+    row = f"({', '.join(['?'] * len(names))})"
+    return {size: f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                  f"{', '.join([row] * size)}{suffix}"
+            for size in SQLITE_CHUNKS}
+
+
+def _insert_chunks(cursor: Any, statements: dict[int, str], rows: list[tuple[Any, ...]]) -> None:
+    start, count = 0, len(rows)
+    for size in SQLITE_CHUNKS:
+        sql = statements[size]
+        while count - start >= size:
+            end = start + size
+            cursor.execute(sql, [value for row in rows[start:end] for value in row])
+            start = end

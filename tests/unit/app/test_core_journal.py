@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import Future
 from decimal import Decimal
 
 import pytest
 
+from oms.app.commands import Barrier
+from oms.app.core import Core
+from oms.app.ports import OutMessage
+from oms.domain.ids import Ids
 from tests.unit.app.harness import (
     BROKER,
     CLIENT,
+    FakeJournal,
+    FakeSender,
     Harness,
     HoldingJournal,
     broker_report,
@@ -192,3 +201,52 @@ def test_broker_status_answer_is_never_dropped_as_a_duplicate_exec_id():
     # Assert
     assert step.events("ignored") == []
     assert step.sent == []
+
+
+class SlowSender(FakeSender):
+    """Takes a while per message and notes which threads sent, to expose any reordering."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def send(self, messages: list[OutMessage]) -> None:
+        self.threads.add(threading.current_thread().name)
+        for message in messages:
+            time.sleep(0.0005)
+            self.sent.append(message)
+
+
+def test_the_sender_thread_keeps_commit_order_and_replies_come_after_their_messages():
+    # #3: a committed batch of many messages is sent by the sender thread while the core
+    # goes on; a small one is sent by the committing thread only when nothing is queued
+    # before it. Either way messages leave in commit order and a Barrier resolves after.
+    # Arrange
+    settings = Harness().settings
+    settings.offload_sends_from = 5
+    sender = SlowSender()
+    core = Core(settings, FakeJournal(), sender, ids=Ids())
+    for n in range(40):  # queued before the start: the first batch takes all of them
+        core.submit(submit_order(f"B{n}"))
+    first = Future()
+    core.submit(Barrier(first))
+    core.start()
+    try:
+        # Act: the burst is one batch of 40 messages (offloaded); then single orders, each
+        # a batch of one message with nothing queued before it (sent by the core itself)
+        assert first.result(timeout=10) is True
+        sent_at_first_barrier = len(sender.sent)
+        for n in range(10):
+            core.submit(submit_order(f"S{n}"))
+            done = Future()
+            core.submit(Barrier(done))
+            assert done.result(timeout=10) is True
+    finally:
+        core.stop()
+
+    # Assert
+    children = [core.by_upstream[(CLIENT, f"B{n}")].child_cl_ord_id for n in range(40)]
+    children += [core.by_upstream[(CLIENT, f"S{n}")].child_cl_ord_id for n in range(10)]
+    assert [dict(m.fields)[11] for m in sender.sent] == children
+    assert sent_at_first_barrier == 40
+    assert sender.threads == {"oms-core", "oms-sender"}

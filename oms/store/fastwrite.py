@@ -1,18 +1,18 @@
-"""The journal's hot path: a group's rows written through the DBAPI cursor directly.
+"""The journal's hot path: a group's rows written through the DBAPI driver directly.
 
 SQLAlchemy's per-row parameter processing cost about a third of the OMS's CPU under load
 (#3, docs/perf/PROFILE.md). Here the SQL text is built once per dialect from the same
-``Table`` objects, each record becomes a tuple already in the form the driver stores (the
-same text the ``Amount`` and ``UtcDateTime`` types write on SQLite, native values on
-PostgreSQL), and rows go out with ``executemany`` (SQLite) or ``COPY`` (PostgreSQL), on a
-DBAPI connection the journal keeps and inside the transaction it opens.
+``Table`` objects and each record becomes a tuple of the values the database stores:
+amounts as exact decimal text (what the ``Amount`` type writes on SQLite) and timestamps
+as ISO text in UTC, on a DBAPI connection the journal keeps.
 
-On PostgreSQL a group is ONE statement instead (``PostgresGroup``): each table's rows go in
-as one array per column, ``unnest`` turns them back into rows, and data-modifying CTEs write
-the four tables. Sent on a connection in autocommit mode, the statement is its own
-transaction: one round trip and one WAL flush per group commit, where BEGIN, four
-statements and COMMIT took six round trips (#3: commits at 1,000 orders/s went from ~2 ms
-to well under one).
+- SQLite: multi-row INSERTs (``RowWriter.write``) inside the transaction the journal opens.
+- PostgreSQL: a group is ONE statement (``PostgresGroup``): each table's rows go in as one
+  JSON parameter, ``jsonb_array_elements`` turns them back into rows, and data-modifying
+  CTEs write the four tables. Sent on a connection in autocommit mode, the statement is its
+  own transaction: one round trip and one WAL flush per group commit, where BEGIN, four
+  statements and COMMIT took six round trips (#3: commits at 1,000 orders/s went from
+  ~2 ms to about one).
 
 What it does not do: validate values (the records come from the core, typed), or handle a
 refused row (the journal falls back to its row-by-row SQLAlchemy path for that).
@@ -21,6 +21,7 @@ refused row (the journal falls back to its row-by-row SQLAlchemy path for that).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,12 +44,26 @@ def _exact(value: Any) -> Decimal:
     return value
 
 
-def _sqlite_amount(value: Decimal | None) -> str | None:
+def _amount_text(value: Decimal | None) -> str | None:
     return None if value is None else format(_exact(value), "f")
 
 
-def _pg_amount(value: Decimal | None) -> Decimal | None:
-    return None if value is None else _exact(value)
+class _PgTime:
+    """datetime -> ISO 8601 text with its UTC offset, for PostgreSQL's timestamptz; a
+    naive datetime is UTC already (the OMS's convention). The last conversion is kept."""
+
+    def __init__(self) -> None:
+        self._last: datetime | None = None
+        self._text = ""
+
+    def __call__(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value is not self._last:
+            self._last = value
+            self._text = (value if value.tzinfo is not None
+                          else value.replace(tzinfo=UTC)).isoformat()
+        return self._text
 
 
 class _SqliteTime:
@@ -77,18 +92,17 @@ def _sqlite_bool(value: bool | None) -> int | None:
 
 
 def _converters(table: sa.Table, names: Sequence[str], dialect: str) -> list[Converter]:
-    if dialect != "sqlite":
-        # psycopg takes Decimal, aware datetime and bool as they are; amounts are checked
-        return [_pg_amount if isinstance(table.c[n].type, Amount) else None for n in names]
-    clock = _SqliteTime()
+    # SQLite stores the text the Amount and UtcDateTime types write; PostgreSQL gets the
+    # rows as JSON (PostgresGroup), where amounts travel as exact decimal text too
+    clock: Converter = _SqliteTime() if dialect == "sqlite" else _PgTime()
     result: list[Converter] = []
     for name in names:
         kind = table.c[name].type
         if isinstance(kind, Amount):
-            result.append(_sqlite_amount)
+            result.append(_amount_text)
         elif isinstance(kind, UtcDateTime):
             result.append(clock)
-        elif isinstance(kind, sa.Boolean):
+        elif isinstance(kind, sa.Boolean) and dialect == "sqlite":
             result.append(_sqlite_bool)
         else:
             result.append(None)
@@ -119,16 +133,21 @@ def _pg_type(column: sa.Column[Any]) -> str:
     return column.type.compile(dialect=postgresql.dialect())
 
 
-def _unnest(table: sa.Table, names: Sequence[str], alias: str) -> str:
-    """``SELECT cols FROM unnest(%s::type[], ...)`` keeping the arrays' order."""
-    arrays = ", ".join(f"%s::{_pg_type(table.c[n])}[]" for n in names)
-    columns = ", ".join(names)
-    return (f"SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY "
-            f"AS {alias}({columns}, ordinality) ORDER BY ordinality")
+def _from_json(table: sa.Table, names: Sequence[str], alias: str) -> str:
+    """``SELECT`` the rows of one JSON array parameter (one array per row, values in
+    ``names`` order), cast to the columns' types, in the order they were given."""
+    values = ", ".join(f"({alias}.r->>{index})::{_pg_type(table.c[name])}"
+                       for index, name in enumerate(names))
+    return (f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY "
+            f"AS {alias}(r, n) ORDER BY {alias}.n")
 
 
 class PostgresGroup:
-    """One statement that writes a whole group on PostgreSQL (see the module doc)."""
+    """One statement that writes a whole group on PostgreSQL (see the module doc).
+
+    Each table's rows travel as one JSON parameter: ``json.dumps`` (C) of the row tuples,
+    with amounts as exact decimal text. psycopg's adaptation of per-column Python lists
+    was pure Python and took half the OMS's Python time under load."""
 
     def __init__(self, writer: RowWriter) -> None:
         self.writer = writer
@@ -136,39 +155,42 @@ class PostgresGroup:
         updates = ", ".join(f"{n} = excluded.{n}" for n in order_names if n != "order_id")
         self.sql = (
             f"WITH o AS (INSERT INTO orders ({', '.join(order_names)}) "
-            f"{_unnest(orders, order_names, 'o_rows')} "
+            f"{_from_json(orders, order_names, 'o_rows')} "
             f"ON CONFLICT (order_id) DO UPDATE SET {updates} "
             "WHERE orders.version <= excluded.version), "
             f"x AS (INSERT INTO executions ({', '.join(writer.execution_names)}) "
-            f"{_unnest(executions, writer.execution_names, 'x_rows')}), "
+            f"{_from_json(executions, writer.execution_names, 'x_rows')}), "
             f"e AS (INSERT INTO order_events ({', '.join(writer.event_names)}) "
-            f"{_unnest(order_events, writer.event_names, 'e_rows')}) "
+            f"{_from_json(order_events, writer.event_names, 'e_rows')}) "
             "INSERT INTO fix_sessions (name, role, sender_comp_id, target_comp_id, status, "
             "last_inbound_seq, updated_at) "
-            "SELECT name, '', '', '', '', seq, %s::timestamptz "
-            "FROM unnest(%s::varchar[], %s::bigint[]) AS s_rows(name, seq) "
+            "SELECT s_rows.r->>0, '', '', '', '', (s_rows.r->>1)::bigint, %s::timestamptz "
+            "FROM jsonb_array_elements(%s::jsonb) AS s_rows(r) "
             "ON CONFLICT (name) DO UPDATE SET last_inbound_seq = excluded.last_inbound_seq, "
             "updated_at = excluded.updated_at")
 
     def params(self, orders_: Sequence[OrderSnapshot], executions_: Sequence[ExecutionRecord],
                events: Sequence[EventRecord], inbound_seqs: dict[str, int]) -> list[Any]:
-        """The statement's parameters: one list per column of each table, in order."""
+        """The statement's parameters: a JSON array of rows per table, then the time and
+        the inbound sequence numbers."""
         writer = self.writer
-        params: list[Any] = []
-        for rows, width in (
-            ([writer._order_row(o) for o in orders_], len(writer.order_names)),
-            ([writer._execution_row(e) for e in executions_], len(writer.execution_names)),
-            ([writer._event_row(e) for e in events], len(writer.event_names)),
-        ):
-            params += [list(column) for column in zip(*rows, strict=True)] if rows \
-                else [[] for _ in range(width)]
-        params += [datetime.now(UTC), list(inbound_seqs), list(inbound_seqs.values())]
-        return params
+        dumps = _json_rows
+        return [
+            dumps([writer._order_row(o) for o in orders_]),
+            dumps([writer._execution_row(e) for e in executions_]),
+            dumps([writer._event_row(e) for e in events]),
+            datetime.now(UTC),
+            dumps(list(inbound_seqs.items())),
+        ]
 
     def write(self, cursor: Any, orders_: Sequence[OrderSnapshot],
               executions_: Sequence[ExecutionRecord], events: Sequence[EventRecord],
               inbound_seqs: dict[str, int]) -> None:
         cursor.execute(self.sql, self.params(orders_, executions_, events, inbound_seqs))
+
+
+def _json_rows(rows: list[Any]) -> str:
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
 # Rows per multi-row INSERT on SQLite, largest first: a group of n rows takes at most three

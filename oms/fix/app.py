@@ -22,7 +22,8 @@ import quickfix as fix
 
 from oms.app import commands as cmd
 from oms.app.ports import OutMessage
-from oms.fix.engine import copy_session_id, keeps_thread_state
+from oms.fix.engine import copy_session_id, keeps_thread_state, message_from_text
+from oms.fix.engine import split_fields as _split
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +140,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         roles = self.roles
         sending = self._sending
         for out in messages:
-            # parsing our own text is ~6x cheaper than a setField call per field; the
-            # engine sets the header (8, 49, 56, 34, 52) and BodyLength/CheckSum on send
-            message = fix.Message(
-                f"8=FIX.4.4\x019=0\x0135={out.msg_type}\x01{out.body()}\x0110=000\x01", False)
+            message = message_from_text(out.msg_type, out.body())
             session_id = session_ids.get(out.session)
             try:
                 if session_id is None:
@@ -159,12 +157,6 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
 
 # --- translation helpers: from the message's text, split once ---------------------------
-def _split(text: str) -> dict[str, str]:
-    """tag -> value of a FIX message's text (a repeated tag keeps its last value; the tags
-    we read are never inside repeating groups)."""
-    return dict(field.split("=", 1) for field in text.split("\x01") if field)
-
-
 def _journal(text: str) -> str:
     return text.replace("\x01", "|")
 

@@ -24,6 +24,21 @@ def _log_factory(settings: fix.SessionSettings, file_log: bool):  # type: ignore
     return fix.FileLogFactory(settings) if file_log else None
 
 
+def split_fields(text: str) -> dict[str, str]:
+    """tag -> value of a FIX message's text, split once in Python: each ``getField`` is a
+    call into the bindings, which hands the GIL to another thread and waits to get it back
+    (#3). A repeated tag keeps its last value, so read no tag of a repeating group."""
+    return dict(field.split("=", 1) for field in text.split("\x01") if field)
+
+
+def message_from_text(msg_type: str, body: str) -> fix.Message:
+    """A FIX 4.4 application message from its body (``tag=value`` fields joined by SOH).
+
+    One call into the bindings, ~6x cheaper than a ``setField`` per field; the engine sets
+    the rest of the header (49, 56, 34, 52), BodyLength and CheckSum when it sends."""
+    return fix.Message(f"8=FIX.4.4\x019=0\x0135={msg_type}\x01{body}\x0110=000\x01", False)
+
+
 def copy_session_id(session_id: fix.SessionID) -> fix.SessionID:
     """A SessionID we own: the one quickfix passes to a callback dies with the callback."""
     return fix.SessionID(

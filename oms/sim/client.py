@@ -31,14 +31,19 @@ from typing import Any, Literal
 import quickfix as fix
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from oms.fix.engine import Engine, copy_session_id, keeps_thread_state
+from oms.fix.engine import (
+    Engine,
+    copy_session_id,
+    keeps_thread_state,
+    message_from_text,
+    split_fields,
+)
 from oms.percentiles import PERCENTILES, percentiles
 from oms.sim.common import (
     TERMINAL_ORD_STATUSES,
     ZERO,
     build_engine,
     fix_decimal,
-    new_message,
     run_prefix,
     session_spec,
     stop_engine,
@@ -180,12 +185,16 @@ class TrackedOrder:
         return self.done_at is not None
 
 
-def _text(message: fix.Message, tag: int) -> str | None:
-    return message.getField(tag) if message.isSetField(tag) else None
+Fields = dict[str, str]  # a received message's tags, split once (oms.fix.engine)
 
 
-def _decimal(message: fix.Message, tag: int) -> Decimal | None:
-    return Decimal(message.getField(tag)) if message.isSetField(tag) else None
+def _message(msg_type: str, fields: list[tuple[int, str]]) -> fix.Message:
+    return message_from_text(msg_type, "\x01".join(f"{tag}={value}" for tag, value in fields))
+
+
+def _decimal(fields: Fields, tag: str) -> Decimal | None:
+    text = fields.get(tag)
+    return None if text is None else Decimal(text)
 
 
 @keeps_thread_state
@@ -280,16 +289,17 @@ class UpstreamClient(fix.Application):
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         received_at = time.perf_counter()
-        msg_type = message.getHeader().getField(35)
+        fields = split_fields(message.toString())
+        msg_type = fields.get("35")
         if msg_type not in ("8", "9"):
             raise fix.UnsupportedMessageType()
         try:
             if msg_type == "8":
-                follow_up = self._on_execution_report(message, received_at)
+                follow_up = self._on_execution_report(fields, received_at)
                 if follow_up is not None:
                     self._send_follow_up(*follow_up)
             else:
-                self._on_cancel_reject(message, received_at)
+                self._on_cancel_reject(fields, received_at)
         except Exception:
             log.exception("upstream client: cannot handle %s", msg_type)
             with self._lock:
@@ -346,18 +356,14 @@ class UpstreamClient(fix.Application):
         with self._lock:
             order = self._by_cl_ord_id[cl_ord_id]
             request_id = self._new_request(order, "cancel")
-            msg = new_message("F")
-            msg.setField(11, request_id)
-            msg.setField(41, order.current_cl_ord_id)
+            fields: list[tuple[int, str]] = [(11, request_id), (41, order.current_cl_ord_id)]
             if order.order_id:
-                msg.setField(37, order.order_id)
-            msg.setField(55, order.symbol)
-            msg.setField(54, order.side)
-            msg.setField(38, fix_decimal(order.order_qty))
-            msg.setField(60, utc_timestamp())
+                fields.append((37, order.order_id))
+            fields += [(55, order.symbol), (54, order.side),
+                       (38, fix_decimal(order.order_qty)), (60, utc_timestamp())]
             if self.options.account:
-                msg.setField(1, self.options.account)
-        self._send(msg)
+                fields.append((1, self.options.account))
+        self._send(_message("F", fields))
         return request_id
 
     def replace(
@@ -369,10 +375,10 @@ class UpstreamClient(fix.Application):
             request_id = self._new_request(order, "replace")
             new_qty = Decimal(qty) if qty is not None else order.order_qty
             new_price = price if price is not None else order.price
-            msg = self._order_message("G", order, request_id, new_qty, new_price)
-            msg.setField(41, order.current_cl_ord_id)
+            fields: list[tuple[int, str]] = [(41, order.current_cl_ord_id)]
             if order.order_id:
-                msg.setField(37, order.order_id)
+                fields.append((37, order.order_id))
+            msg = self._order_message("G", order, request_id, new_qty, new_price, fields)
         self._send(msg)
         return request_id
 
@@ -380,14 +386,12 @@ class UpstreamClient(fix.Application):
         """Send an OrderStatusRequest for the order's latest ClOrdID."""
         with self._lock:
             order = self._by_cl_ord_id[cl_ord_id]
-            msg = new_message("H")
-            msg.setField(11, order.current_cl_ord_id)
+            fields: list[tuple[int, str]] = [(11, order.current_cl_ord_id)]
             if order.order_id:
-                msg.setField(37, order.order_id)
-            msg.setField(55, order.symbol)
-            msg.setField(54, order.side)
-            msg.setField(790, f"{order.current_cl_ord_id}-status")
-        self._send(msg)
+                fields.append((37, order.order_id))
+            fields += [(55, order.symbol), (54, order.side),
+                       (790, f"{order.current_cl_ord_id}-status")]
+        self._send(_message("H", fields))
 
     def _order_message(
         self,
@@ -396,23 +400,20 @@ class UpstreamClient(fix.Application):
         cl_ord_id: str,
         qty: Decimal,
         price: Decimal | None,
+        extra: list[tuple[int, str]] | None = None,
     ) -> fix.Message:
         options = self.options
-        msg = new_message(msg_type)
-        msg.setField(11, cl_ord_id)
-        msg.setField(55, order.symbol)
-        msg.setField(54, order.side)
-        msg.setField(60, utc_timestamp())
-        msg.setField(38, fix_decimal(qty))
-        msg.setField(40, order.ord_type)
+        fields: list[tuple[int, str]] = [
+            (11, cl_ord_id), (55, order.symbol), (54, order.side), (60, utc_timestamp()),
+            (38, fix_decimal(qty)), (40, order.ord_type)]
         if price is not None and order.ord_type in ("2", "4"):
-            msg.setField(44, fix_decimal(price))
-        msg.setField(59, options.time_in_force)
+            fields.append((44, fix_decimal(price)))
+        fields.append((59, options.time_in_force))
         if options.account:
-            msg.setField(1, options.account)
+            fields.append((1, options.account))
         if options.ex_destination:
-            msg.setField(100, options.ex_destination)
-        return msg
+            fields.append((100, options.ex_destination))
+        return _message(msg_type, fields + (extra or []))
 
     def _new_request(self, order: TrackedOrder, kind: str) -> str:
         request_id = next(self._cl_ord_ids)
@@ -445,30 +446,29 @@ class UpstreamClient(fix.Application):
 
     # -- receiving ----------------------------------------------------------------------
 
-    def _on_execution_report(
-        self, message: fix.Message, received_at: float
-    ) -> tuple[str, str] | None:
+    def _on_execution_report(self, f: Fields, received_at: float) -> tuple[str, str] | None:
+        get = f.get
         report = Received(
             msg_type="8",
             received_at=received_at,
-            cl_ord_id=_text(message, 11),
-            orig_cl_ord_id=_text(message, 41),
-            order_id=_text(message, 37),
-            exec_id=_text(message, 17),
-            exec_type=_text(message, 150),
-            ord_status=_text(message, 39),
-            order_qty=_decimal(message, 38),
-            cum_qty=_decimal(message, 14),
-            leaves_qty=_decimal(message, 151),
-            avg_px=_decimal(message, 6),
-            last_qty=_decimal(message, 32),
-            last_px=_decimal(message, 31),
-            text=_text(message, 58),
+            cl_ord_id=get("11"),
+            orig_cl_ord_id=get("41"),
+            order_id=get("37"),
+            exec_id=get("17"),
+            exec_type=get("150"),
+            ord_status=get("39"),
+            order_qty=_decimal(f, "38"),
+            cum_qty=_decimal(f, "14"),
+            leaves_qty=_decimal(f, "151"),
+            avg_px=_decimal(f, "6"),
+            last_qty=_decimal(f, "32"),
+            last_px=_decimal(f, "31"),
+            text=get("58"),
         )
-        missing = [tag for tag in ER_REQUIRED_TAGS if not message.isSetField(tag)]
+        missing = [tag for tag in ER_REQUIRED_TAGS if str(tag) not in f]
         if report.exec_type == "F":
-            missing += [tag for tag in TRADE_REQUIRED_TAGS if not message.isSetField(tag)]
-        possible_duplicate = _text(message.getHeader(), 43) == "Y" or _text(message, 97) == "Y"
+            missing += [tag for tag in TRADE_REQUIRED_TAGS if str(tag) not in f]
+        possible_duplicate = get("43") == "Y" or get("97") == "Y"
         follow_up = None
         with self._lock:
             if self.options.keep_messages:
@@ -549,25 +549,25 @@ class UpstreamClient(fix.Application):
         if report.exec_type not in ("H", "G", "I") and cum < order.cum_qty:
             self._protocol_error(f"ER {report.exec_id}: CumQty went down to {cum}")
 
-    def _on_cancel_reject(self, message: fix.Message, received_at: float) -> None:
+    def _on_cancel_reject(self, f: Fields, received_at: float) -> None:
         report = Received(
             msg_type="9",
             received_at=received_at,
-            cl_ord_id=_text(message, 11),
-            orig_cl_ord_id=_text(message, 41),
-            order_id=_text(message, 37),
+            cl_ord_id=f.get("11"),
+            orig_cl_ord_id=f.get("41"),
+            order_id=f.get("37"),
             exec_id=None,
             exec_type=None,
-            ord_status=_text(message, 39),
-            cxl_rej_reason=_text(message, 102),
-            text=_text(message, 58),
+            ord_status=f.get("39"),
+            cxl_rej_reason=f.get("102"),
+            text=f.get("58"),
         )
         with self._lock:
             if self.options.keep_messages:
                 self.received.append(report)
             self._cancel_rejects += 1
             for tag in (37, 11, 41, 39, 434):
-                if not message.isSetField(tag):
+                if str(tag) not in f:
                     self._protocol_error(f"OrderCancelReject lacks tag {tag}")
             order = self._order_for(report)
             if order is None:

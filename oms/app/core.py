@@ -182,6 +182,7 @@ class Core:
         self._now = clock()
         self._now_text = fix_time(self._now)
         self._dirty: dict[str, Order] = {}  # orders changed in this batch: snapshot at flush
+        self._in_event: EventRecord | None = None  # the current command's inbound row
         # committed batches waiting for the sender thread; queued/done are each written by
         # one thread only, so queued - done is what that thread has still to send
         self._deliveries: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -323,6 +324,7 @@ class Core:
             self._deliveries_done += 1
 
     def _dispatch(self, command: object) -> None:
+        self._in_event = None  # the inbound row of this command, once it has one
         seq_num = getattr(command, "seq_num", 0)
         if seq_num:
             # committed with the batch: after a crash the engine asks for what came later
@@ -344,7 +346,10 @@ class Core:
         self._batch.events.append(EventRecord(self._now, kind, order_id, session, msg_type, body))
 
     def _inbound(self, command: object, order_id: str | None, msg_type: str) -> None:
-        self._event("in", order_id, command.session, msg_type, command.raw)  # type: ignore[attr-defined]
+        record = EventRecord(self._now, "in", order_id, command.session,  # type: ignore[attr-defined]
+                             msg_type, command.raw)  # type: ignore[attr-defined]
+        self._batch.events.append(record)
+        self._in_event = record
 
     def _send(self, message: OutMessage, order_id: str | None) -> None:
         self._out.append(message)
@@ -358,9 +363,19 @@ class Core:
         return order_snapshot(order, self._now)
 
     def _transition(self, order: Order, trigger: Trigger, before: OrdStatus) -> None:
-        self._event("transition", order.order_id, order.session, trigger.value,
-                    f"{before.name} -> {order.status.name}")
+        self._note_transition(order, trigger.value, f"{before.name} -> {order.status.name}")
         self._snapshot(order)
+
+    def _note_transition(self, order: Order, trigger: str, change: str) -> None:
+        """Journal a state change: on the row of the inbound message that caused it, or
+        (an operator's request, a change no message of this order caused) on its own."""
+        caused_by = self._in_event
+        if caused_by is not None and caused_by.order_id == order.order_id:
+            note = f"{trigger} {change}"
+            caused_by.transition = f"{caused_by.transition}; {note}" if caused_by.transition \
+                else note
+        else:
+            self._event("transition", order.order_id, order.session, trigger, change)
 
     def _index(self, order: Order) -> None:
         self.orders[order.order_id] = order
@@ -493,8 +508,7 @@ class Core:
         order.route = route.name
         order.child_cl_ord_id = self.ids.child_cl_ord_id()
         self.by_child[order.child_cl_ord_id] = order
-        self._event("transition", order.order_id, order.session, "SUBMIT",
-                    f"-> {order.status.name} routed to {route.name}")
+        self._note_transition(order, "SUBMIT", f"-> {order.status.name} routed to {route.name}")
         self._snapshot(order)
         if self.settings.send_pending_new:
             self._report(order, ExecType.PENDING_NEW)

@@ -77,6 +77,9 @@ class EventRecord:
     session: str
     msg_type: str  # FIX MsgType for in/out; trigger name for transitions; "" otherwise
     body: str  # the FIX message with | separators, or a human sentence
+    # on an "in" row: the state change(s) the message caused, e.g. "FILL NEW -> FILLED"
+    # (#3: one row fewer per transition; a transition no message caused has its own row)
+    transition: str = ""
 
 
 @dataclass(slots=True)

@@ -227,10 +227,11 @@ def orders_show(order_id: str, as_json: bool, config_path: str | None,
                       _plain(e["transact_time"]))
     console.print(fills)
     journal = Table(title="Journal")
-    for col in ("Time", "Kind", "Session", "Type", "Body"):
+    for col in ("Time", "Kind", "Session", "Type", "Body", "State change"):
         journal.add_column(col, overflow="fold")
     for ev in found["events"]:
-        journal.add_row(_plain(ev["ts"]), ev["kind"], ev["session"], ev["msg_type"], ev["body"])
+        journal.add_row(_plain(ev["ts"]), ev["kind"], ev["session"], ev["msg_type"], ev["body"],
+                        ev.get("transition") or "")
     console.print(journal)
 
 

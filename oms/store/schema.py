@@ -114,6 +114,8 @@ order_events = sa.Table(
     _str("session"),
     _str("msg_type"),
     sa.Column("body", sa.Text(), nullable=False),
+    # on an inbound message's row, the state change(s) it caused (migration 0002)
+    sa.Column("transition", sa.Text(), nullable=False, server_default=""),
     sa.Index("ix_order_events_order_id", "order_id"),
 )
 

@@ -76,7 +76,8 @@ def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, data
         detail = repository.get_order(engine, rows[0]["order_id"])
         kinds = {(event["kind"], event["msg_type"]) for event in detail["events"]}
         assert ("in", "D") in kinds and ("out", "D") in kinds and ("out", "8") in kinds
-        assert ("in", "8") in kinds and ("transition", "FILL") in kinds
+        assert ("in", "8") in kinds
+        assert any(e["transition"].startswith("FILL ") for e in detail["events"])
         assert len([e for e in detail["executions"] if e["exec_type"] == "F"]) == 3
     finally:
         engine.dispose()

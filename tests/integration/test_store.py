@@ -148,6 +148,31 @@ def test_upgrade_twice_reaches_head_and_the_second_is_a_no_op(database_url: str)
         engine.dispose()
 
 
+def test_a_blotter_of_the_first_revision_keeps_its_journal_through_the_upgrade(
+        database_url: str) -> None:
+    # Arrange: a database at 0001 with a journal row of the old shape
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO order_events (ts, kind, order_id, session, msg_type, body) "
+                "VALUES ('2024-03-01 14:30:00.000000', 'transition', 'O1', 'S', 'FILL', "
+                "'NEW -> FILLED')")
+
+        # Act
+        upgrade(engine)
+
+        # Assert
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as connection:
+            row = connection.execute(sa.select(order_events.c.kind, order_events.c.body,
+                                               order_events.c.transition)).one()
+        assert tuple(row) == ("transition", "NEW -> FILLED", "")
+    finally:
+        engine.dispose()
+
+
 def test_migrations_build_exactly_the_schema_the_code_declares(engine: sa.Engine) -> None:
     # Act
     with engine.connect() as connection:

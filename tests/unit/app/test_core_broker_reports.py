@@ -187,6 +187,7 @@ def test_broker_report_illegal_for_the_order_is_journaled_as_an_error_and_change
     assert error.order_id == order.order_id
     assert [e.msg_type for e in step.events("in")] == ["8"]
     assert step.events("transition") == []
+    assert [e.transition for e in step.events("in")] == [""]
     assert step.batch.executions == []
     assert (
         order.status,

@@ -91,12 +91,13 @@ def test_new_order_batch_journals_the_inbound_message_the_transition_and_the_chi
     # Act
     step = harness.run(command)
 
-    # Assert
+    # Assert: the transition is on the row of the message that caused it (#3)
     kinds = [(e.kind, e.msg_type) for e in step.batch.events]
-    assert kinds == [("in", "D"), ("transition", "SUBMIT"), ("out", "D")]
-    inbound, transition, outbound = step.batch.events
+    assert kinds == [("in", "D"), ("out", "D")]
+    inbound, outbound = step.batch.events
     assert (inbound.session, inbound.body, inbound.order_id) == (CLIENT, command.raw, "O0-1")
-    assert transition.order_id == "O0-1"
+    assert inbound.transition == "SUBMIT -> PENDING_NEW routed to SIM"
+    assert outbound.transition == ""
     assert (outbound.session, outbound.body) == (BROKER, step.sent[0].render())
     assert all(e.ts == harness.clock.now for e in step.batch.events)
     assert step.batch.orders["O0-1"].status == "A"
@@ -125,16 +126,17 @@ def test_a_whole_conversation_journals_every_message_in_and_out_and_every_transi
     events = [e for b in harness.journal.batches for e in b.events]
     assert [e.body for e in events if e.kind == "in"] == inbound_raw
     assert [e.body for e in events if e.kind == "out"] == [m.render() for m in harness.sender.sent]
-    transitions = [e.msg_type for e in events if e.kind == "transition"]
-    assert transitions == [
-        "SUBMIT",
-        "ACCEPT",
-        "PARTIAL_FILL",
-        "CANCEL_REQUEST",
-        "CANCEL_PENDING",
-        "CANCEL",
+    assert [e for e in events if e.kind == "transition"] == []  # each had a cause
+    changes = [(e.msg_type, e.transition) for e in events if e.transition]
+    assert changes == [
+        ("D", "SUBMIT -> PENDING_NEW routed to SIM"),
+        ("8", "ACCEPT PENDING_NEW -> NEW"),
+        ("8", "PARTIAL_FILL NEW -> PARTIALLY_FILLED"),
+        ("F", "CANCEL_REQUEST PARTIALLY_FILLED -> PENDING_CANCEL"),
+        ("8", "CANCEL_PENDING PENDING_CANCEL -> PENDING_CANCEL"),
+        ("8", "CANCEL PENDING_CANCEL -> CANCELED"),
     ]
-    assert [e.body for e in events if e.kind == "transition"][-1] == "PENDING_CANCEL -> CANCELED"
+    assert all(e.kind == "in" for e in events if e.transition)
 
 
 def test_an_idle_batch_hands_nothing_to_the_journal():

@@ -245,8 +245,8 @@ def test_invalid_new_order_is_rejected_with_a_reason_and_never_routed(
     # Assert
     _assert_rejected(step, "C1", rej_reason, words)
     assert step.batch.orders[harness.order("C1").order_id].status == "8"
-    [transition] = step.events("transition")
-    assert transition.msg_type == "DENY"
+    [inbound] = step.events("in")
+    assert inbound.transition.startswith("DENY ")
 
 
 def test_known_symbol_is_accepted_when_symbols_are_configured():

@@ -43,6 +43,10 @@ def test_operator_cancel_sends_a_child_cancel_and_replies_ok():
     [admin] = step.events("admin")
     assert admin.order_id == "O0-1"
     assert harness.order().status is OrdStatus.PENDING_CANCEL
+    # no inbound message caused it, so the state change has a row of its own
+    [transition] = step.events("transition")
+    assert (transition.order_id, transition.msg_type, transition.body) == (
+        "O0-1", "CANCEL_REQUEST", "PARTIALLY_FILLED -> PENDING_CANCEL")
 
 
 def test_operator_cancel_replies_only_after_commit():

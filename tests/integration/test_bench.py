@@ -66,3 +66,30 @@ def test_profile_summary_counts_self_and_inclusive_samples_per_function(tmp_path
     assert summary.self_samples["Core._report"] == 3
     assert summary.inclusive["Core._run"] == 3
     assert summary.share(summary.inclusive["OmsApplication.fromApp"]) == 0.25
+
+
+@pytest.mark.slow
+def test_the_sweep_script_prints_the_range_of_each_figure_and_keeps_every_run(
+        tmp_path: Path) -> None:
+    # Arrange
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_sweep.py"
+    out = tmp_path / "sweep.jsonl"
+
+    # Act
+    done = subprocess.run([sys.executable, str(script), "--loads", "0:2", "--orders", "100",
+                           "--database", "sqlite", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+
+    # Assert
+    assert done.returncode == 0, done.stderr
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(runs) == 2 and all(run["all_completed"] for run in runs)
+    rows = {line.split("|")[2].strip(): line for line in done.stdout.splitlines()
+            if line.startswith("| max rate")}
+    assert set(rows) == {"relay", "oms-sqlite"}
+    speeds = sorted(run["results"]["oms-sqlite"]["orders_per_s"] for run in runs)
+    low, high = (f"{value:,.0f}" for value in speeds)
+    assert (low if low == high else f"{low}-{high}") in rows["oms-sqlite"]

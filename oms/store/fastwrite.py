@@ -48,9 +48,9 @@ def _amount_text(value: Decimal | None) -> str | None:
     return None if value is None else format(_exact(value), "f")
 
 
-class _PgTime:
-    """datetime -> ISO 8601 text with its UTC offset, for PostgreSQL's timestamptz; a
-    naive datetime is UTC already (the OMS's convention). The last conversion is kept."""
+class _TimeText:
+    """datetime -> the text a database stores for it. A batch's records share one
+    timestamp object, so the last conversion is kept."""
 
     def __init__(self) -> None:
         self._last: datetime | None = None
@@ -61,30 +61,32 @@ class _PgTime:
             return None
         if value is not self._last:
             self._last = value
-            self._text = (value if value.tzinfo is not None
-                          else value.replace(tzinfo=UTC)).isoformat()
+            self._text = self.text(value)
         return self._text
 
+    @staticmethod
+    def text(value: datetime) -> str:
+        raise NotImplementedError
 
-class _SqliteTime:
-    """datetime -> the UTC wall-clock text SQLAlchemy stores on SQLite; a batch's events
-    share one timestamp object, so the last conversion is kept."""
 
-    def __init__(self) -> None:
-        self._last: datetime | None = None
-        self._text = ""
+class _SqliteTime(_TimeText):
+    """The UTC wall-clock text SQLAlchemy stores on SQLite."""
 
-    def __call__(self, value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        if value is self._last:
-            return self._text
+    @staticmethod
+    def text(value: datetime) -> str:
         utc = value if value.tzinfo is UTC or value.tzinfo is None else value.astimezone(UTC)
-        self._last = value
         # isoformat is C and ~5x faster than strftime; it drops .ffffff when zero
         text = utc.replace(tzinfo=None).isoformat(" ")
-        self._text = text if utc.microsecond else text + ".000000"
-        return self._text
+        return text if utc.microsecond else text + ".000000"
+
+
+class _PgTime(_TimeText):
+    """ISO 8601 with its UTC offset, for PostgreSQL's timestamptz; a naive datetime is UTC
+    already (the OMS's convention)."""
+
+    @staticmethod
+    def text(value: datetime) -> str:
+        return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()
 
 
 def _sqlite_bool(value: bool | None) -> int | None:

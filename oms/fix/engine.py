@@ -58,7 +58,16 @@ def copy_session_id(session_id: fix.SessionID) -> fix.SessionID:
 # then only take and drop the GIL. A thread state costs a few KB; one is kept per QuickFIX
 # thread (one per connection on an acceptor), and Python frees them at exit.
 _keep_state = ctypes.pythonapi.PyGILState_Ensure
-_kept: set[int] = set()
+
+
+class _Kept(threading.local):
+    """Lives in the thread state itself: a new thread state (a new QuickFIX thread, or one
+    that reuses a dead thread's id) starts with ``kept`` False."""
+
+    kept = False
+
+
+_kept = _Kept()
 
 App = TypeVar("App", bound=type)
 CALLBACKS = ("onCreate", "onLogon", "onLogout", "toAdmin", "fromAdmin", "toApp", "fromApp")
@@ -66,9 +75,8 @@ CALLBACKS = ("onCreate", "onLogon", "onLogout", "toAdmin", "fromAdmin", "toApp",
 
 def keep_thread_state() -> None:
     """Keep the calling thread's Python thread state between callbacks (see above)."""
-    ident = threading.get_ident()
-    if ident not in _kept:
-        _kept.add(ident)
+    if not _kept.kept:
+        _kept.kept = True
         _keep_state()
 
 
@@ -81,8 +89,7 @@ def keeps_thread_state(cls: App) -> App:
             continue
 
         def wrapped(self: Any, *args: Any, _method: Callable[..., Any] = method) -> Any:
-            ident = threading.get_ident()
-            if ident not in _kept:
+            if not _kept.kept:
                 keep_thread_state()
             return _method(self, *args)
 

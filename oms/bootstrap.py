@@ -188,12 +188,20 @@ class OmsServer:
             "rows_written": journal.rows_written,
             "core_queue": core.queue.qsize(),
             "internal_latency_us": percentiles(internal, scale=1e-3),
+            # where the internal latency goes: waiting for the core, a whole batch (its
+            # processing, commit and, when small, sends), the commit alone, sending a
+            # committed batch
+            "queue_wait_us": percentiles(core.stats.queue_wait_ns, scale=1e-3),
+            "batch_us": percentiles(core.stats.batch_ns, scale=1e-3),
             "commit_us": percentiles(journal.commit_durations, scale=1e6),
+            "send_us": percentiles(core.stats.send_ns, scale=1e-3),
         }
 
     def reset_stats(self) -> None:
         if self.application is not None:
             self.application.internal_latency_ns.clear()
+        if self.core is not None:
+            self.core.stats.reset_samples()
         if self.journal is not None:
             self.journal.commit_durations.clear()
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -142,11 +144,24 @@ class CoreSettings:
 
 @dataclass
 class CoreStats:
-    """Counters of what the core has done."""
+    """Counters of what the core has done, and where an order's time goes (#3: the OMS's
+    ``/stats``, and ``oms bench``'s JSON). Samples are nanoseconds, the latest kept."""
 
     commands: int = 0
     batches: int = 0
     orders: int = 0
+    # a NewOrderSingle's wait from the FIX callback until the core takes it (queueing
+    # behind the batch being processed or committed)
+    queue_wait_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+    # a batch from its first command taken until the core is free again: processing,
+    # rows, commit, and the sends of a small batch (a big one goes to the sender thread)
+    batch_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+    # sending one committed batch's messages
+    send_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+
+    def reset_samples(self) -> None:
+        for samples in (self.queue_wait_ns, self.batch_ns, self.send_ns):
+            samples.clear()
 
 
 class Core:
@@ -231,8 +246,11 @@ class Core:
         get = self.queue.get
         get_nowait = self.queue.get_nowait
         max_batch = self.settings.max_batch
+        clock_ns = time.perf_counter_ns
+        batch_ns = self.stats.batch_ns
         while True:
             command = get()
+            started = clock_ns()
             stop = False
             count = 0
             self._set_now()
@@ -251,6 +269,7 @@ class Core:
                 except queue.Empty:
                     break
             self._flush_batch()
+            batch_ns.append(clock_ns() - started)
             self.stats.commands += count
             if stop:
                 return
@@ -303,10 +322,12 @@ class Core:
 
     def _send_and_call(self, out: list[OutMessage], callbacks: list[Callable[[], None]]) -> None:
         if out:
+            started = time.perf_counter_ns()
             try:
                 self.sender.send(out)
             except Exception:
                 log.exception("core: sending %d messages failed", len(out))
+            self.stats.send_ns.append(time.perf_counter_ns() - started)
         for callback in callbacks:
             try:
                 callback()
@@ -477,6 +498,8 @@ class Core:
 
     # --- NewOrderSingle ----------------------------------------------------------------
     def _on_submit(self, cmd: SubmitOrder) -> None:
+        if cmd.received_ns:
+            self.stats.queue_wait_ns.append(time.perf_counter_ns() - cmd.received_ns)
         seen = self.seen_cl_ord_ids.setdefault(cmd.session, set())
         if (cmd.poss_resend or cmd.poss_dup) and cmd.cl_ord_id in seen:
             # FIX 4.4 Vol 2: a PossResend/PossDup message already processed is ignored

@@ -369,7 +369,9 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
         extra = {"internal_includes_warmup": bool(load.warmup) and not stats_reset,
                  "commits": stats.get("commits"), "batches": stats.get("batches"),
                  "rows_written": stats.get("rows_written"),
-                 "commit_us": stats.get("commit_us")}
+                 "commit_us": stats.get("commit_us"),
+                 "queue_wait_us": stats.get("queue_wait_us"), "batch_us": stats.get("batch_us"),
+                 "send_us": stats.get("send_us")}
     else:
         run.close()  # the relay writes its figures when it stops
         stats_path = run.config.sessions_path / STATS_FILE

@@ -287,3 +287,36 @@ def test_messages_the_blotter_never_committed_are_asked_for_again_and_counted_on
         assert seqs["FIX.4.4:OMS->BROKER1"] > 1 and seqs["FIX.4.4:OMS->CLIENT1"] > 1
     finally:
         engine.dispose()
+
+
+def test_stats_say_where_an_orders_time_goes_and_reset_starts_a_new_sample(stack):
+    # #3: the admin interface's /stats: internal latency and its stages (the figures
+    # oms bench prints); nothing here looks at the values, only that they are there
+    # Arrange
+    from oms.admin import call
+
+    s = stack()
+    s.start_broker()
+    server = s.start_oms()
+    client = s.client(orders=20, rate=0, window=5)
+    token = server.config.admin_token_path
+
+    # Act
+    summary = client.run()
+    stats = call(token, "GET", "/stats")
+    call(token, "POST", "/stats/reset")
+    after_reset = call(token, "GET", "/stats")
+
+    # Assert
+    assert summary["filled"] == 20
+    assert stats["orders"] == 20
+    assert stats["internal_latency_us"]["count"] == 20
+    assert stats["queue_wait_us"]["count"] == 20
+    for stage in ("internal_latency_us", "queue_wait_us", "batch_us", "commit_us", "send_us"):
+        figures = stats[stage]
+        assert figures["count"] > 0, stage
+        assert 0 < figures["p50"] <= figures["p99"] <= figures["max"], stage
+    assert {stage: after_reset[stage]["count"] for stage in
+            ("internal_latency_us", "queue_wait_us", "batch_us", "commit_us", "send_us")} \
+        == dict.fromkeys(("internal_latency_us", "queue_wait_us", "batch_us", "commit_us",
+                          "send_us"), 0)

@@ -102,10 +102,12 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                 del sent[next(iter(sent))]
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
-        key = session_id.toString()
-        # one call into the bindings, then plain Python: each getField is a GIL round trip
+        # one call into the bindings, then plain Python: each call (a getField, the
+        # session's toString) handed the GIL to another thread and waited to get it back.
+        # The engine has checked that 49/56 name this session, so they give its key.
         text = message.toString()
         fields = _split(text)
+        key = f"{fields.get('8')}:{fields.get('56')}->{fields.get('49')}"
         msg_type = fields.get("35", "")
         role = self.roles.get(key)
         if role == UPSTREAM:

@@ -204,6 +204,7 @@ class Core:
         self._deliveries_queued = 0
         self._deliveries_done = 0
         self._sender_thread: threading.Thread | None = None
+        self._sender_lock = threading.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------
     def load(self, orders: Iterable[Order], seen_broker_execs: set[tuple[str, str]],
@@ -232,10 +233,12 @@ class Core:
             self.queue.put(_STOP)
             self._thread.join(timeout)
             self._thread = None
-        if self._sender_thread is not None:
-            self._deliveries.put(_STOP)  # after every batch queued for it
-            self._sender_thread.join(timeout)
-            self._sender_thread = None
+        with self._sender_lock:
+            sender, self._sender_thread = self._sender_thread, None
+            if sender is not None:
+                self._deliveries.put(_STOP)  # after every batch queued for it
+        if sender is not None:
+            sender.join(timeout)
 
     def submit(self, command: Command) -> None:
         """Enqueue a command (any thread)."""
@@ -315,10 +318,12 @@ class Core:
         if self._sender_thread is not None and (
                 len(out) >= self.settings.offload_sends_from
                 or self._deliveries_queued != self._deliveries_done):
-            self._deliveries_queued += 1
-            self._deliveries.put((out, callbacks))
-        else:
-            self._send_and_call(out, callbacks)
+            with self._sender_lock:  # against stop(): nothing is queued after its _STOP
+                if self._sender_thread is not None:
+                    self._deliveries_queued += 1
+                    self._deliveries.put((out, callbacks))
+                    return
+        self._send_and_call(out, callbacks)
 
     def _send_and_call(self, out: list[OutMessage], callbacks: list[Callable[[], None]]) -> None:
         if out:

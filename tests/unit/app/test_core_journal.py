@@ -252,3 +252,33 @@ def test_the_sender_thread_keeps_commit_order_and_replies_come_after_their_messa
     assert [dict(m.fields)[11] for m in sender.sent] == children
     assert sent_at_first_barrier == 40
     assert sender.threads == {"oms-core", "oms-sender"}
+
+
+def test_a_batch_committed_after_the_core_stopped_is_still_sent():
+    # the journal writer thread (journal = "thread") can commit the core's last batches
+    # after the core and its sender thread have stopped: those are sent where they commit
+    # Arrange
+    settings = Harness().settings
+    settings.offload_sends_from = 1  # every batch would go to the sender thread
+    journal = HoldingJournal()
+    sender = FakeSender()
+    core = Core(settings, journal, sender, ids=Ids())
+    for n in range(3):
+        core.submit(submit_order(f"L{n}"))
+    core.start()
+    done = Future()
+    core.submit(Barrier(done))
+    wait_until = time.monotonic() + 10
+    while len(journal.uncommitted) == 0 or not core.queue.empty():
+        assert time.monotonic() < wait_until, "the core did not hand its batches over"
+        time.sleep(0.01)
+    core.stop()
+
+    # Act
+    journal.commit()
+
+    # Assert
+    assert done.result(timeout=0) is True
+    children = [core.by_upstream[(CLIENT, f"L{n}")].child_cl_ord_id for n in range(3)]
+    assert [(m.session, m.msg_type, dict(m.fields)[11]) for m in sender.sent] == [
+        (BROKER, "D", child) for child in children]

@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from operator import attrgetter
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -113,19 +113,21 @@ def _converters(table: sa.Table, names: Sequence[str], dialect: str) -> list[Con
 
 def _row_maker(record_type: type, table: sa.Table, dialect: str
                ) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The record's field names and a function record -> row tuple, written out for this
+    record type (``make(r) = (r.a, conv1(r.b), ...)``, as ``dataclasses`` writes its
+    ``__init__``): no per-row loop over the columns that need converting (#3)."""
     names = tuple(f.name for f in dataclasses.fields(record_type))
-    values = attrgetter(*names)
-    converters = list(enumerate(_converters(table, names, dialect)))
-    converted = [(index, conv) for index, conv in converters if conv is not None]
-    if not converted:
-        return names, values
-
-    def make(record: Any) -> tuple[Any, ...]:
-        row = list(values(record))
-        for index, conv in converted:
-            row[index] = conv(row[index])
-        return tuple(row)
-
+    converters = _converters(table, names, dialect)
+    scope: dict[str, Any] = {}
+    values = []
+    for index, (name, convert) in enumerate(zip(names, converters, strict=True)):
+        if convert is None:
+            values.append(f"r.{name}")
+        else:
+            scope[f"convert_{index}"] = convert
+            values.append(f"convert_{index}(r.{name})")
+    exec(f"def make(r):\n    return ({', '.join(values)},)\n", scope)  # noqa: S102
+    make: Callable[[Any], tuple[Any, ...]] = scope["make"]
     return names, make
 
 
@@ -259,5 +261,5 @@ def _insert_chunks(cursor: Any, statements: dict[int, str], rows: list[tuple[Any
         sql = statements[size]
         while count - start >= size:
             end = start + size
-            cursor.execute(sql, [value for row in rows[start:end] for value in row])
+            cursor.execute(sql, list(chain.from_iterable(rows[start:end])))
             start = end

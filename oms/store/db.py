@@ -61,7 +61,8 @@ def _safe(url: str | URL) -> str:
         return "<unparseable URL>"
 
 
-def _is_memory_sqlite(url: URL) -> bool:
+def is_memory_sqlite(url: URL) -> bool:
+    """True for a SQLite database that lives in memory (one shared connection)."""
     database = url.database or ""
     return database in ("", ":memory:") or url.query.get("mode") == "memory"
 
@@ -96,7 +97,7 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
         connect_args = dict(engine_options.pop("connect_args", {}))
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
-        if _is_memory_sqlite(parsed):
+        if is_memory_sqlite(parsed):
             # one shared connection, or every thread would see its own empty database
             engine_options.setdefault("poolclass", StaticPool)
         engine = sa.create_engine(parsed, connect_args=connect_args, **engine_options)

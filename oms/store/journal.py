@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.errors import StoreError
+from oms.store.db import is_memory_sqlite
 from oms.store.fastwrite import PostgresGroup, RowWriter
 from oms.store.schema import executions, fix_sessions, order_events, orders
 
@@ -159,6 +160,7 @@ class JournalWriter:
         on_error: Callable[[BaseException], None] | None = None,
         name: str = "journal-writer",
         keep_durations: int = 10_000,
+        checkpoint_interval: float | None = 0.5,
     ) -> None:
         if max_batches < 1:
             raise ValueError("max_batches must be at least 1")
@@ -192,12 +194,20 @@ class JournalWriter:
         self._stopping = threading.Event()
         self._give_up_at = float("inf")
         self._finished = False
+        # SQLite: WAL checkpoints in a thread of their own (see WalCheckpointer)
+        self.checkpointer: WalCheckpointer | None = None
+        if engine.dialect.name == "sqlite" and checkpoint_interval and \
+                not is_memory_sqlite(engine.url):  # a memory database has one connection
+            self.checkpointer = WalCheckpointer(engine, checkpoint_interval,
+                                                name=f"{name}-checkpoint")
 
     # --- API for the core ------------------------------------------------------------------
     def start(self) -> None:
         """Start the writer thread; batches submitted before are written first."""
         if self._thread is not None:
             raise RuntimeError("the journal writer is already started")
+        if self.checkpointer is not None and not self._stopping.is_set():
+            self.checkpointer.start()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
@@ -271,6 +281,8 @@ class JournalWriter:
             self.start()
         assert self._thread is not None
         self._thread.join(timeout + 1.0)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         return not self._thread.is_alive() and self._acked == self._submitted
 
     # --- the thread ------------------------------------------------------------------------
@@ -384,6 +396,11 @@ class JournalWriter:
             if self._pg_group is not None:
                 # the group is one statement, its own transaction: no BEGIN, no COMMIT
                 raw.driver_connection.autocommit = True
+            elif self.checkpointer is not None and self.checkpointer.running:
+                # the checkpointer keeps the WAL short; a commit checkpoints only if it
+                # has fallen far behind (SQLite's own default is 1,000 pages)
+                raw.driver_connection.execute(
+                    f"PRAGMA wal_autocheckpoint = {WalCheckpointer.FALLBACK_PAGES}")
         try:
             cursor = raw.cursor()
             try:
@@ -502,3 +519,65 @@ class JournalWriter:
             left,
             self.last_error,
         )
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite database's WAL from a thread of its own, every ``interval`` s.
+
+    By default SQLite checkpoints inside the commit that takes the WAL past 1,000 pages:
+    that commit also copies the pages into the database file and syncs it, a stall on the
+    order path every ~100 commits (#3: ack p99 at 1,000 orders/s 10-15% lower without
+    them). Here PASSIVE checkpoints, which never wait for or block the writer, run beside
+    the commits, and the journal's connection checkpoints itself only past
+    ``FALLBACK_PAGES`` (should this thread fall behind or die). Durability is unchanged: a
+    checkpoint only moves committed pages from the WAL into the database file.
+    """
+
+    FALLBACK_PAGES = 10_000
+
+    def __init__(self, engine: Engine, interval: float, *, name: str = "wal-checkpoint"
+                 ) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.name = name
+        self.checkpoints = 0  # PASSIVE checkpoints run
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def checkpoint(self, connection: Any) -> None:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.checkpoints += 1
+
+    def _run(self) -> None:
+        raw: Any = None
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    if raw is None:
+                        raw = self.engine.raw_connection()
+                    self.checkpoint(raw.driver_connection)
+                except Exception:
+                    self.failures += 1
+                    log.warning("WAL checkpoint failed; the next one retries", exc_info=True)
+                    if raw is not None:
+                        raw.invalidate()
+                        raw = None
+        finally:
+            if raw is not None:
+                raw.close()

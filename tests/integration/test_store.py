@@ -558,6 +558,48 @@ def test_flush_returns_at_once_when_everything_is_committed(writer: JournalWrite
     assert writer.flush(timeout=0)
 
 
+def test_sqlite_wal_is_checkpointed_beside_the_commits_not_inside_them(
+        sqlite_database_url: str) -> None:
+    # #3: the journal's own commits checkpoint only far past SQLite's default; a thread of
+    # its own keeps the WAL short with PASSIVE checkpoints
+    # Arrange
+    engine = make_engine(sqlite_database_url)
+    upgrade(engine)
+    journal = JournalWriter(engine, checkpoint_interval=0.02)
+    assert journal.checkpointer is not None
+    journal.start()
+    try:
+        # Act
+        for n in range(50):
+            assert journal.write_now(batch_of(new_order(f"W{n}")))
+        assert wait_until(lambda: journal.checkpointer.checkpoints >= 3)
+        autocheckpoint = journal._raw.driver_connection.execute(
+            "PRAGMA wal_autocheckpoint").fetchone()[0]
+    finally:
+        assert journal.stop(timeout=5)
+    # Assert
+    assert autocheckpoint == journal.checkpointer.FALLBACK_PAGES
+    assert journal.checkpointer.failures == 0 and not journal.checkpointer.running
+    assert count_rows(engine, orders) == 50
+    with engine.connect() as connection:  # everything committed is in the database file
+        busy, log_frames, checkpointed = connection.exec_driver_sql(
+            "PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert busy == 0 and log_frames == checkpointed
+    engine.dispose()
+
+
+def test_only_a_sqlite_file_gets_a_checkpointer(engine: sa.Engine) -> None:
+    # Arrange
+    memory = make_engine("sqlite://")
+    try:
+        # Act / Assert
+        has_one = JournalWriter(engine).checkpointer is not None
+        assert has_one == (engine.dialect.name == "sqlite")
+        assert JournalWriter(memory).checkpointer is None  # one shared connection
+    finally:
+        memory.dispose()
+
+
 AWKWARD_TEXT = 'Text(58) with "quotes", {braces}, a back\\slash, \'single\' quotes, é and NULL'
 
 

@@ -5,9 +5,10 @@ commands later) go through it. It listens on 127.0.0.1 by default, and every req
 carry ``Authorization: Bearer <token>``. At start the server writes the token and the port it
 listens on to the token file (mode 0600) under the sessions directory; the CLI reads it there.
 
-Routes: ``GET /health``, ``GET /sessions``, ``GET /stats`` (counters and the core's internal
-latency percentiles), ``POST /stats/reset`` (start a new latency sample, e.g. after a
-benchmark's warm-up), ``POST /orders/<order_id>/cancel``.
+Routes: ``GET /health``, ``GET /sessions``, ``GET /stats`` (counters, the core's internal
+latency percentiles and where that time goes: queue wait, batch, commit, send), ``POST
+/stats/reset`` (start a new latency sample, e.g. after a benchmark's warm-up),
+``POST /orders/<order_id>/cancel``.
 """
 
 from __future__ import annotations

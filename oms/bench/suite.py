@@ -3,7 +3,8 @@
 ``run_bench`` runs the scenarios asked for (never two at once: they would share the cores)
 and returns one JSON-ready document: date, machine, parameters, and per scenario its figures
 plus ``ratio_vs_relay`` (OMS / relay, the figure #3 tracks). ``results_table`` renders that
-document as a rich table. Neither prints anything.
+document as a rich table, ``stages_table`` the OMS's own breakdown of its internal latency.
+None of them prints anything.
 """
 
 from __future__ import annotations
@@ -121,4 +122,27 @@ def results_table(document: dict[str, Any]) -> Table:
     table.caption = ("ack, fill: ms from the client's send; int(ernal): us from "
                      "NewOrderSingle received to child sent; CPU/order: us of the system "
                      "under test; x relay: orders/s OMS / relay")
+    return table
+
+
+STAGES = (("queue_wait_us", "queue wait"), ("batch_us", "batch"), ("commit_us", "commit"),
+          ("send_us", "send"))
+
+
+def stages_table(document: dict[str, Any]) -> Table | None:
+    """Per OMS scenario, where the internal latency goes (the OMS's ``/stats``, us): a
+    NewOrderSingle waiting for the core, a batch until the core is free again, its commit,
+    sending a committed batch. None when no scenario has them (the relay alone)."""
+    rows = [(name, row) for name, row in document["results"].items()
+            if any(row.get(key) for key, _ in STAGES)]
+    if not rows:
+        return None
+    table = Table(title="where the OMS's internal latency goes (us)")
+    table.add_column("scenario")
+    for _, label in STAGES:
+        for percentile in ("p50", "p99"):
+            table.add_column(f"{label} {percentile}", justify="right")
+    for name, row in rows:
+        table.add_row(name, *(_cell(row.get(key) or {}, percentile)
+                              for key, _ in STAGES for percentile in ("p50", "p99")))
     return table

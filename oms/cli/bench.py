@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from oms.bench.runner import BenchError, Load, Profile
-from oms.bench.suite import default_postgres_url, results_table, run_bench
+from oms.bench.suite import default_postgres_url, results_table, run_bench, stages_table
 
 
 @click.command()
@@ -78,6 +78,9 @@ def bench(orders: int, rate: float, window: int, warmup: int, database: str,
         if not console.is_terminal:
             console.width = 160  # a log file gets the whole table, not 80 columns of it
         console.print(results_table(document))
+        stages = stages_table(document)
+        if stages is not None:
+            console.print(stages)
     click.echo(json.dumps(document, default=str))
     if not document["all_completed"]:
         sys.exit(1)

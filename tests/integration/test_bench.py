@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from oms.bench.profile import summarize
+from oms.bench.suite import stages_table
 from oms.cli.bench import bench
 
 FIGURES = ("orders_per_s", "cpu_us_per_order", "elapsed_s")
@@ -46,6 +47,12 @@ def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite() -> N
             for pct in PERCENTILES:
                 assert row[series][pct] > 0, (name, series, pct)
     assert document["results"]["oms-sqlite"]["ratio_vs_relay"]["orders_per_s"] > 0
+    oms_row = document["results"]["oms-sqlite"]
+    assert oms_row["queue_wait_us"]["count"] == 300  # one per measured NewOrderSingle
+    for stage in ("batch_us", "commit_us", "send_us"):
+        assert oms_row[stage]["count"] > 0 and oms_row[stage]["p50"] > 0, stage
+    stages = stages_table(document)  # the OMS rows only: the relay has no stages
+    assert stages is not None and stages.row_count == 1
 
 
 def test_profile_summary_counts_self_and_inclusive_samples_per_function(tmp_path: Path) -> None:

@@ -368,14 +368,14 @@ class Core:
 
     # --- journal helpers ---------------------------------------------------------------
     def _event(self, kind: str, order_id: str | None, session: str, msg_type: str,
-               body: str) -> None:
-        self._batch.events.append(EventRecord(self._now, kind, order_id, session, msg_type, body))
+               body: str) -> EventRecord:
+        record = EventRecord(self._now, kind, order_id, session, msg_type, body)
+        self._batch.events.append(record)
+        return record
 
     def _inbound(self, command: object, order_id: str | None, msg_type: str) -> None:
-        record = EventRecord(self._now, "in", order_id, command.session,  # type: ignore[attr-defined]
-                             msg_type, command.raw)  # type: ignore[attr-defined]
-        self._batch.events.append(record)
-        self._in_event = record
+        self._in_event = self._event("in", order_id, command.session,  # type: ignore[attr-defined]
+                                     msg_type, command.raw)  # type: ignore[attr-defined]
 
     def _send(self, message: OutMessage, order_id: str | None) -> None:
         self._out.append(message)

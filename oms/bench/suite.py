@@ -19,7 +19,14 @@ from typing import Any
 
 from rich.table import Table
 
-from oms.bench.runner import DEFAULT_POSTGRES_URL, Load, Profile, Scenario, run_scenario
+from oms.bench.runner import (
+    DEFAULT_POSTGRES_URL,
+    STAGES,
+    Load,
+    Profile,
+    Scenario,
+    run_scenario,
+)
 
 
 def default_postgres_url() -> str:
@@ -124,9 +131,6 @@ def results_table(document: dict[str, Any]) -> Table:
                      "under test; x relay: orders/s OMS / relay")
     return table
 
-
-STAGES = (("queue_wait_us", "queue wait"), ("batch_us", "batch"), ("commit_us", "commit"),
-          ("send_us", "send"))
 
 
 def stages_table(document: dict[str, Any]) -> Table | None:

@@ -55,8 +55,9 @@ def sim() -> None:
 def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str, ...],
            sessions_dir: str, fill_mode: str, partial_fills: int, fill_interval: float,
            fill_px: str | None, market_px: str, reject_rate: float,
-           session_reject_symbols: str, cancel_policy: str, replace_policy: str, unsolicited_cancel_rate: float, seed: int | None,
-           reset_on_logon: bool, file_log: bool) -> None:
+           session_reject_symbols: str, cancel_policy: str, replace_policy: str,
+           unsolicited_cancel_rate: float, seed: int | None, reset_on_logon: bool,
+           file_log: bool) -> None:
     """A simulated broker (FIX acceptor) the OMS routes orders to."""
     from oms.sim.broker import BrokerSimOptions, run_broker
 

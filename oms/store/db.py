@@ -2,7 +2,8 @@
 
 ``make_engine`` accepts SQLite (``sqlite:///file``; the default needs nothing installed) and
 PostgreSQL (``postgresql+psycopg://``; ``postgresql://`` and ``postgres://`` are rewritten to
-it). SQLite connections get WAL, ``synchronous=FULL``, foreign keys and a busy timeout, and
+it). SQLite connections get WAL, ``synchronous=FULL``, foreign keys and a busy timeout (and a
+new database 1 KiB pages), and
 real transactions (SQLAlchemy emits ``BEGIN``, so savepoints work). ``upgrade`` applies the
 Alembic migrations in ``oms/store/migrations`` without any ``alembic.ini``.
 
@@ -27,6 +28,13 @@ from oms.domain.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Pages of a NEW SQLite database (an existing one keeps its own: in WAL mode the size can't
+# change). #3: every commit writes each page it touched to the WAL and fdatasyncs it. A
+# 1-message group touches ~10-13 pages (a row and its index entries in orders, executions,
+# order_events, fix_sessions), so 4 KiB pages wrote ~40 KiB per commit and 1 KiB pages ~13
+# KiB: commit CPU -10-25% and commit wall time -15-25% (docs/perf/README.md). Rows (an
+# audit line is ~250 bytes) still fit a page; longer ones overflow, which SQLite handles.
+SQLITE_PAGE_SIZE = 1024
 # any constant works; it only has to be the same for every OMS process (pg_advisory_lock)
 _MIGRATION_LOCK_KEY = 0x0F1C_0044
 
@@ -74,6 +82,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # before the first write: it sets the size of a new database, a no-op on others
+        cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")

@@ -7,12 +7,14 @@ nothing here asserts on time.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import count
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -39,6 +41,7 @@ from oms.store import (
     order_fill_consistency,
     upgrade,
 )
+from oms.store.db import SQLITE_PAGE_SIZE
 from oms.store.schema import executions, market_data, metadata, order_events, orders
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
@@ -191,7 +194,8 @@ def test_sqlite_connections_are_durable_and_in_wal_mode(sqlite_database_url: str
     with engine.connect() as connection:
         settings = {
             name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout",
+                         "page_size")
         }
     engine.dispose()
 
@@ -200,6 +204,30 @@ def test_sqlite_connections_are_durable_and_in_wal_mode(sqlite_database_url: str
     assert settings["synchronous"] == 2  # FULL
     assert settings["foreign_keys"] == 1
     assert settings["busy_timeout"] > 0
+    assert settings["page_size"] == SQLITE_PAGE_SIZE  # a new database (#3: smaller commits)
+
+
+def test_an_existing_sqlite_database_keeps_its_page_size(tmp_path: Path) -> None:
+    # Arrange: a database made elsewhere with 4 KiB pages, holding a row
+    path = tmp_path / "old.db"
+    made = sqlite3.connect(path)
+    made.execute("PRAGMA page_size = 4096")
+    made.execute("PRAGMA journal_mode = WAL")
+    made.execute("CREATE TABLE kept (n INTEGER)")
+    made.execute("INSERT INTO kept VALUES (1)")
+    made.commit()
+    made.close()
+
+    # Act
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
+        rows = connection.exec_driver_sql("SELECT n FROM kept").scalars().all()
+    engine.dispose()
+
+    # Assert
+    assert page_size == 4096
+    assert rows == [1]
 
 
 # --- column types -----------------------------------------------------------------------

@@ -197,9 +197,14 @@ def _json_rows(rows: list[Any]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
-# Rows per multi-row INSERT on SQLite, largest first: a group of n rows takes at most three
-# statements of each size, and the connection's statement cache holds all of them.
-SQLITE_CHUNKS = (64, 16, 4, 1)
+# Rows per multi-row INSERT on SQLite: a group's rows of one table go in chunks of
+# SQLITE_BIG_CHUNK, then SQLITE_MID_CHUNK, then one statement for the rest (1 to 15 rows),
+# so a small group (the common case below ~2,000 orders/s) is one statement per table. #3:
+# each statement is an execute call, a bind loop and a hand-off of the GIL; the old 64/16/4/1
+# chunks took 3 statements for 7 rows. The connection's statement cache (128) holds all 68.
+SQLITE_BIG_CHUNK = 64
+SQLITE_MID_CHUNK = 16
+SQLITE_CHUNK_SIZES = (SQLITE_BIG_CHUNK, *range(1, SQLITE_MID_CHUNK + 1))
 
 
 class RowWriter:
@@ -218,11 +223,13 @@ class RowWriter:
             "WHERE orders.version <= excluded.version")
         self._execution_sql = _multi_row_sql("executions", self.execution_names)
         self._event_sql = _multi_row_sql("order_events", self.event_names)
-        self.seq_sql = (
-            "INSERT INTO fix_sessions (name, role, sender_comp_id, target_comp_id, status, "
-            "last_inbound_seq, updated_at) VALUES (?, '', '', '', '', ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET last_inbound_seq = excluded.last_inbound_seq, "
-            "updated_at = excluded.updated_at")
+        self._seq_sql = _multi_row_sql(
+            "fix_sessions",
+            ("name", "role", "sender_comp_id", "target_comp_id", "status", "last_inbound_seq",
+             "updated_at"),
+            " ON CONFLICT (name) DO UPDATE SET last_inbound_seq = excluded.last_inbound_seq, "
+            "updated_at = excluded.updated_at",
+            row="(?, '', '', '', '', ?, ?)")
         self._seq_time = _converters(fix_sessions, ["updated_at"], dialect)[0]
 
     def write(self, cursor: Any, orders_: Sequence[OrderSnapshot],
@@ -230,7 +237,7 @@ class RowWriter:
               inbound_seqs: dict[str, int]) -> None:
         """Write the rows on SQLite with a DBAPI cursor, inside the caller's transaction.
 
-        Multi-row INSERTs (``SQLITE_CHUNKS``) rather than executemany: the sqlite3 module
+        Multi-row INSERTs (``chunk_sizes``) rather than executemany: the sqlite3 module
         lets go of the GIL around every statement step, and under load each of those was a
         hand-off to a QuickFIX thread and a wait to get the GIL back (#3)."""
         if orders_:
@@ -243,23 +250,33 @@ class RowWriter:
         if inbound_seqs:
             now = datetime.now(UTC)
             stamp = self._seq_time(now) if self._seq_time is not None else now
-            cursor.executemany(self.seq_sql,
-                               [(name, seq, stamp) for name, seq in inbound_seqs.items()])
+            _insert_chunks(cursor, self._seq_sql,
+                           [(name, seq, stamp) for name, seq in inbound_seqs.items()])
 
 
-def _multi_row_sql(table: str, names: Sequence[str], suffix: str = "") -> dict[int, str]:
-    """INSERT statements for each chunk size: ``{rows: sql}``."""
-    row = f"({', '.join(['?'] * len(names))})"
+def _multi_row_sql(table: str, names: Sequence[str], suffix: str = "", row: str = ""
+                   ) -> dict[int, str]:
+    """INSERT statements for each chunk size: ``{rows: sql}``; ``row`` is one row's VALUES
+    (by default a parameter per column)."""
+    row = row or f"({', '.join(['?'] * len(names))})"
     return {size: f"INSERT INTO {table} ({', '.join(names)}) VALUES "
                   f"{', '.join([row] * size)}{suffix}"
-            for size in SQLITE_CHUNKS}
+            for size in SQLITE_CHUNK_SIZES}
+
+
+def chunk_sizes(count: int) -> list[int]:
+    """The statement sizes ``count`` rows are written in, largest first."""
+    sizes = [SQLITE_BIG_CHUNK] * (count // SQLITE_BIG_CHUNK)
+    rest = count % SQLITE_BIG_CHUNK
+    sizes += [SQLITE_MID_CHUNK] * (rest // SQLITE_MID_CHUNK)
+    if rest % SQLITE_MID_CHUNK:
+        sizes.append(rest % SQLITE_MID_CHUNK)
+    return sizes
 
 
 def _insert_chunks(cursor: Any, statements: dict[int, str], rows: list[tuple[Any, ...]]) -> None:
-    start, count = 0, len(rows)
-    for size in SQLITE_CHUNKS:
-        sql = statements[size]
-        while count - start >= size:
-            end = start + size
-            cursor.execute(sql, list(chain.from_iterable(rows[start:end])))
-            start = end
+    start = 0
+    for size in chunk_sizes(len(rows)):
+        end = start + size
+        cursor.execute(statements[size], list(chain.from_iterable(rows[start:end])))
+        start = end

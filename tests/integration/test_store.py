@@ -42,6 +42,7 @@ from oms.store import (
     upgrade,
 )
 from oms.store.db import SQLITE_PAGE_SIZE
+from oms.store.fastwrite import chunk_sizes
 from oms.store.schema import executions, market_data, metadata, order_events, orders
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
@@ -671,6 +672,49 @@ def test_the_fast_path_keeps_text_nulls_and_order_exactly(writer: JournalWriter,
     assert booked == (Decimal("10.125"), AWKWARD_TEXT)
     assert seq == 42
     assert writer.failures == 0 and writer.rows_skipped == 0
+
+
+@pytest.mark.parametrize("count", [1, 2, 15, 16, 17, 63, 64, 65, 81, 150])
+def test_every_chunk_shape_writes_each_row_once_in_order(writer: JournalWriter,
+                                                          engine: sa.Engine, count: int) -> None:
+    # #3: on SQLite n rows of a table go in statements of 64, then 16, then the rest
+    # Arrange
+    placed = [new_order(f"N{n:03d}") for n in range(count)]
+    fills = [execution(order, "F", last_qty="100", last_px="10.25", broker_exec_id=f"B{n}")
+             for n, order in enumerate(placed)]
+    group = Batch(orders={o.order_id: snapshot(o) for o in placed}, executions=fills,
+                  events=[event(o.order_id, f"row {n}") for n, o in enumerate(placed)],
+                  inbound_seqs={f"FIX.4.4:OMS->C{n}": n + 1 for n in range(min(count, 20))})
+
+    # Act
+    assert writer.write_now(group)
+    writer.close_connection()
+
+    # Assert
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(orders.c.order_id)
+                                    .order_by(orders.c.order_id)).scalars().all()
+        audit = connection.execute(sa.select(order_events.c.body)
+                                   .order_by(order_events.c.id)).scalars().all()
+        booked = connection.execute(sa.select(executions.c.broker_exec_id)
+                                    .order_by(executions.c.seq)).scalars().all()
+        seqs = dict(connection.exec_driver_sql(
+            "SELECT name, last_inbound_seq FROM fix_sessions").all())
+    assert stored == [o.order_id for o in placed]
+    assert audit == [f"row {n}" for n in range(count)]
+    assert booked == [f"B{n}" for n in range(count)]
+    assert seqs == group.inbound_seqs
+    assert writer.rows_skipped == 0
+
+
+@pytest.mark.parametrize(("count", "sizes"), [
+    (0, []), (1, [1]), (15, [15]), (16, [16]), (17, [16, 1]), (64, [64]),
+    (65, [64, 1]), (100, [64, 16, 16, 4]), (129, [64, 64, 1]),
+])
+def test_sqlite_rows_go_in_as_few_statements_as_the_chunk_sizes_allow(
+        count: int, sizes: list[int]) -> None:
+    assert chunk_sizes(count) == sizes
+    assert sum(sizes) == count
 
 
 # --- reads ------------------------------------------------------------------------------

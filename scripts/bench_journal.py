@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Time the SQLite journal's group commit alone, at the shapes of a light load.
+
+At 1,000 orders/s and below most group commits carry one message: a NewOrderSingle (an
+order row, its inbound and outbound audit rows, a sequence number), a broker's New or its
+Fill (the same plus an execution). This script writes such groups through the OMS's own
+``JournalWriter.write_now`` into a fresh database per page size, after preloading orders
+so the B-trees have depth, and prints the wall time and the calling thread's CPU time
+(user + kernel, so ``fdatasync``'s share is in it) of each commit:
+
+    python scripts/bench_journal.py                          # 4096- and 1024-byte pages
+    python scripts/bench_journal.py --page-size 1024 --runs 5 --orders 2000
+
+It measures the journal, not the OMS: no FIX, no other process (#3, docs/perf/README.md).
+Nothing here judges the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot  # noqa: E402
+from oms.percentiles import percentiles  # noqa: E402
+from oms.store import JournalWriter, make_engine, upgrade  # noqa: E402
+
+CLIENT, BROKER = "FIX.4.4:OMS->CLIENT1", "FIX.4.4:OMS->BROKER1"
+BODY = ("8=FIX.4.4|9=200|35=8|34=123|49=BROKER1|56=OMS|52=20261201-21:00:00.000|37=B1|"
+        "11=K1|17=BE1|150=F|39=2|55=IBM|54=1|38=100|32=100|31=10.25|14=100|151=0|6=10.25|"
+        "10=123|")
+
+
+def _order(n: int, status: str, version: int, now: datetime) -> OrderSnapshot:
+    filled = status == "2"
+    return OrderSnapshot(
+        order_id=f"O{n:09d}", session=CLIENT, cl_ord_id=f"C{n}", orig_cl_ord_id="",
+        symbol="IBM", side="1", ord_type="2", time_in_force="0", order_qty=Decimal("100"),
+        price=Decimal("10.25"), stop_px=None, account="ACC1", ex_destination="",
+        status=status, cum_qty=Decimal("100") if filled else Decimal("0"),
+        leaves_qty=Decimal("0") if filled else Decimal("100"), avg_px=Decimal("10.25"),
+        notional=Decimal("1025.00"), accepted=True, route="BROKER1",
+        child_cl_ord_id=f"K{n:09d}", broker_order_id=f"B{n}", pending="", text="",
+        version=version, created_at=now, updated_at=now)
+
+
+def _execution(n: int, exec_type: str, now: datetime) -> ExecutionRecord:
+    return ExecutionRecord(
+        exec_id=f"E{n}-{exec_type}", order_id=f"O{n:09d}", exec_type=exec_type,
+        ord_status="2" if exec_type == "F" else "0", last_qty=Decimal("100"),
+        last_px=Decimal("10.25"), cum_qty=Decimal("100"), leaves_qty=Decimal("0"),
+        avg_px=Decimal("10.25"), exec_ref_id="", broker_session=BROKER,
+        broker_exec_id=f"X{n}-{exec_type}", transact_time=now)
+
+
+def _events(n: int, session: str, now: datetime) -> list[EventRecord]:
+    return [EventRecord(now, kind, f"O{n:09d}", session, "8", BODY) for kind in ("in", "out")]
+
+
+def groups_of_one_order(n: int) -> list[Batch]:
+    """The three one-message groups of order ``n``: its NewOrderSingle, New, Fill."""
+    now = datetime.now(UTC)
+    return [
+        Batch(orders={f"O{n:09d}": _order(n, "A", 1, now)}, events=_events(n, CLIENT, now),
+              inbound_seqs={CLIENT: n}),
+        Batch(orders={f"O{n:09d}": _order(n, "0", 2, now)},
+              executions=[_execution(n, "0", now)], events=_events(n, BROKER, now),
+              inbound_seqs={BROKER: 2 * n}),
+        Batch(orders={f"O{n:09d}": _order(n, "2", 3, now)},
+              executions=[_execution(n, "F", now)], events=_events(n, BROKER, now),
+              inbound_seqs={BROKER: 2 * n + 1}),
+    ]
+
+
+def run(page_size: int, orders: int, preload: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="oms-bench-journal-") as directory:
+        path = Path(directory) / "journal.db"
+        # fix the page size before the OMS's first connection (which keeps an existing size)
+        made = sqlite3.connect(path)
+        made.execute(f"PRAGMA page_size = {page_size}")
+        made.execute("PRAGMA journal_mode = WAL")
+        made.close()
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        with engine.connect() as connection:
+            actual = connection.exec_driver_sql("PRAGMA page_size").scalar()
+        writer = JournalWriter(engine)
+        if writer.checkpointer is not None:  # as the server runs it (its commits are inline)
+            writer.checkpointer.start()
+        try:
+            for n in range(preload):
+                for group in groups_of_one_order(n):
+                    writer.write_now(group)
+            walls: list[float] = []
+            cpus: list[float] = []
+            for n in range(preload, preload + orders):
+                for group in groups_of_one_order(n):
+                    started, cpu = time.perf_counter(), time.thread_time()
+                    writer.write_now(group)
+                    cpus.append(time.thread_time() - cpu)
+                    walls.append(time.perf_counter() - started)
+        finally:
+            writer.close_connection()
+            writer.stop(timeout=5.0)
+            engine.dispose()
+    wall = percentiles(walls, scale=1e3, digits=3)
+    cpu = percentiles(cpus, scale=1e6, digits=0)
+    return {"page_size": float(actual or 0), "commits": float(len(walls)),
+            "wall_p50_ms": float(wall["p50"]), "wall_p99_ms": float(wall["p99"]),
+            "cpu_p50_us": float(cpu["p50"])}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--page-size", type=int, nargs="+", default=[4096, 1024])
+    parser.add_argument("--orders", type=int, default=1000, help="orders measured per run")
+    parser.add_argument("--preload", type=int, default=20000, help="orders written first")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{'page':>6} {'run':>4} {'commits':>8} {'wall p50 ms':>12} {'wall p99 ms':>12} "
+          f"{'CPU p50 us':>11}")
+    for page_size in args.page_size:
+        for number in range(1, args.runs + 1):
+            figures = run(page_size, args.orders, args.preload)
+            print(f"{figures['page_size']:>6.0f} {number:>4} {figures['commits']:>8.0f} "
+                  f"{figures['wall_p50_ms']:>12.3f} {figures['wall_p99_ms']:>12.3f} "
+                  f"{figures['cpu_p50_us']:>11.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, cast
 
 from oms.app.commands import (
     ApplyBrokerCancelReject,
@@ -345,7 +346,7 @@ class Core:
             item = get()
             if item is _STOP:
                 return
-            out, callbacks = item  # type: ignore[misc]
+            out, callbacks = cast(tuple[list[OutMessage], list[Callable[[], None]]], item)
             self._send_and_call(out, callbacks)
             self._deliveries_done += 1
 
@@ -1055,7 +1056,7 @@ class Core:
         reply = cmd.reply
         self._batch.after_commit.append(lambda: reply.set_result(True))
 
-    _handlers: dict[type, Callable[[Core, object], None]] = {
+    _handlers: dict[type, Callable[[Core, Any], None]] = {
         SubmitOrder: _on_submit,
         CancelOrder: _on_cancel,
         ReplaceOrder: _on_replace,
@@ -1067,7 +1068,7 @@ class Core:
         SessionLoggedOut: _on_logout,
         OperatorCancel: _on_operator_cancel,
         Barrier: _on_barrier,
-    }  # type: ignore[assignment]
+    }
 
 
 def _enum_or_none(enum_type, value):  # type: ignore[no-untyped-def]

@@ -186,7 +186,8 @@ def orders_list(status: str, limit: int | None, as_json: bool, config_path: str 
     from oms.store import repository
 
     engine = _engine(config_path, database_url)
-    rows = repository.list_orders(engine, status=status, limit=limit)
+    rows = repository.list_orders(engine, status="all" if status == "all" else "open",
+                                  limit=limit)
     if as_json:
         click.echo(json.dumps([_row_json(r) for r in rows], indent=1))
     else:

@@ -167,7 +167,9 @@ _HELD = (S.DONE_FOR_DAY, S.SUSPENDED, S.STOPPED)
 def plain(value: Decimal) -> Decimal:
     """``value`` without trailing zeros and without an exponent (FIX floats have none)."""
     normal = value.normalize()
-    return normal if normal.as_tuple().exponent <= 0 else normal.quantize(Decimal(1))
+    exponent = normal.as_tuple().exponent  # "n", "N" or "F" for a value that is not finite
+    return normal if not isinstance(exponent, int) or exponent <= 0 \
+        else normal.quantize(Decimal(1))
 
 
 def next_status(status: OrdStatus, trigger: Trigger) -> OrdStatus | _Resume:

@@ -53,6 +53,7 @@ from oms.sim.common import (
 log = logging.getLogger(__name__)
 
 SideName = Literal["buy", "sell", "sell_short"]
+_DEFAULT_SIDES: list[SideName] = ["buy", "sell"]
 SIDE_CODES: dict[str, str] = {"buy": "1", "sell": "2", "sell_short": "5"}
 ORD_STATUS_NAMES: dict[str, str] = {
     "0": "New",
@@ -95,7 +96,7 @@ class ClientOptions(BaseModel):
     rate: float = Field(0.0, ge=0)  # orders per second; 0 = as fast as the window allows
     window: int = Field(100, ge=0)  # orders outstanding at most; 0 = no cap
     symbols: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "IBM", "GOOG", "AMZN"])
-    sides: list[SideName] = Field(default_factory=lambda: ["buy", "sell"])
+    sides: list[SideName] = Field(default_factory=lambda: list(_DEFAULT_SIDES))
     limit_ratio: float = Field(0.5, ge=0, le=1)  # share of limit orders; the rest are market
     min_qty: int = Field(100, ge=1)
     max_qty: int = Field(1000, ge=1)

@@ -155,7 +155,7 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> str | 
     On PostgreSQL an advisory lock serialises OMS processes upgrading at the same time.
     """
     owned = not isinstance(url_or_engine, Engine)
-    engine = make_engine(url_or_engine) if owned else url_or_engine  # type: ignore[arg-type]
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
         config = _alembic_config()
         with engine.begin() as connection:

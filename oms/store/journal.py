@@ -81,10 +81,18 @@ def event_params(records: Iterable[EventRecord]) -> list[dict[str, Any]]:
     return [dict(zip(names, _event_values(r), strict=True)) for r in records]
 
 
+def _dialect_insert(dialect_name: str, table: sa.Table) -> Any:
+    """The dialect's own INSERT (it has ``excluded`` and ``on_conflict_do_update``)."""
+    if dialect_name == "sqlite":
+        return sqlite.insert(table)
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    raise KeyError(dialect_name)
+
+
 def order_upsert(dialect_name: str) -> sa.Insert:
     """INSERT ... ON CONFLICT (order_id) DO UPDATE every column, unless the row is newer."""
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect_name]
-    statement = insert(orders)
+    statement = _dialect_insert(dialect_name, orders)
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[orders.c.order_id],
@@ -95,8 +103,7 @@ def order_upsert(dialect_name: str) -> sa.Insert:
 
 def inbound_seq_upsert(dialect_name: str) -> sa.Insert:
     """Record the last committed inbound MsgSeqNum of a FIX session."""
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect_name]
-    statement = insert(fix_sessions)
+    statement = _dialect_insert(dialect_name, fix_sessions)
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[fix_sessions.c.name],
@@ -393,6 +400,7 @@ class JournalWriter:
         raw = self._raw
         if raw is None:
             raw = self._raw = self.engine.raw_connection()
+            assert raw.driver_connection is not None  # a live connection from the pool
             if self._pg_group is not None:
                 # the group is one statement, its own transaction: no BEGIN, no COMMIT
                 raw.driver_connection.autocommit = True
@@ -467,6 +475,8 @@ class JournalWriter:
 
     def _refused(self, record: Any, exc: BaseException) -> EventRecord:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        order_id: Any
+        session: Any
         if isinstance(record, ExecutionRecord):
             what = (
                 f"execution {record.exec_id} (broker {record.broker_session or '-'} "

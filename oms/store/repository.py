@@ -99,7 +99,7 @@ def replay_fills(rows: Iterable[Any]) -> dict[str, list[Fill]]:
     return by_order
 
 
-def _fill_rows(connection: Connection, open_only: bool) -> Sequence[sa.Row[Any]]:
+def _fill_rows(connection: Connection, open_only: bool) -> Sequence[Any]:
     e = executions.c
     query = sa.select(
         e.order_id,
@@ -162,7 +162,7 @@ def load_open_orders(engine: Engine) -> list[Order]:
         return [_order(row, fills_by_order.get(row[0], [])) for row in order_rows]
 
 
-def _order(row: sa.Row[Any], fills: list[Fill]) -> Order:
+def _order(row: Any, fills: list[Fill]) -> Order:
     """An ``Order`` from a row of ``load_open_orders``'s query and its replayed fills."""
     (
         order_id,

@@ -49,20 +49,26 @@ def _amount_text(value: Decimal | None) -> str | None:
 
 
 class _TimeText:
-    """datetime -> the text a database stores for it. A batch's records share one
-    timestamp object, so the last conversion is kept."""
+    """datetime -> the text a database stores for it, remembering recent conversions.
+
+    A batch's records share one timestamp, but an order row has two (``created_at``, then
+    ``updated_at``): keeping only the last conversion missed twice per order row, 3.6 us a
+    miss against 0.3 us a hit (#3). Equal instants give the same text."""
+
+    MAX_KEPT = 4096  # then start again: the day's orders are not all kept
 
     def __init__(self) -> None:
-        self._last: datetime | None = None
-        self._text = ""
+        self._texts: dict[datetime, str] = {}
 
     def __call__(self, value: datetime | None) -> str | None:
         if value is None:
             return None
-        if value is not self._last:
-            self._last = value
-            self._text = self.text(value)
-        return self._text
+        text = self._texts.get(value)
+        if text is None:
+            if len(self._texts) >= self.MAX_KEPT:
+                self._texts.clear()
+            text = self._texts[value] = self.text(value)
+        return text
 
     @staticmethod
     def text(value: datetime) -> str:

@@ -42,7 +42,6 @@ from oms.store import (
     upgrade,
 )
 from oms.store.db import SQLITE_PAGE_SIZE
-from oms.store.fastwrite import chunk_sizes
 from oms.store.schema import executions, market_data, metadata, order_events, orders
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
@@ -705,16 +704,6 @@ def test_every_chunk_shape_writes_each_row_once_in_order(writer: JournalWriter,
     assert booked == [f"B{n}" for n in range(count)]
     assert seqs == group.inbound_seqs
     assert writer.rows_skipped == 0
-
-
-@pytest.mark.parametrize(("count", "sizes"), [
-    (0, []), (1, [1]), (15, [15]), (16, [16]), (17, [16, 1]), (64, [64]),
-    (65, [64, 1]), (100, [64, 16, 16, 4]), (129, [64, 64, 1]),
-])
-def test_sqlite_rows_go_in_as_few_statements_as_the_chunk_sizes_allow(
-        count: int, sizes: list[int]) -> None:
-    assert chunk_sizes(count) == sizes
-    assert sum(sizes) == count
 
 
 # --- reads ------------------------------------------------------------------------------

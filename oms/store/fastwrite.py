@@ -45,7 +45,13 @@ def _exact(value: Any) -> Decimal:
 
 
 def _amount_text(value: Decimal | None) -> str | None:
-    return None if value is None else format(_exact(value), "f")
+    """The exact decimal text of an amount, never an exponent. ``str`` gives the same text
+    as ``format(value, "f")`` unless it chose scientific notation (it says so with an
+    "E"), and costs 0.27 us against 0.64 (#3: ~20 amounts per filled order)."""
+    if value is None:
+        return None
+    text = str(_exact(value))
+    return format(value, "f") if "E" in text else text
 
 
 class _TimeText:

@@ -1,12 +1,16 @@
-"""The journal's fast path, the parts that need no database: chunking and timestamp text."""
+"""The journal's fast path, the parts that need no database: chunking, amount and timestamp
+text."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from oms.store.fastwrite import _PgTime, _SqliteTime, chunk_sizes
+from oms.store.fastwrite import _amount_text, _PgTime, _SqliteTime, chunk_sizes
 
 
 @pytest.mark.parametrize(("count", "sizes"), [
@@ -62,3 +66,14 @@ def test_the_kept_conversions_start_again_past_their_limit_and_stay_right() -> N
     assert len(sqlite_text._texts) <= _SqliteTime.MAX_KEPT
     assert texts[-1] == "2026-12-01 00:00:04.105000"
     assert again == "2026-12-01 00:00:00.000000"
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_amount_text_is_the_plain_decimal_text_of_any_finite_value(value: Decimal) -> None:
+    assert _amount_text(value) == format(value, "f")
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), 10.25, 3])
+def test_amount_text_refuses_what_is_not_a_finite_decimal(value: object) -> None:
+    with pytest.raises(TypeError):
+        _amount_text(value)  # type: ignore[arg-type]

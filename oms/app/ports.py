@@ -8,6 +8,18 @@ from typing import Protocol
 from oms.app.records import Batch
 
 
+class _TagPrefixes(dict[int, str]):
+    """tag -> "tag=", made on first use: a lookup and a concatenation cost ~60% of an
+    f-string that formats the int tag each time (#3: every outbound field)."""
+
+    def __missing__(self, tag: int) -> str:
+        prefix = self[tag] = f"{tag}="
+        return prefix
+
+
+_PREFIX = _TagPrefixes()
+
+
 @dataclass(slots=True)
 class OutMessage:
     """One FIX application message to send: session key, MsgType, body fields in order."""
@@ -21,7 +33,8 @@ class OutMessage:
     def body(self) -> str:
         """The body fields as FIX text (SOH-separated), built once."""
         if not self._body:
-            self._body = "\x01".join([f"{tag}={value}" for tag, value in self.fields])
+            prefix = _PREFIX
+            self._body = "\x01".join([prefix[tag] + value for tag, value in self.fields])
         return self._body
 
     def render(self) -> str:

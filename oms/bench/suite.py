@@ -113,7 +113,8 @@ def results_table(document: dict[str, Any]) -> Table:
     table = Table(title=f"oms bench: {params['orders']} orders at {rate}, window "
                         f"{params['window']} ({document['date']})")
     columns = ["scenario", "orders/s", "ack p50", "ack p90", "ack p99", "ack p99.9", "ack max",
-               "fill p50", "fill p99", "int. p50", "int. p99", "CPU/order", "x relay"]
+               "fill p50", "fill p99", "int. p50", "int. p99", "CPU/order", "CPUs busy",
+               "x relay"]
     for column in columns:
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for name, row in document["results"].items():
@@ -124,11 +125,13 @@ def results_table(document: dict[str, Any]) -> Table:
             *(_cell(ack, p) for p in ("p50", "p90", "p99", "p99.9", "max")),
             _cell(fill, "p50"), _cell(fill, "p99"),
             _cell(internal, "p50"), _cell(internal, "p99"),
-            f"{row['cpu_us_per_order']:,.0f}", "-" if ratio is None else f"{ratio:.2f}",
+            f"{row['cpu_us_per_order']:,.0f}", _cell(row, "cpus_busy"),
+            "-" if ratio is None else f"{ratio:.2f}",
         )
     table.caption = ("ack, fill: ms from the client's send; int(ernal): us from "
                      "NewOrderSingle received to child sent; CPU/order: us of the system "
-                     "under test; x relay: orders/s OMS / relay")
+                     "under test; CPUs busy: system + broker + client over the run, of "
+                     f"{document['machine']['nproc']}; x relay: orders/s OMS / relay")
     return table
 
 

@@ -227,6 +227,8 @@ class UpstreamClient(fix.Application):
         self._engine: Engine | None = None
         self._run_started: float | None = None
         self._run_finished: float | None = None
+        self._run_cpu_started = 0.0
+        self._run_cpu_s: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -601,6 +603,7 @@ class UpstreamClient(fix.Application):
         options = self.options
         plan = self._follow_up_plan()
         self._run_started = start = time.perf_counter()
+        self._run_cpu_started = time.process_time()
         for index in range(options.orders):
             if options.rate > 0:
                 delay = start + index / options.rate - time.perf_counter()
@@ -612,6 +615,7 @@ class UpstreamClient(fix.Application):
             self.send_order(follow_up=plan.get(index))
         self.wait_done(options.timeout)
         self._run_finished = time.perf_counter()
+        self._run_cpu_s = time.process_time() - self._run_cpu_started
         return self.summary()
 
     def _follow_up_plan(self) -> dict[int, str]:
@@ -676,6 +680,9 @@ class UpstreamClient(fix.Application):
                 "protocol_errors": self.protocol_errors,
                 "protocol_error_samples": list(self.protocol_error_samples),
                 "elapsed_s": None if elapsed is None else round(elapsed, 3),
+                # this process's CPU (every thread) from the first send to the last order
+                # done: the load the client itself puts on the machine (#3)
+                "run_cpu_s": None if self._run_cpu_s is None else round(self._run_cpu_s, 3),
                 "orders_per_s": round(len(orders) / elapsed, 1) if elapsed else None,
                 "latency_ms": {
                     "ack": percentiles(ack_latency, scale=1000, digits=3),

@@ -47,6 +47,12 @@ def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite() -> N
             for pct in PERCENTILES:
                 assert row[series][pct] > 0, (name, series, pct)
     assert document["results"]["oms-sqlite"]["ratio_vs_relay"]["orders_per_s"] > 0
+    for name, row in document["results"].items():
+        # the client's own run, and the machine's CPUs the three processes kept busy
+        assert 0 < row["client_run_cpu_us_per_order"] <= row["client_cpu_us_per_order"], name
+        # (a unit slip would be 1,000x off; the OMS's and broker's CPU also counts the
+        # client's start-up, which weighs in a run this short)
+        assert 0 < row["cpus_busy"] < 4 * document["machine"]["nproc"], name
     oms_row = document["results"]["oms-sqlite"]
     assert oms_row["queue_wait_us"]["count"] == 300  # one per measured NewOrderSingle
     for stage in ("batch_us", "commit_us", "send_us"):

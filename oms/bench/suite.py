@@ -135,7 +135,6 @@ def results_table(document: dict[str, Any]) -> Table:
     return table
 
 
-
 def stages_table(document: dict[str, Any]) -> Table | None:
     """Per OMS scenario, where the internal latency goes (the OMS's ``/stats``, us): a
     NewOrderSingle waiting for the core, a batch until the core is free again, its commit,

@@ -186,6 +186,7 @@ class OmsServer:
             "batches": core.stats.batches,
             "commits": journal.commits,
             "rows_written": journal.rows_written,
+            "commit_cpu_s": round(journal.commit_cpu_s, 6),
             "core_queue": core.queue.qsize(),
             "internal_latency_us": percentiles(internal, scale=1e-3),
             # where the internal latency goes: waiting for the core, a whole batch (its

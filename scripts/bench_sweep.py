@@ -28,6 +28,7 @@ FIGURES = [  # (column, path into one scenario's result, format)
     ("internal p50 us", ("internal_us", "p50"), "{:,.0f}"),
     ("internal p99 us", ("internal_us", "p99"), "{:,.0f}"),
     ("CPU us/order", ("cpu_us_per_order",), "{:,.0f}"),
+    ("of it commits", ("commit_cpu_us_per_order",), "{:,.0f}"),
     ("client CPU us/order", ("client_cpu_us_per_order",), "{:,.0f}"),
     ("CPUs busy", ("cpus_busy",), "{:.2f}"),
     ("x relay", ("ratio_vs_relay", "orders_per_s"), "{:.2f}"),

@@ -51,6 +51,20 @@ STAGES = (("queue_wait_us", "queue wait"), ("batch_us", "batch"), ("commit_us", 
           ("send_us", "send"))
 
 
+def _measured_commits(before: dict[str, Any], after: dict[str, Any], orders: int
+                      ) -> dict[str, Any]:
+    """The journal over the measured run alone (``commits`` and ``rows_written`` count from
+    the server's start): its commits, and the CPU its committing thread spent in them per
+    order (rows, statements, COMMIT and its fdatasync)."""
+    try:
+        commits = after["commits"] - before["commits"]
+        cpu = after["commit_cpu_s"] - before["commit_cpu_s"]
+    except (KeyError, TypeError):
+        return {"measured_commits": None, "commit_cpu_us_per_order": None}
+    return {"measured_commits": commits,
+            "commit_cpu_us_per_order": round(cpu * 1e6 / max(orders, 1), 1)}
+
+
 class BenchError(RuntimeError):
     """A scenario could not run: a process did not start, log on or finish."""
 
@@ -359,6 +373,7 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
     if profile is not None:
         sampler = _start_profiler(profile, name, run.system.pid, run.folder / "py-spy.log")
     try:
+        stats_before = run.oms_stats() if run.scenario.system == "oms" else {}
         before = (process_cpu_seconds(run.system.pid), process_cpu_seconds(run.broker.pid),
                   children_cpu_seconds())
         summary = run.client(load, load.orders, "measured")
@@ -374,6 +389,7 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
         extra = {"internal_includes_warmup": bool(load.warmup) and not stats_reset,
                  "commits": stats.get("commits"), "batches": stats.get("batches"),
                  "rows_written": stats.get("rows_written"),
+                 **_measured_commits(stats_before, stats, summary["done"]),
                  **{key: stats.get(key) for key, _ in STAGES}}
     else:
         run.close()  # the relay writes its figures when it stops

@@ -138,7 +138,8 @@ def results_table(document: dict[str, Any]) -> Table:
 def stages_table(document: dict[str, Any]) -> Table | None:
     """Per OMS scenario, where the internal latency goes (the OMS's ``/stats``, us): a
     NewOrderSingle waiting for the core, a batch until the core is free again, its commit,
-    sending a committed batch. None when no scenario has them (the relay alone)."""
+    sending a committed batch; then the measured run's commits and the CPU the journal
+    spent in them per order. None when no scenario has them (the relay alone)."""
     rows = [(name, row) for name, row in document["results"].items()
             if any(row.get(key) for key, _ in STAGES)]
     if not rows:
@@ -148,7 +149,15 @@ def stages_table(document: dict[str, Any]) -> Table | None:
     for _, label in STAGES:
         for percentile in ("p50", "p99"):
             table.add_column(f"{label} {percentile}", justify="right")
+    table.add_column("commits", justify="right")
+    table.add_column("commit CPU us/order", justify="right")
     for name, row in rows:
         table.add_row(name, *(_cell(row.get(key) or {}, percentile)
-                              for key, _ in STAGES for percentile in ("p50", "p99")))
+                              for key, _ in STAGES for percentile in ("p50", "p99")),
+                      _number(row.get("measured_commits")),
+                      _number(row.get("commit_cpu_us_per_order")))
     return table
+
+
+def _number(value: object) -> str:
+    return "-" if value is None else f"{value:,.0f}"

@@ -57,6 +57,10 @@ def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite() -> N
     assert oms_row["queue_wait_us"]["count"] == 300  # one per measured NewOrderSingle
     for stage in ("batch_us", "commit_us", "send_us"):
         assert oms_row[stage]["count"] > 0 and oms_row[stage]["p50"] > 0, stage
+    # the journal over the measured run alone (commits counts from the server's start), and
+    # its CPU a part of the OMS's (a unit slip would put it outside)
+    assert 0 < oms_row["measured_commits"] <= oms_row["commits"]
+    assert 0 < oms_row["commit_cpu_us_per_order"] < oms_row["cpu_us_per_order"]
     stages = stages_table(document)  # the OMS rows only: the relay has no stages
     assert stages is not None and stages.row_count == 1
 

@@ -319,6 +319,7 @@ def test_writer_commits_waiting_batches_in_one_transaction_and_acks_after_they_a
     assert journal.batches_committed == 3
     assert journal.rows_written == 6
     assert len(journal.commit_durations) == 1
+    assert 0 < journal.commit_cpu_s <= journal.commit_durations[0] + 0.01  # a thread's CPU
     assert seen == [(1, 3, 3), (2, 3, 3), (3, 3, 3)]
 
 

@@ -275,6 +275,62 @@ def sessions(config_path: str) -> None:
     console.print(table)
 
 
+# --- stats -------------------------------------------------------------------------------
+# the latency series of GET /stats, in the order a table shows them
+STATS_SERIES = (("internal_latency_us", "internal"), ("queue_wait_us", "queue wait"),
+                ("batch_us", "batch"), ("commit_us", "commit"), ("send_us", "send"))
+STATS_CAPTION = ("internal: NewOrderSingle received -> child order sent; queue wait: for "
+                 "the core; batch: processing, commit and small sends; commit: the group "
+                 "commit; send: sending a committed batch")
+
+
+@main.command("stats")
+@click.option("--config", "config_path", default=str(DEFAULT_CONFIG_PATH), show_default=True,
+              help=CONFIG_HELP)
+@click.option("--reset", is_flag=True,
+              help="Start new latency samples (after a warm-up); the counters keep counting.")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's /stats as JSON.")
+def stats(config_path: str, reset: bool, as_json: bool) -> None:
+    """The running server's counters and latency percentiles (us).
+
+    To measure the OMS with a load client of your own: run it against `oms serve`, call
+    `oms stats --reset` after its warm-up and `oms stats --json` before and after the run:
+    the differences of process_cpu_s and orders give the CPU per order."""
+    from oms.admin import AdminError, call
+
+    config = _config(config_path)
+    try:
+        if reset:
+            call(config.admin_token_path, "POST", "/stats/reset")
+        result = call(config.admin_token_path, "GET", "/stats")
+    except AdminError as exc:
+        _fail(str(exc))
+        return
+    result.pop("ok", None)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    if reset:
+        console.print("latency samples reset; the counters keep counting")
+    counters = Table(title="OMS counters (since start)")
+    counters.add_column("counter")
+    counters.add_column("value", justify="right")
+    for key, value in result.items():
+        if not isinstance(value, dict):
+            counters.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(counters)
+    latency = Table(title="OMS latency (us, since start or the last reset)",
+                    caption=STATS_CAPTION)
+    latency.add_column("series", no_wrap=True)
+    for column in ("count", "p50", "p90", "p99", "p99.9", "max"):
+        latency.add_column(column, justify="right")
+    for key, label in STATS_SERIES:
+        series = result.get(key) or {}
+        latency.add_row(label, *(f"{series[c]:,}" if c in series else "-"
+                                 for c in ("count", "p50", "p90", "p99", "p99.9", "max")))
+    console.print(latency)
+
+
 from oms.cli import bench as _bench  # noqa: E402
 from oms.cli import demo as _demo  # noqa: E402
 from oms.cli import sim as _sim  # noqa: E402

@@ -117,6 +117,56 @@ def test_operator_cancel_goes_through_the_admin_interface(tmp_path: Path):
         stack.stop()
 
 
+def test_stats_shows_a_running_servers_counters_and_latency_and_resets_its_samples(
+        tmp_path: Path):
+    # Arrange: a server that has filled three orders
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'oms.db'}")
+    try:
+        stack.start_broker()
+        stack.start_oms()
+        config_path = tmp_path / "oms.toml"
+        config_path.write_text(config_to_toml(stack.config))
+        client = stack.client()
+        ids = [client.send_order(symbol="IBM", side="buy", qty=100, ord_type="1")
+               for _ in range(3)]
+        wait_until(lambda: all(client.order(i).status == "2" for i in ids))
+
+        # Act
+        before = oms("stats", "--json", "--config", str(config_path))
+        table = oms("stats", "--config", str(config_path))
+        reset = oms("stats", "--reset", "--json", "--config", str(config_path))
+
+        # Assert
+        assert before.returncode == 0, before.stderr
+        document = json.loads(before.stdout)
+        assert document["orders"] == 3
+        assert document["internal_latency_us"]["count"] == 3
+        assert document["commits"] >= 1 and document["commit_cpu_s"] > 0
+        assert 0 < document["commit_cpu_s"] < document["process_cpu_s"]
+        assert table.returncode == 0, table.stderr
+        assert all(f"│ {series}" in table.stdout for series in ("internal", "queue wait", "commit"))
+        assert "process_cpu_s" in table.stdout
+        assert reset.returncode == 0, reset.stderr
+        after = json.loads(reset.stdout)
+        assert after["internal_latency_us"] == {"count": 0}  # new samples
+        assert after["orders"] == 3  # counters keep counting
+    finally:
+        stack.stop()
+
+
+def test_stats_without_a_running_server_says_so(tmp_path: Path):
+    # Arrange
+    config_path = tmp_path / "oms.toml"
+    config_path.write_text(f'[oms]\nsessions_dir = "{tmp_path / "sessions"}"\n')
+
+    # Act
+    result = oms("stats", "--config", str(config_path))
+
+    # Assert
+    assert result.returncode != 0
+    assert "no running server found" in result.stderr
+
+
 def test_admin_interface_refuses_a_wrong_token(tmp_path: Path):
     # Arrange
     stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'oms.db'}")

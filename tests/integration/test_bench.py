@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from click.testing import CliRunner
@@ -110,3 +111,67 @@ def test_the_sweep_script_prints_the_range_of_each_figure_and_keeps_every_run(
     speeds = sorted(run["results"]["oms-sqlite"]["orders_per_s"] for run in runs)
     low, high = (f"{value:,.0f}" for value in speeds)
     assert (low if low == high else f"{low}-{high}") in rows["oms-sqlite"]
+
+
+def _script(name: str) -> ModuleType:
+    """A script of scripts/ imported as a module (they are not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ab_script_alternates_which_checkout_runs_first_and_compares_pairwise() -> None:
+    # Arrange
+    ab = _script("bench_ab")
+    pairs = [  # B faster and leaner in the first pair, slower in the second
+        {"a": {"orders_per_s": 1000.0, "cpu_us_per_order": 500.0},
+         "b": {"orders_per_s": 1100.0, "cpu_us_per_order": 450.0}},
+        {"a": {"orders_per_s": 1000.0, "cpu_us_per_order": 500.0},
+         "b": {"orders_per_s": 900.0, "cpu_us_per_order": 550.0}},
+        {"a": {"orders_per_s": 1000.0, "cpu_us_per_order": 500.0},
+         "b": {"orders_per_s": 1200.0, "cpu_us_per_order": 400.0}},
+    ]
+
+    # Act
+    orders = [ab.pair_order(index) for index in range(4)]
+    rows = {row[0]: row[1:] for row in ab.summarize(pairs)}
+
+    # Assert
+    assert orders == [("a", "b"), ("b", "a"), ("a", "b"), ("b", "a")]
+    assert rows["orders/s"] == ("1.100", "0.900-1.200", "2 of 3")  # higher is better
+    assert rows["CPU us/order"] == ("0.900", "0.800-1.100", "2 of 3")  # lower is better
+    assert "ack p99 ms" not in rows  # no pair had it
+
+
+@pytest.mark.slow
+def test_the_ab_script_runs_both_checkouts_and_keeps_every_run(tmp_path: Path) -> None:
+    # Arrange: the same checkout as A and B
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "ab.jsonl"
+
+    # Act
+    done = subprocess.run([sys.executable, str(root / "scripts" / "bench_ab.py"), "--a",
+                           str(root), "--b", str(root), "--pairs", "1", "--orders", "100",
+                           "--rate", "0", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    refused = subprocess.run([sys.executable, str(root / "scripts" / "bench_ab.py"), "--a",
+                              str(tmp_path)], capture_output=True, text=True, timeout=60)
+
+    # Assert
+    assert done.returncode == 0, done.stderr
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [run["tree"] for run in runs] == [str(root), str(root)]
+    assert all(run["results"]["oms-sqlite"]["completed"] == 100 for run in runs)
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("| 1 | A |") for line in lines)
+    assert any(line.startswith("| 1 | B |") for line in lines)
+    assert any(line.startswith("| orders/s |") and "of 1 |" in line for line in lines)
+    assert refused.returncode != 0 and "not a checkout of the OMS" in refused.stderr

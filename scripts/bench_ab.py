@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Compare two checkouts of the OMS in alternating ``oms bench`` runs.
+
+A change of a few percent does not show in single runs on a shared 2-core machine, whose
+figures move by +-15% and drift within the hour. This script runs the benchmark of
+checkout A and of checkout B in pairs, alternating which goes first (A B, B A, A B, ...)
+so that a drift of the machine weighs on both, and prints every run, then per figure the
+median of the pairs' B/A ratios and in how many pairs B was lower.
+
+    git worktree add /tmp/base main             # A: the code before the change
+    python scripts/bench_ab.py --a /tmp/base --b . --rate 1000 --pairs 4
+
+Each run is ``python <tree>/scripts/bench.py --no-baseline --json-only``: the broker, the
+OMS and the client all run that tree's code. Every run's JSON line is appended to
+``--out`` with the tree it measured. Nothing here judges the figures: a ratio inside the
+spread of the pairs is noise; it exits non-zero only if a run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+FIGURES = [  # (column, path into the scenario's result, format); lower is better for all
+    ("ack p50 ms", ("ack_ms", "p50"), "{:.2f}"),
+    ("ack p99 ms", ("ack_ms", "p99"), "{:.2f}"),
+    ("internal p50 us", ("internal_us", "p50"), "{:,.0f}"),
+    ("internal p99 us", ("internal_us", "p99"), "{:,.0f}"),
+    ("CPU us/order", ("cpu_us_per_order",), "{:,.0f}"),
+    ("commits us/order", ("commit_cpu_us_per_order",), "{:,.0f}"),
+]
+THROUGHPUT = ("orders/s", ("orders_per_s",), "{:,.0f}")  # higher is better
+
+
+def _get(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def run_once(tree: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """One ``bench.py`` run of ``tree``: its scenario's result, or None if it failed."""
+    done = subprocess.run(
+        [sys.executable, str(tree / "scripts" / "bench.py"), "--orders", str(args.orders),
+         "--rate", str(args.rate), "--database", args.database, "--no-baseline",
+         "--json-only"],
+        stdout=subprocess.PIPE, text=True, check=False)
+    line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    if done.returncode != 0 or not line:
+        return None
+    document = json.loads(line)
+    with args.out.open("a") as out:
+        out.write(json.dumps({"tree": str(tree), **document}) + "\n")
+    result: dict[str, Any] = document["results"][f"oms-{args.database}"]
+    return result
+
+
+def pair_order(index: int) -> tuple[str, str]:
+    """Which checkout runs first in pair ``index`` (0-based): A B, then B A, and so on."""
+    return ("a", "b") if index % 2 == 0 else ("b", "a")
+
+
+def summarize(pairs: list[dict[str, dict[str, Any]]]) -> list[tuple[str, str, str, str]]:
+    """Per figure: (figure, median B/A, the range of B/A, pairs where B was better)."""
+    rows = []
+    for name, path, _ in [THROUGHPUT, *FIGURES]:
+        ratios, better = [], 0
+        for pair in pairs:
+            a, b = _get(pair["a"], path), _get(pair["b"], path)
+            if a is None or b is None or a == 0:
+                continue
+            ratios.append(b / a)
+            better += (b > a) if name == THROUGHPUT[0] else (b < a)
+        if ratios:
+            rows.append((name, f"{statistics.median(ratios):.3f}",
+                         f"{min(ratios):.3f}-{max(ratios):.3f}", f"{better} of {len(ratios)}"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--a", type=Path, required=True, help="checkout A (the reference)")
+    parser.add_argument("--b", type=Path, default=Path("."), help="checkout B (the change)")
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=1000.0, help="orders/s; 0 = max rate")
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--database", default="sqlite", choices=["sqlite", "postgres"])
+    parser.add_argument("--out", type=Path, default=Path("bench-ab.jsonl"))
+    args = parser.parse_args(argv)
+    trees = {"a": args.a.resolve(), "b": args.b.resolve()}
+    for key, tree in trees.items():
+        if not (tree / "scripts" / "bench.py").is_file():
+            parser.error(f"--{key} {tree}: not a checkout of the OMS (no scripts/bench.py)")
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+
+    header = ["pair", "tree", THROUGHPUT[0], *[name for name, _, _ in FIGURES]]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    pairs: list[dict[str, dict[str, Any]]] = []
+    failed = False
+    for index in range(args.pairs):
+        pair: dict[str, dict[str, Any]] = {}
+        for key in pair_order(index):
+            print(f"pair {index + 1} of {args.pairs}: {key.upper()} ({trees[key]})",
+                  file=sys.stderr, flush=True)
+            result = run_once(trees[key], args)
+            if result is None:
+                print(f"pair {index + 1}: the run of {key.upper()} failed", file=sys.stderr)
+                failed = True
+                continue
+            pair[key] = result
+            cells = []
+            for _, path, form in [THROUGHPUT, *FIGURES]:
+                value = _get(result, path)
+                cells.append("-" if value is None else form.format(value))
+            print("| " + " | ".join([str(index + 1), key.upper(), *cells]) + " |", flush=True)
+        if len(pair) == 2:
+            pairs.append(pair)
+
+    print()
+    print("| figure | B/A median | B/A range | B better in |")
+    print("|---|---|---|---|")
+    for row in summarize(pairs):
+        print("| " + " | ".join(row) + " |")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

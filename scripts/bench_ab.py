@@ -52,9 +52,12 @@ def run_once(tree: Path, args: argparse.Namespace) -> dict[str, Any] | None:
         [sys.executable, str(tree / "scripts" / "bench.py"), "--orders", str(args.orders),
          "--rate", str(args.rate), "--database", args.database, "--no-baseline",
          "--json-only"],
-        stdout=subprocess.PIPE, text=True, check=False)
+        capture_output=True, text=True, check=False)
     line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     if done.returncode != 0 or not line:
+        print(f"{tree}: bench.py exited {done.returncode}; the end of what it said:",
+              *done.stderr.strip().splitlines()[-8:], *done.stdout.strip().splitlines()[-3:],
+              sep="\n  ", file=sys.stderr)
         return None
     document = json.loads(line)
     with args.out.open("a") as out:

@@ -390,6 +390,7 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
                  "commits": stats.get("commits"), "batches": stats.get("batches"),
                  "rows_written": stats.get("rows_written"),
                  **_measured_commits(stats_before, stats, summary["done"]),
+                 "gc_pause_us": stats.get("gc_pause_us"),
                  **{key: stats.get(key) for key, _ in STAGES}}
     else:
         run.close()  # the relay writes its figures when it stops

@@ -62,6 +62,7 @@ def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite() -> N
     # its CPU a part of the OMS's (a unit slip would put it outside)
     assert 0 < oms_row["measured_commits"] <= oms_row["commits"]
     assert 0 < oms_row["commit_cpu_us_per_order"] < oms_row["cpu_us_per_order"]
+    assert oms_row["gc_pause_us"]["count"] >= 0  # the server's collections, timed
     stages = stages_table(document)  # the OMS rows only: the relay has no stages
     assert stages is not None and stages.row_count == 1
 

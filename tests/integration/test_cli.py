@@ -143,6 +143,7 @@ def test_stats_shows_a_running_servers_counters_and_latency_and_resets_its_sampl
         assert document["internal_latency_us"]["count"] == 3
         assert document["commits"] >= 1 and document["commit_cpu_s"] > 0
         assert 0 < document["commit_cpu_s"] < document["process_cpu_s"]
+        assert "count" in document["gc_pause_us"]
         assert table.returncode == 0, table.stderr
         assert all(f"│ {series}" in table.stdout for series in ("internal", "queue wait", "commit"))
         assert "process_cpu_s" in table.stdout

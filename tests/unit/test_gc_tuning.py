@@ -9,9 +9,11 @@ import textwrap
 
 SCRIPT = textwrap.dedent("""
     import gc
-    from oms.bootstrap import tune_gc
+    from oms.bootstrap import YOUNG_GENERATION_THRESHOLD, gc_pauses_ns, tune_gc
 
     tune_gc()
+    assert gc.get_threshold()[0] == YOUNG_GENERATION_THRESHOLD
+    timed = len(gc_pauses_ns)
     frozen_at_start = gc.get_freeze_count()
     survivors = [[n] for n in range(50_000)]        # long-lived, like the day's orders
     gc.collect(1)                                  # what the allocator triggers by itself
@@ -24,6 +26,8 @@ SCRIPT = textwrap.dedent("""
     a.other, b.other = b, a                        # a cycle that dies young
     del a, b
     assert gc.collect(0) >= 2                      # still found by the young collection
+    assert len(gc_pauses_ns) >= timed + 2          # every collection is timed ...
+    assert all(0 < pause < 10**10 for pause in gc_pauses_ns)  # ... in ns, start to stop
     print("ok", len(survivors))
 """)
 

@@ -29,8 +29,10 @@ from typing import Any
 FIGURES = [  # (column, path into the scenario's result, format); lower is better for all
     ("ack p50 ms", ("ack_ms", "p50"), "{:.2f}"),
     ("ack p99 ms", ("ack_ms", "p99"), "{:.2f}"),
+    ("ack p99.9 ms", ("ack_ms", "p99.9"), "{:.2f}"),
     ("internal p50 us", ("internal_us", "p50"), "{:,.0f}"),
     ("internal p99 us", ("internal_us", "p99"), "{:,.0f}"),
+    ("internal p99.9 us", ("internal_us", "p99.9"), "{:,.0f}"),
     ("CPU us/order", ("cpu_us_per_order",), "{:,.0f}"),
     ("commits us/order", ("commit_cpu_us_per_order",), "{:,.0f}"),
 ]

@@ -224,10 +224,13 @@ class OmsServer:
 
 
 # A young collection walks every object allocated since the last one that is still alive:
-# its pause grows with this threshold. At 20,000 (the first choice, #3) the OMS ran 4 young
-# collections per 10,000 orders at 1,000/s, of 7-9 ms each, each a stall of the order path;
-# at 2,000 it runs ~47 of 0.5 ms (p50; at most ~1 ms) for the same total (~25 ms).
-YOUNG_GENERATION_THRESHOLD = 2_000
+# its pause grows with this threshold. At 1,000/s the OMS runs ~4 young collections per
+# 10,000 orders, of 7-9 ms each (gc_pause_us). 2,000 made them ~47 of 0.5 ms (at most ~1
+# ms) for the same total, but end to end nothing showed a gain: 5 alternating pairs at
+# 1,000/s had higher latency in all five (median ack p99 1.9x), 2 at max rate 7% fewer
+# orders/s. Latency pairs are weak evidence there (identical code measured 0.7-0.9x in
+# 4 of 4 pairs; docs/perf), so it stays at 20,000 until a longer comparison says more.
+YOUNG_GENERATION_THRESHOLD = 20_000
 
 # the collector's pauses in this process (ns), from the callback below: GET /stats
 gc_pauses_ns: deque[int] = deque(maxlen=100_000)
@@ -236,8 +239,10 @@ _gc_started_ns = [0]
 
 def tune_gc() -> None:
     """For the server process: freeze what start-up loaded (open orders, the schema, the
-    engines) out of the collector's sight, keep the young generation's pauses short, and
-    time every collection (``gc_pauses_ns``).
+    engines) out of the collector's sight, collect the young generation less often, and
+    time every collection (``gc_pauses_ns``). Each order allocates a few hundred
+    short-lived objects; with the default thresholds the collector ran every few orders
+    and walked the whole blotter in memory (#3).
 
     The core keeps every order of the day in memory, so a full collection grows with the
     day (65 ms with 100,000 orders on the benchmark machine, a stall on the order path).

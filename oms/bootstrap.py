@@ -225,7 +225,7 @@ class OmsServer:
 
 # A young collection walks every object allocated since the last one that is still alive:
 # its pause grows with this threshold. At 1,000/s the OMS runs ~4 young collections per
-# 10,000 orders, of 7-9 ms each (gc_pause_us). 2,000 made them ~47 of 0.5 ms (at most ~1
+# 10,000 orders, of 7-12 ms each (gc_pause_us). 2,000 made them ~47 of 0.5 ms (at most ~1
 # ms) for the same total, but end to end nothing showed a gain: 5 alternating pairs at
 # 1,000/s had higher latency in all five (median ack p99 1.9x), 2 at max rate 7% fewer
 # orders/s. Latency pairs are weak evidence there (identical code measured 0.7-0.9x in

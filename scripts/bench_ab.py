@@ -10,6 +10,10 @@ median of the pairs' B/A ratios and in how many pairs B was lower.
     git worktree add /tmp/base main             # A: the code before the change
     python scripts/bench_ab.py --a /tmp/base --b . --rate 1000 --pairs 4
 
+On the 2-core benchmark machine CPU per order compares to ~1% in pairs of 10-second runs;
+latency p99s need runs of 30 s or more (``--orders 30000`` at 1,000/s) to come within
+~10%, and p50s stay loose (docs/perf/README.md, "an A/A comparison").
+
 Each run is ``python <tree>/scripts/bench.py --no-baseline --json-only``: the broker, the
 OMS and the client all run that tree's code. Every run's JSON line is appended to
 ``--out`` with the tree it measured. Nothing here judges the figures: a ratio inside the

@@ -30,6 +30,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from oms.bench.suite import figure  # noqa: E402
+
 FIGURES = [  # (column, path into the scenario's result, format); lower is better for all
     ("ack p50 ms", ("ack_ms", "p50"), "{:.2f}"),
     ("ack p99 ms", ("ack_ms", "p99"), "{:.2f}"),
@@ -41,15 +45,6 @@ FIGURES = [  # (column, path into the scenario's result, format); lower is bette
     ("commits us/order", ("commit_cpu_us_per_order",), "{:,.0f}"),
 ]
 THROUGHPUT = ("orders/s", ("orders_per_s",), "{:,.0f}")  # higher is better
-
-
-def _get(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
-    value: Any = result
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 def run_once(tree: Path, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -83,7 +78,7 @@ def summarize(pairs: list[dict[str, dict[str, Any]]]) -> list[tuple[str, str, st
     for name, path, _ in [THROUGHPUT, *FIGURES]:
         ratios, better = [], 0
         for pair in pairs:
-            a, b = _get(pair["a"], path), _get(pair["b"], path)
+            a, b = figure(pair["a"], path), figure(pair["b"], path)
             if a is None or b is None or a == 0:
                 continue
             ratios.append(b / a)
@@ -130,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             pair[key] = result
             cells = []
             for _, path, form in [THROUGHPUT, *FIGURES]:
-                value = _get(result, path)
+                value = figure(result, path)
                 cells.append("-" if value is None else form.format(value))
             print("| " + " | ".join([str(index + 1), key.upper(), *cells]) + " |", flush=True)
         if len(pair) == 2:

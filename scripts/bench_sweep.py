@@ -18,7 +18,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from oms.bench.suite import figure  # noqa: E402
 
 FIGURES = [  # (column, path into one scenario's result, format)
     ("orders/s", ("orders_per_s",), "{:,.0f}"),
@@ -33,15 +36,6 @@ FIGURES = [  # (column, path into one scenario's result, format)
     ("CPUs busy", ("cpus_busy",), "{:.2f}"),
     ("x relay", ("ratio_vs_relay", "orders_per_s"), "{:.2f}"),
 ]
-
-
-def _get(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
-    value: Any = result
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _range(values: list[float], form: str) -> str:
@@ -86,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             for scenario, result in json.loads(line)["results"].items():
                 figures = collected.setdefault(scenario, {name: [] for name, _, _ in FIGURES})
                 for name, path, _ in FIGURES:
-                    value = _get(result, path)
+                    value = figure(result, path)
                     if value is not None:
                         figures[name].append(value)
         rows += [(label, scenario, figures) for scenario, figures in collected.items()]

@@ -101,9 +101,20 @@ def run_bench(load: Load, databases: list[str], *, baseline: bool = True,
     }
 
 
-def _cell(figures: dict[str, Any], key: str) -> str:
+def figure(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    """One number of a scenario's result by its keys (``("ack_ms", "p99")``); None where
+    the result has no such number (the relay has no stages, an old run no new figure)."""
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _cell(figures: dict[str, Any], key: str, form: str = "{:g}") -> str:
     value = figures.get(key)
-    return "-" if value is None else f"{value:g}"
+    return "-" if value is None else form.format(value)
 
 
 def results_table(document: dict[str, Any]) -> Table:
@@ -154,10 +165,6 @@ def stages_table(document: dict[str, Any]) -> Table | None:
     for name, row in rows:
         table.add_row(name, *(_cell(row.get(key) or {}, percentile)
                               for key, _ in STAGES for percentile in ("p50", "p99")),
-                      _number(row.get("measured_commits")),
-                      _number(row.get("commit_cpu_us_per_order")))
+                      _cell(row, "measured_commits", "{:,.0f}"),
+                      _cell(row, "commit_cpu_us_per_order", "{:,.0f}"))
     return table
-
-
-def _number(value: object) -> str:
-    return "-" if value is None else f"{value:,.0f}"

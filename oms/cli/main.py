@@ -298,6 +298,7 @@ def stats(config_path: str, reset: bool, as_json: bool) -> None:
     `oms stats --reset` after its warm-up and `oms stats --json` before and after the run:
     the differences of process_cpu_s and orders give the CPU per order."""
     from oms.admin import AdminError, call
+    from oms.percentiles import PERCENTILES
 
     config = _config(config_path)
     try:
@@ -323,12 +324,12 @@ def stats(config_path: str, reset: bool, as_json: bool) -> None:
     latency = Table(title="OMS latency (us, since start or the last reset)",
                     caption=STATS_CAPTION)
     latency.add_column("series", no_wrap=True)
-    for column in ("count", "p50", "p90", "p99", "p99.9", "max"):
+    columns = ["count"] + [name for name, _ in PERCENTILES]
+    for column in columns:
         latency.add_column(column, justify="right")
     for key, label in STATS_SERIES:
         series = result.get(key) or {}
-        latency.add_row(label, *(f"{series[c]:,}" if c in series else "-"
-                                 for c in ("count", "p50", "p90", "p99", "p99.9", "max")))
+        latency.add_row(label, *(f"{series[c]:,}" if c in series else "-" for c in columns))
     console.print(latency)
 
 

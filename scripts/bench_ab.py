@@ -15,7 +15,11 @@ latency p99s need runs of 30 s or more (``--orders 30000`` at 1,000/s) to come w
 ~10%, and p50s stay loose (docs/perf/README.md, "an A/A comparison").
 
 Each run is ``python <tree>/scripts/bench.py --no-baseline --json-only``: the broker, the
-OMS and the client all run that tree's code. Every run's JSON line is appended to
+OMS and the client all run that tree's code. ``--a-args``/``--b-args`` add arguments to one
+side's runs, so one checkout can be compared with itself under two settings; for instance
+the benchmark's own load client against an independent one, on the relay or the OMS:
+
+    python scripts/bench_ab.py --a . --b . --b-args="--client raw" --scenario relay Every run's JSON line is appended to
 ``--out`` with the tree it measured. Nothing here judges the figures: a ratio inside the
 spread of the pairs is noise; it exits non-zero only if a run failed.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -47,12 +52,15 @@ FIGURES = [  # (column, path into the scenario's result, format); lower is bette
 THROUGHPUT = ("orders/s", ("orders_per_s",), "{:,.0f}")  # higher is better
 
 
-def run_once(tree: Path, args: argparse.Namespace) -> dict[str, Any] | None:
-    """One ``bench.py`` run of ``tree``: its scenario's result, or None if it failed."""
+def run_once(tree: Path, args: argparse.Namespace, extra: list[str] | None = None
+             ) -> dict[str, Any] | None:
+    """One ``bench.py`` run of ``tree`` (plus ``extra`` arguments): the result of
+    ``args.scenario``, or None if it failed."""
+    baseline = "--baseline" if args.scenario == "relay" else "--no-baseline"
     done = subprocess.run(
         [sys.executable, str(tree / "scripts" / "bench.py"), "--orders", str(args.orders),
-         "--rate", str(args.rate), "--database", args.database, "--no-baseline",
-         "--json-only"],
+         "--rate", str(args.rate), "--database", args.database, baseline, "--json-only",
+         *(extra or [])],
         capture_output=True, text=True, check=False)
     line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     if done.returncode != 0 or not line:
@@ -62,8 +70,9 @@ def run_once(tree: Path, args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     document = json.loads(line)
     with args.out.open("a") as out:
-        out.write(json.dumps({"tree": str(tree), **document}) + "\n")
-    result: dict[str, Any] = document["results"][f"oms-{args.database}"]
+        out.write(json.dumps({"tree": str(tree), "extra_args": extra or [], **document})
+                  + "\n")
+    result: dict[str, Any] = document["results"][args.scenario]
     return result
 
 
@@ -98,8 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="orders/s; 0 = max rate")
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--database", default="sqlite", choices=["sqlite", "postgres"])
+    parser.add_argument("--a-args", default="", help="more bench.py arguments for A's runs")
+    parser.add_argument("--b-args", default="", help="more bench.py arguments for B's runs")
+    parser.add_argument("--scenario", default=None,
+                        help="the scenario compared: oms-<database> (the default) or relay")
     parser.add_argument("--out", type=Path, default=Path("bench-ab.jsonl"))
     args = parser.parse_args(argv)
+    args.scenario = args.scenario or f"oms-{args.database}"
+    if args.scenario not in ("relay", f"oms-{args.database}"):
+        parser.error(f"--scenario must be relay or oms-{args.database}")
+    extra = {"a": shlex.split(args.a_args), "b": shlex.split(args.b_args)}
     trees = {"a": args.a.resolve(), "b": args.b.resolve()}
     for key, tree in trees.items():
         if not (tree / "scripts" / "bench.py").is_file():
@@ -115,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     for index in range(args.pairs):
         pair: dict[str, dict[str, Any]] = {}
         for key in pair_order(index):
-            print(f"pair {index + 1} of {args.pairs}: {key.upper()} ({trees[key]})",
+            print(f"pair {index + 1} of {args.pairs}: {key.upper()} ({trees[key]}"
+                  f"{' ' + shlex.join(extra[key]) if extra[key] else ''})",
                   file=sys.stderr, flush=True)
-            result = run_once(trees[key], args)
+            result = run_once(trees[key], args, extra[key])
             if result is None:
                 print(f"pair {index + 1}: the run of {key.upper()} failed", file=sys.stderr)
                 failed = True

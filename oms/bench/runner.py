@@ -77,6 +77,9 @@ class Load:
     rate: float = 0.0  # orders per second; 0 = as fast as the window allows
     window: int = 200  # orders outstanding at most
     warmup: int = 300  # orders sent first and not counted
+    # "sim": ``oms sim client`` (QuickFIX); "raw": ``oms.bench.rawclient``, a client that
+    # shares no code with the OMS's FIX layer (simplefix on a plain socket, one thread)
+    client: str = "sim"
 
     def client_timeout(self, orders: int) -> float:
         """Seconds the client waits for its orders: generous, never a speed assertion."""
@@ -290,11 +293,15 @@ class _Run:
 
     def client(self, load: Load, orders: int, label: str) -> dict[str, Any]:
         """Run ``oms sim client --json`` to the end; its summary, per-order states dropped."""
-        args = [sys.executable, "-m", "oms", "sim", "client", "--port", str(self.upstream_port),
-                "--sender", CLIENT_COMP_ID, "--target", OMS_COMP_ID,
-                "--sessions-dir", str(self.folder / "client"), "--orders", str(orders),
-                "--rate", str(load.rate), "--window", str(load.window),
-                "--timeout", str(load.client_timeout(orders)), "--seed", "7", "--json"]
+        if load.client == "raw":
+            args = [sys.executable, "-m", "oms.bench.rawclient"]
+        else:
+            args = [sys.executable, "-m", "oms", "sim", "client", "--json",
+                    "--sessions-dir", str(self.folder / "client")]
+        args += ["--port", str(self.upstream_port), "--sender", CLIENT_COMP_ID,
+                 "--target", OMS_COMP_ID, "--orders", str(orders), "--rate", str(load.rate),
+                 "--window", str(load.window), "--timeout", str(load.client_timeout(orders)),
+                 "--seed", "7"]
         log_path = self.folder / f"client-{label}.log"
         try:
             with open(log_path, "ab") as log:
@@ -404,6 +411,7 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
     elapsed = summary["elapsed_s"] or 0.0
     return {
         "system": run.scenario.system,
+        "client": load.client,
         "database": run.scenario.database if run.scenario.system == "oms" else None,
         "orders": load.orders,
         "sent": summary["sent"],

@@ -94,7 +94,7 @@ def run_bench(load: Load, databases: list[str], *, baseline: bool = True,
         "date": started.isoformat(timespec="seconds"),
         "machine": host,
         "params": {"orders": load.orders, "rate": load.rate, "window": load.window,
-                   "warmup": load.warmup, "fill": "immediate"},
+                   "warmup": load.warmup, "fill": "immediate", "client": load.client},
         "results": results,
         "all_completed": all(r["completed"] == r["orders"] and not r["protocol_errors"]
                              for r in results.values()),

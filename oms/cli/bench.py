@@ -31,6 +31,9 @@ from oms.bench.suite import default_postgres_url, results_table, run_bench, stag
               help="Orders outstanding at most.")
 @click.option("--warmup", type=click.IntRange(min=0), default=300, show_default=True,
               help="Orders sent first in a run that is not counted.")
+@click.option("--client", type=click.Choice(["sim", "raw"]), default="sim", show_default=True,
+              help="The load client: sim = `oms sim client` (QuickFIX); raw = an independent "
+                   "client (simplefix on a plain socket, one thread) to check the figures.")
 @click.option("--database", type=click.Choice(["sqlite", "postgres", "both"]),
               default="sqlite", show_default=True, help="Database(s) of the OMS scenarios.")
 @click.option("--postgres-url", default=None,
@@ -48,7 +51,7 @@ from oms.bench.suite import default_postgres_url, results_table, run_bench, stag
                    "every thread py-spy sees as active.")
 @click.option("--keep", is_flag=True, help="Keep each scenario's directory (configs, logs).")
 @click.option("--json-only", is_flag=True, help="Print only the JSON line.")
-def bench(orders: int, rate: float, window: int, warmup: int, database: str,
+def bench(orders: int, rate: float, window: int, warmup: int, client: str, database: str,
           postgres_url: str | None, baseline: bool, profile_dir: str | None,
           profile_format: str, profile_gil: bool, keep: bool, json_only: bool) -> None:
     """Benchmark the OMS (and the relay baseline): throughput, latency, CPU per order."""
@@ -62,7 +65,7 @@ def bench(orders: int, rate: float, window: int, warmup: int, database: str,
         if not json_only:
             stderr.print(f"[dim]{line}[/]", highlight=False)
 
-    load = Load(orders=orders, rate=rate, window=window, warmup=warmup)
+    load = Load(orders=orders, rate=rate, window=window, warmup=warmup, client=client)
     profile = None
     if profile_dir:
         profile = Profile(Path(profile_dir), profile_format, gil_only=profile_gil)

@@ -23,18 +23,21 @@ PERCENTILES = ("p50", "p90", "p99", "p99.9", "max")
 
 
 @pytest.mark.slow
-def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite() -> None:
-    # Arrange
+@pytest.mark.parametrize("client", ["sim", "raw"])
+def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite(client: str) -> None:
+    # Arrange: the benchmark's own load client, or the independent one (oms.bench.rawclient)
     runner = CliRunner()
 
     # Act
     result = runner.invoke(bench, ["--orders", "300", "--rate", "0", "--warmup", "50",
-                                   "--database", "sqlite", "--json-only"])
+                                   "--database", "sqlite", "--client", client, "--json-only"])
 
     # Assert
     assert result.exit_code == 0, result.output
     document = json.loads(result.output.strip().splitlines()[-1])
     assert document["all_completed"] is True
+    assert document["params"]["client"] == client
+    assert {row["client"] for row in document["results"].values()} == {client}
     assert document["machine"]["nproc"] >= 1 and document["machine"]["quickfix"]
     assert document["params"]["orders"] == 300
     assert set(document["results"]) == {"relay", "oms-sqlite"}
@@ -151,7 +154,7 @@ def test_the_ab_script_alternates_which_checkout_runs_first_and_compares_pairwis
 
 @pytest.mark.slow
 def test_the_ab_script_runs_both_checkouts_and_keeps_every_run(tmp_path: Path) -> None:
-    # Arrange: the same checkout as A and B
+    # Arrange: the same checkout as A and B, B's runs with the independent load client
     import subprocess
     import sys
 
@@ -161,7 +164,7 @@ def test_the_ab_script_runs_both_checkouts_and_keeps_every_run(tmp_path: Path) -
     # Act
     done = subprocess.run([sys.executable, str(root / "scripts" / "bench_ab.py"), "--a",
                            str(root), "--b", str(root), "--pairs", "1", "--orders", "100",
-                           "--rate", "0", "--out", str(out)],
+                           "--rate", "0", "--b-args=--client raw", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     refused = subprocess.run([sys.executable, str(root / "scripts" / "bench_ab.py"), "--a",
                               str(tmp_path)], capture_output=True, text=True, timeout=60)
@@ -170,7 +173,13 @@ def test_the_ab_script_runs_both_checkouts_and_keeps_every_run(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     runs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [run["tree"] for run in runs] == [str(root), str(root)]
-    assert all(run["results"]["oms-sqlite"]["completed"] == 100 for run in runs)
+    assert [run["extra_args"] for run in runs] == [[], ["--client", "raw"]]
+    assert [run["params"]["client"] for run in runs] == ["sim", "raw"]
+    for run in runs:
+        result = run["results"]["oms-sqlite"]
+        assert result["completed"] == result["filled"] == 100, run["params"]
+        assert result["protocol_errors"] == 0, run["params"]
+        assert result["ack_ms"]["count"] == 100 and result["ack_ms"]["p50"] > 0
     lines = done.stdout.splitlines()
     assert any(line.startswith("| 1 | A |") for line in lines)
     assert any(line.startswith("| 1 | B |") for line in lines)

@@ -15,13 +15,16 @@ latency p99s need runs of 30 s or more (``--orders 30000`` at 1,000/s) to come w
 ~10%, and p50s stay loose (docs/perf/README.md, "an A/A comparison").
 
 Each run is ``python <tree>/scripts/bench.py --no-baseline --json-only``: the broker, the
-OMS and the client all run that tree's code. ``--a-args``/``--b-args`` add arguments to one
-side's runs, so one checkout can be compared with itself under two settings; for instance
-the benchmark's own load client against an independent one, on the relay or the OMS:
-
-    python scripts/bench_ab.py --a . --b . --b-args="--client raw" --scenario relay Every run's JSON line is appended to
+OMS and the client all run that tree's code. Every run's JSON line is appended to
 ``--out`` with the tree it measured. Nothing here judges the figures: a ratio inside the
 spread of the pairs is noise; it exits non-zero only if a run failed.
+
+``--a-args``/``--b-args`` add arguments to one side's runs, so one checkout can be compared
+with itself under two settings; ``--scenario relay`` compares the relay (the runs then
+include the baseline). For instance the benchmark's own load client against the
+independent one (``oms bench --client raw``), on the relay:
+
+    python scripts/bench_ab.py --a . --b . --b-args="--client raw" --scenario relay
 """
 
 from __future__ import annotations

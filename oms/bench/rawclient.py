@@ -266,6 +266,8 @@ class RawLoadClient:
                 self._error("the server closed the connection")
                 break
         finished, cpu = time.perf_counter(), time.process_time() - cpu_started
+        if self.logged_out and self.done < sent:
+            self._error(f"the server logged out with {sent - self.done} orders outstanding")
         self.logout()
         elapsed = finished - started
         orders = self.orders.values()

@@ -4,7 +4,8 @@
 ports (the database a SQLite file in that directory, or a fresh schema in PostgreSQL), and
 starts ``oms sim broker --fill immediate`` and then the system under test: ``oms serve`` or
 the do-nothing relay (``oms.bench.relay``). Once the system is logged on to the broker it
-runs ``oms sim client --json`` twice: a warm-up run that is not counted, then the measured
+runs the load client (``oms sim client --json``, or with ``--client raw`` the independent
+``oms.bench.rawclient``) twice: a warm-up run that is not counted, then the measured
 run. Around the measured run it reads the CPU time of the system under test and of the
 broker from /proc/<pid>/stat and of the client from its rusage (its whole life, start-up
 included); afterwards it fetches the OMS's own ``/stats`` (internal latency). Everything it
@@ -292,7 +293,8 @@ class _Run:
         return any(s["role"] == "broker" and s["logged_on"] for s in sessions["sessions"])
 
     def client(self, load: Load, orders: int, label: str) -> dict[str, Any]:
-        """Run ``oms sim client --json`` to the end; its summary, per-order states dropped."""
+        """Run the load client (``oms sim client --json``, or ``oms.bench.rawclient`` for
+        ``load.client == "raw"``) to the end; its summary, per-order states dropped."""
         if load.client == "raw":
             args = [sys.executable, "-m", "oms.bench.rawclient"]
         else:

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from oms.bench.runner import BenchError, Load, Profile
 from oms.bench.suite import default_postgres_url, results_table, run_bench, stages_table
+from oms.localproc import sigterm_unwinds
 
 
 @click.command()
@@ -70,9 +71,10 @@ def bench(orders: int, rate: float, window: int, warmup: int, client: str, datab
     if profile_dir:
         profile = Profile(Path(profile_dir), profile_format, gil_only=profile_gil)
     try:
-        document = run_bench(load, databases, baseline=baseline,
-                             postgres_url=postgres_url or default_postgres_url(),
-                             keep_dirs=keep, profile=profile, progress=progress)
+        with sigterm_unwinds():  # a SIGTERM runs that cleanup too
+            document = run_bench(load, databases, baseline=baseline,
+                                 postgres_url=postgres_url or default_postgres_url(),
+                                 keep_dirs=keep, profile=profile, progress=progress)
     except BenchError as exc:
         stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)

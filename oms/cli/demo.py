@@ -22,7 +22,7 @@ from rich.table import Table
 
 from oms.config import DEFAULT_CONFIG_PATH, OmsConfig, config_to_toml, load_config
 from oms.domain.enums import OrdStatus
-from oms.localproc import free_port, stop_process
+from oms.localproc import free_port, sigterm_unwinds, stop_process
 
 console = Console()
 
@@ -98,74 +98,75 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
     count = order_count or 1_000_000
     processes: list[subprocess.Popen[bytes]] = []
     ok = False
-    try:
-        processes.append(_spawn([
-            "sim", "broker", "--port", str(broker.port), "--sender", broker.target_comp_id,
-            "--target", broker.sender_comp_id, "--sessions-dir", str(folder / "sim-broker"),
-            "--fill", "partial", "--fills", "3", "--fill-interval", "0.05",
-            "--reject-rate", "0.02",
-        ], folder / "broker.log"))
-        token = config.admin_token_path
-        token.unlink(missing_ok=True)
-        processes.append(_spawn(["serve", "--config", str(folder / "oms.toml")],
-                                folder / "oms.log"))
-        deadline = time.monotonic() + 60
-        while not token.exists():
-            if processes[1].poll() is not None or time.monotonic() > deadline:
-                raise click.ClickException(f"the OMS did not start; see {folder / 'oms.log'}")
-            time.sleep(0.1)
-        client = _spawn([
-            "sim", "client", "--port", str(upstream.port), "--sender", upstream.target_comp_id,
-            "--target", upstream.sender_comp_id, "--sessions-dir", str(folder / "sim-client"),
-            "--orders", str(count), "--rate", str(rate), "--cancel-ratio", "0.05",
-            "--replace-ratio", "0.05",
-            "--timeout", str(timeout if order_count is not None else 10 ** 9),
-        ], folder / "client.log")
-        processes.append(client)
-        if order_count is None:  # run until Ctrl-C
-            timeout = float("inf")
-        deadline = time.monotonic() + timeout
-        target = already + count
+    with sigterm_unwinds():  # a terminated demo stops its processes too
+        try:
+            processes.append(_spawn([
+                "sim", "broker", "--port", str(broker.port), "--sender", broker.target_comp_id,
+                "--target", broker.sender_comp_id, "--sessions-dir", str(folder / "sim-broker"),
+                "--fill", "partial", "--fills", "3", "--fill-interval", "0.05",
+                "--reject-rate", "0.02",
+            ], folder / "broker.log"))
+            token = config.admin_token_path
+            token.unlink(missing_ok=True)
+            processes.append(_spawn(["serve", "--config", str(folder / "oms.toml")],
+                                    folder / "oms.log"))
+            deadline = time.monotonic() + 60
+            while not token.exists():
+                if processes[1].poll() is not None or time.monotonic() > deadline:
+                    raise click.ClickException(f"the OMS did not start; see {folder / 'oms.log'}")
+                time.sleep(0.1)
+            client = _spawn([
+                "sim", "client", "--port", str(upstream.port), "--sender", upstream.target_comp_id,
+                "--target", upstream.sender_comp_id, "--sessions-dir", str(folder / "sim-client"),
+                "--orders", str(count), "--rate", str(rate), "--cancel-ratio", "0.05",
+                "--replace-ratio", "0.05",
+                "--timeout", str(timeout if order_count is not None else 10 ** 9),
+            ], folder / "client.log")
+            processes.append(client)
+            if order_count is None:  # run until Ctrl-C
+                timeout = float("inf")
+            deadline = time.monotonic() + timeout
+            target = already + count
 
-        def complete() -> tuple[int, int]:
-            rows = repository.list_orders(engine, status="all")
-            done = sum(1 for r in rows if OrdStatus(r["status"]).is_terminal)
-            return len(rows), done
+            def complete() -> tuple[int, int]:
+                rows = repository.list_orders(engine, status="all")
+                done = sum(1 for r in rows if OrdStatus(r["status"]).is_terminal)
+                return len(rows), done
 
-        def finished() -> bool:
-            total, done = complete()
-            return total >= target and done >= total
+            def finished() -> bool:
+                total, done = complete()
+                return total >= target and done >= total
 
-        if quiet:
-            while not finished() and time.monotonic() < deadline and client.poll() is None:
-                time.sleep(0.5)
-        else:
-            with Live(_blotter_view(engine, "Blotter"), console=console,
-                      refresh_per_second=4) as live:
-                while not finished() and time.monotonic() < deadline:
-                    if order_count is not None and client.poll() is not None:
-                        break
+            if quiet:
+                while not finished() and time.monotonic() < deadline and client.poll() is None:
                     time.sleep(0.5)
-                    live.update(_blotter_view(engine, f"Blotter ({folder / 'oms.db'})"))
-        try:  # let the client log out and print its summary to client.log
-            client.wait(max(1.0, min(30.0, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            pass
-        total, done = complete()
-        inconsistent = repository.order_fill_consistency(engine)
-        new_orders = total - already
-        console.print(_blotter_view(engine, "Final blotter"))
-        console.print(f"orders sent by this run: {new_orders}; complete: "
-                      f"{done - already if done >= already else done}; "
-                      f"orders whose fills do not add up to CumQty: {len(inconsistent)}")
-        ok = order_count is not None and new_orders >= count and done >= total \
-            and not inconsistent
-    except KeyboardInterrupt:
-        ok = order_count is None
-    finally:
-        for process in reversed(processes):
-            stop_process(process)
-        engine.dispose()
+            else:
+                with Live(_blotter_view(engine, "Blotter"), console=console,
+                          refresh_per_second=4) as live:
+                    while not finished() and time.monotonic() < deadline:
+                        if order_count is not None and client.poll() is not None:
+                            break
+                        time.sleep(0.5)
+                        live.update(_blotter_view(engine, f"Blotter ({folder / 'oms.db'})"))
+            try:  # let the client log out and print its summary to client.log
+                client.wait(max(1.0, min(30.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+            total, done = complete()
+            inconsistent = repository.order_fill_consistency(engine)
+            new_orders = total - already
+            console.print(_blotter_view(engine, "Final blotter"))
+            console.print(f"orders sent by this run: {new_orders}; complete: "
+                          f"{done - already if done >= already else done}; "
+                          f"orders whose fills do not add up to CumQty: {len(inconsistent)}")
+            ok = order_count is not None and new_orders >= count and done >= total \
+                and not inconsistent
+        except KeyboardInterrupt:
+            ok = order_count is None
+        finally:
+            for process in reversed(processes):
+                stop_process(process)
+            engine.dispose()
     console.print(f"database: {folder / 'oms.db'}  logs: {folder}/*.log  "
                   f"inspect with: oms orders list --status all --database-url "
                   f"sqlite:///{folder / 'oms.db'}")

@@ -185,3 +185,63 @@ def test_the_ab_script_runs_both_checkouts_and_keeps_every_run(tmp_path: Path) -
     assert any(line.startswith("| 1 | B |") for line in lines)
     assert any(line.startswith("| orders/s |") and "of 1 |" in line for line in lines)
     assert refused.returncode != 0 and "not a checkout of the OMS" in refused.stderr
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["bench", "demo"])
+def test_a_terminated_bench_or_demo_stops_every_process_it_started(command: str,
+                                                                    tmp_path: Path) -> None:
+    # Arrange: a run long enough to be stopped in the middle
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    args = {"bench": [str(root / "scripts" / "bench.py"), "--orders", "100000", "--rate",
+                      "200", "--no-baseline", "--json-only"],
+            "demo": ["-m", "oms", "demo", "--orders", "100000", "--dir", str(tmp_path / "demo"),
+                     "--quiet"]}[command]
+    bench_run = subprocess.Popen([sys.executable, *args], cwd=tmp_path,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        started: set[int] = set()
+        while len(started) < 3 and time.monotonic() < deadline:  # broker, OMS, client
+            started |= _children(bench_run.pid)
+            time.sleep(0.2)
+
+        # Act
+        bench_run.send_signal(signal.SIGTERM)
+        code = bench_run.wait(timeout=60)
+        left = [pid for pid in started if _alive(pid)]
+    finally:
+        if bench_run.poll() is None:
+            bench_run.kill()
+        for pid in started:  # should the test fail, it leaves no server behind either
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    # Assert
+    assert len(started) >= 3, started
+    assert code == 128 + signal.SIGTERM
+    assert left == []

@@ -39,6 +39,23 @@ class AdminError(Exception):
     """The admin interface could not be reached or refused the request."""
 
 
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, mode 0600, so that a reader sees either the old file (or
+    none) or the whole new one: a temporary file beside it, renamed over it. (Written in
+    place, a client polling for the token at start-up could read it empty.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o600)  # whatever the umask made of it
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 class AdminServer:
     def __init__(self, server: OmsServer, host: str, port: int, token_path: Path) -> None:
         self.server = server
@@ -51,11 +68,8 @@ class AdminServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.token_path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump({"host": self.host, "port": self.port, "token": self.token}, handle)
-        os.chmod(self.token_path, 0o600)
+        write_private_file(self.token_path, json.dumps(
+            {"host": self.host, "port": self.port, "token": self.token}))
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="oms-admin",
                                         daemon=True)
         self._thread.start()
@@ -138,11 +152,15 @@ def call(token_path: Path, method: str, path: str, timeout: float = 15) -> dict[
     """Client side: call the admin interface of the server whose token file is given."""
     try:
         info = json.loads(token_path.read_text())
+        url, token = f"http://{info['host']}:{info['port']}{path}", info["token"]
     except FileNotFoundError:
         raise AdminError(f"no running server found (no admin token at {token_path})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AdminError(f"the admin token file {token_path} is not one a server wrote "
+                         f"({type(exc).__name__}: {exc})") from None
     request = urllib.request.Request(
-        f"http://{info['host']}:{info['port']}{path}", method=method,
-        headers={"Authorization": f"Bearer {info['token']}"}, data=b"" if method == "POST" else None)
+        url, method=method, headers={"Authorization": f"Bearer {token}"},
+        data=b"" if method == "POST" else None)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())

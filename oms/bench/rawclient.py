@@ -13,8 +13,8 @@ late loop owes) or, at rate 0, as fast as the window of outstanding orders allow
 a DAY order for one of a few symbols, buy or sell, limit or market, 100-1,000 shares; the
 mix is drawn from a seeded generator. An order is done at OrdStatus Filled, Canceled,
 Rejected or Expired. What it checks of what comes back: the header CompIDs and MsgSeqNum
-(a gap or a repeat is a protocol error), the ClOrdID names an order sent, ExecIDs are not
-repeated, CumQty + LeavesQty <= OrderQty and CumQty equals the sum of LastQty. A session
+(a gap or a repeat is a protocol error), every ExecutionReport has the fields FIX 4.4
+requires of it, the ClOrdID names an order sent, ExecIDs are not repeated, CumQty + LeavesQty <= OrderQty and CumQty equals the sum of LastQty. A session
 Reject, a BusinessMessageReject, an OrderCancelReject or a ResendRequest is a protocol
 error too. The summary, one JSON document on stdout, has the keys the benchmark reads from
 ``oms sim client --json`` (``latency_ms``, ``done``, ``orders_per_s``, ``run_cpu_s``, ...).
@@ -45,6 +45,9 @@ import simplefix
 from oms.percentiles import percentiles
 
 TERMINAL = frozenset({b"2", b"4", b"8", b"C"})  # Filled, Canceled, Rejected, Expired
+# the body fields FIX 4.4 requires of every ExecutionReport: OrderID, ExecID, ExecType,
+# OrdStatus, Symbol, Side, LeavesQty, CumQty, AvgPx
+ER_REQUIRED = (37, 17, 150, 39, 55, 54, 151, 14, 6)
 SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG", "AMZN")
 MAX_ERROR_SAMPLES = 20
 
@@ -182,9 +185,11 @@ class RawLoadClient:
         if order is None:
             self._error(f"ER for unknown ClOrdID {cl_ord_id!r}")
             return
-        if exec_id is None or get(37) is None or get(150) is None or get(39) is None:
-            self._error(f"ER for {cl_ord_id!r} lacks ExecID, OrderID, ExecType or OrdStatus")
-            return
+        missing = [tag for tag in ER_REQUIRED if get(tag) is None]
+        if missing:
+            self._error(f"ER for {cl_ord_id!r} lacks required tags {missing}")
+            if exec_id is None or get(150) is None or get(39) is None:
+                return
         if exec_id in self.exec_ids:
             if get(43) != b"Y":
                 self._error(f"repeated ExecID {exec_id!r}")

@@ -34,7 +34,8 @@ def _message(seq: int, msg_type: str, *fields: tuple[int, str], sender: str = "O
 def _report(seq: int, cl_ord_id: str, exec_id: str, exec_type: str, status: str, cum: str,
             leaves: str, last_qty: str = "0") -> simplefix.FixMessage:
     return _message(seq, "8", (37, "O1"), (11, cl_ord_id), (17, exec_id), (150, exec_type),
-                    (39, status), (14, cum), (151, leaves), (32, last_qty), (31, "10"))
+                    (39, status), (55, "IBM"), (54, "1"), (14, cum), (151, leaves), (6, "10"),
+                    (32, last_qty), (31, "10"))
 
 
 def _client_with_order(qty: str = "100", sent_at: float = 1.0) -> RawLoadClient:
@@ -84,12 +85,15 @@ def test_wrong_quantities_unknown_orders_repeats_and_gaps_are_protocol_errors() 
     client._handle(_report(6, "C1", "E5", "0", "1", "70", "30"), 2.4)  # 5 is missing
     client._handle(_message(7, "3", (45, "2"), (58, "bad tag")), 2.5)  # session Reject
     client._handle(_message(8, "0", sender="SOMEONE"), 2.6)  # not the server's CompID
+    client._handle(_message(9, "8", (37, "O1"), (11, "C1"), (17, "E6"), (150, "0"),
+                            (39, "0"), (14, "0"), (151, "100")), 2.7)  # no 55, 54, 6
 
     # Assert
-    assert client.protocol_errors == 7, client.error_samples
+    assert client.protocol_errors == 8, client.error_samples
     samples = " ".join(client.error_samples)
     for expected in ("LeavesQty", "sum of LastQty", "repeated ExecID", "unknown ClOrdID",
-                     "MsgSeqNum 6, expected 5", "bad tag", "CompIDs"):
+                     "MsgSeqNum 6, expected 5", "bad tag", "CompIDs",
+                     "lacks required tags [55, 54, 6]"):
         assert expected in samples, expected
     assert client.done == 0  # nothing reached a final status
 

@@ -355,7 +355,10 @@ def run_scenario(scenario: Scenario, load: Load, *, keep_dir: bool = False,
         run = _Run(scenario, folder)
         progress(f"{scenario.name}: starting broker simulator and {scenario.system}")
         run.start()
-        return measure(run, load, progress, profile)
+        result = measure(run, load, progress, profile)
+        if keep_dir:  # also in the JSON, which --json-only leaves as the only output
+            result["kept_dir"] = str(folder)
+        return result
     finally:
         if run is not None:
             run.close()

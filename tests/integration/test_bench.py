@@ -8,6 +8,7 @@ order completed; it never asserts on speed (#3: no test asserts on time).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -28,13 +29,18 @@ def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite(client
     # Arrange: the benchmark's own load client, or the independent one (oms.bench.rawclient)
     runner = CliRunner()
 
-    # Act
+    # Act (with --keep, the directories are named in the JSON)
     result = runner.invoke(bench, ["--orders", "300", "--rate", "0", "--warmup", "50",
-                                   "--database", "sqlite", "--client", client, "--json-only"])
+                                   "--database", "sqlite", "--client", client, "--keep",
+                                   "--json-only"])
 
     # Assert
     assert result.exit_code == 0, result.output
     document = json.loads(result.output.strip().splitlines()[-1])
+    kept = [Path(row.pop("kept_dir")) for row in document["results"].values()]
+    for folder in kept:
+        assert (folder / "system.log").is_file()
+        shutil.rmtree(folder)
     assert document["all_completed"] is True
     assert document["params"]["client"] == client
     assert {row["client"] for row in document["results"].values()} == {client}

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from oms.bench.profile import summarize
 from oms.bench.suite import stages_table
 from oms.cli.bench import bench
+from oms.localproc import free_port
 
 FIGURES = ("orders_per_s", "cpu_us_per_order", "elapsed_s")
 PERCENTILES = ("p50", "p90", "p99", "p99.9", "max")
@@ -251,3 +252,38 @@ def test_a_terminated_bench_or_demo_stops_every_process_it_started(command: str,
     assert len(started) >= 3, started
     assert code == 128 + signal.SIGTERM
     assert left == []
+
+
+@pytest.mark.slow
+def test_the_stress_script_removes_what_passing_runs_made_and_keeps_a_failed_run(
+        tmp_path: Path) -> None:
+    # Arrange: PostgreSQL at an address where nothing listens makes a run fail
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_stress.py"
+    out = tmp_path / "failures"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+
+    # Act
+    passing = subprocess.run([sys.executable, str(script), "--runs", "1", "--rates", "0",
+                              "--orders", "100", "--out", str(out)],
+                             capture_output=True, text=True, timeout=300, env=env)
+    failing = subprocess.run([sys.executable, str(script), "--runs", "1", "--rates", "0",
+                              "--clients", "sim", "--orders", "100", "--database", "postgres",
+                              "--out", str(out)], capture_output=True, text=True, timeout=300,
+                             env={**env, "OMS_TEST_DATABASE_URL":
+                                  f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x"})
+
+    # Assert
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert "2 runs, 0 failed" in passing.stdout
+    assert failing.returncode == 1 and "1 runs, 1 failed" in failing.stdout
+    assert list(scratch.iterdir()) == []  # nothing left of any run outside --out
+    (kept,) = out.iterdir()
+    assert kept.name == "001-rate0-sim"
+    assert "cannot make a schema in PostgreSQL" in (kept / "stderr.txt").read_text()
+    assert any(p.name.startswith("oms-bench-oms-postgres-") for p in kept.iterdir())

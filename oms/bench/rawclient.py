@@ -14,10 +14,11 @@ a DAY order for one of a few symbols, buy or sell, limit or market, 100-1,000 sh
 mix is drawn from a seeded generator. An order is done at OrdStatus Filled, Canceled,
 Rejected or Expired. What it checks of what comes back: the header CompIDs and MsgSeqNum
 (a gap or a repeat is a protocol error), every ExecutionReport has the fields FIX 4.4
-requires of it, the ClOrdID names an order sent, ExecIDs are not repeated, CumQty + LeavesQty <= OrderQty and CumQty equals the sum of LastQty. A session
-Reject, a BusinessMessageReject, an OrderCancelReject or a ResendRequest is a protocol
-error too. The summary, one JSON document on stdout, has the keys the benchmark reads from
-``oms sim client --json`` (``latency_ms``, ``done``, ``orders_per_s``, ``run_cpu_s``, ...).
+requires of it, the ClOrdID names an order sent, ExecIDs are not repeated, CumQty +
+LeavesQty <= OrderQty and CumQty equals the sum of LastQty. A session Reject, a
+BusinessMessageReject, an OrderCancelReject or a ResendRequest is a protocol error too.
+The summary, one JSON document on stdout, has the keys the benchmark reads from ``oms sim
+client --json`` (``latency_ms``, ``done``, ``orders_per_s``, ``run_cpu_s``, ...).
 
     python -m oms.bench.rawclient --port 9876 --sender CLIENT1 --target OMS \
         --orders 10000 --rate 1000
@@ -239,9 +240,7 @@ class RawLoadClient:
         else:
             body.append((40, "1"))
         body.append((59, "0"))
-        order = _Order(qty=qty, sent_at=0.0)
-        self.orders[cl_ord_id.encode()] = order
-        order.sent_at = self._send("D", body)
+        self.orders[cl_ord_id.encode()] = _Order(qty=qty, sent_at=self._send("D", body))
 
     def run(self) -> dict[str, object]:
         options = self.options
@@ -334,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                          window=args.window, timeout=args.timeout, seed=args.seed)
     try:
         summary = RawLoadClient(options).run()
-    except (OSError, ConnectionError) as exc:
+    except OSError as exc:  # ConnectionError included
         print(f"raw client: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary))

@@ -23,17 +23,13 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import simplefix
 
+from oms.bench.rawclient import utc_stamp  # the benchmark's independent client, no QuickFIX
+
 SOH = "\x01"
-
-
-def utc_stamp() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y%m%d-%H:%M:%S.") + f"{now.microsecond // 1000:03d}"
 
 
 def parse_fields(text: str) -> list[tuple[str, str]]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -49,7 +52,38 @@ def machine() -> dict[str, Any]:
         quickfix = "unknown"
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "quickfix": quickfix, "kernel": platform.release(),
-            "loadavg_1m_at_start": round(os.getloadavg()[0], 2)}  # other work on the box
+            "loadavg_1m_at_start": round(os.getloadavg()[0], 2),  # other work on the box
+            "calibration": calibration()}
+
+
+def calibration(loops: int = 1_000_000, syncs: int = 50) -> dict[str, float]:
+    """Two readings of the machine itself, taken before the run, so that figures from
+    different machines can be told apart from changes in the code (#3: four 2-vCPU
+    machines of this project gave the same relay 1,640 to 2,740 orders/s).
+
+    - ``python_loop_ms``: a pure-Python loop of ``loops`` additions, best of three: the
+      speed of the interpreter, which the OMS's own work per order scales with;
+    - ``fdatasync_ms_p50``: median of ``syncs`` 1 KiB writes, each followed by
+      ``fdatasync``, in the temporary directory the scenarios' databases go to: what a
+      durable commit waits for at least."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(loops):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    block = b"x" * 1024
+    waits = []
+    with tempfile.TemporaryFile() as file:
+        fd = file.fileno()
+        for _ in range(syncs):
+            started = time.perf_counter()
+            os.pwrite(fd, block, 0)
+            os.fdatasync(fd)
+            waits.append(time.perf_counter() - started)
+    return {"python_loop_ms": round(best * 1000, 1),
+            "fdatasync_ms_p50": round(statistics.median(waits) * 1000, 3)}
 
 
 def scenarios(databases: list[str], baseline: bool, postgres_url: str) -> list[Scenario]:
@@ -142,8 +176,17 @@ def results_table(document: dict[str, Any]) -> Table:
     table.caption = ("ack, fill: ms from the client's send; int(ernal): us from "
                      "NewOrderSingle received to child sent; CPU/order: us of the system "
                      "under test; CPUs busy: system + broker + client over the run, of "
-                     f"{document['machine']['nproc']}; x relay: orders/s OMS / relay")
+                     f"{document['machine']['nproc']}; x relay: orders/s OMS / relay"
+                     f"{_calibration_note(document['machine'])}")
     return table
+
+
+def _calibration_note(host: dict[str, Any]) -> str:
+    readings = host.get("calibration")  # an older document has none
+    if not readings:
+        return ""
+    return (f"; this machine: 1M Python additions {readings['python_loop_ms']:g} ms, "
+            f"a 1 KiB write + fdatasync {readings['fdatasync_ms_p50']:g} ms (p50)")
 
 
 def stages_table(document: dict[str, Any]) -> Table | None:

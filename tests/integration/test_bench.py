@@ -46,6 +46,8 @@ def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite(client
     assert document["params"]["client"] == client
     assert {row["client"] for row in document["results"].values()} == {client}
     assert document["machine"]["nproc"] >= 1 and document["machine"]["quickfix"]
+    readings = document["machine"]["calibration"]
+    assert readings["python_loop_ms"] > 0 and readings["fdatasync_ms_p50"] > 0
     assert document["params"]["orders"] == 300
     assert set(document["results"]) == {"relay", "oms-sqlite"}
     for name, row in document["results"].items():

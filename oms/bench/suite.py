@@ -59,7 +59,7 @@ def machine() -> dict[str, Any]:
 def calibration(loops: int = 1_000_000, syncs: int = 50) -> dict[str, float]:
     """Two readings of the machine itself, taken before the run, so that figures from
     different machines can be told apart from changes in the code (#3: four 2-vCPU
-    machines of this project gave the same relay 1,640 to 2,740 orders/s).
+    machines of this project gave the same relay 1,640 to 4,410 orders/s).
 
     - ``python_loop_ms``: a pure-Python loop of ``loops`` additions, best of three: the
       speed of the interpreter, which the OMS's own work per order scales with;

@@ -202,6 +202,8 @@ class OmsServer:
             "batch_us": percentiles(core.stats.batch_ns, scale=1e-3),
             "commit_us": percentiles(journal.commit_durations, scale=1e6),
             "send_us": percentiles(core.stats.send_ns, scale=1e-3),
+            # a NewOrderSingle's pre-trade checks (fields, duplicate ClOrdID, route)
+            "checks_us": percentiles(core.stats.checks_ns, scale=1e-3),
             # the garbage collector's pauses (a stall of every thread), once tune_gc ran
             "gc_pause_us": percentiles(gc_pauses_ns, scale=1e-3),
         }

@@ -49,7 +49,7 @@ STATS_FILE = "relay-stats.json"
 
 # the stages of the OMS's internal latency in its /stats: (key, what a table calls it)
 STAGES = (("queue_wait_us", "queue wait"), ("batch_us", "batch"), ("commit_us", "commit"),
-          ("send_us", "send"))
+          ("send_us", "send"), ("checks_us", "checks"))
 
 
 def _measured_commits(before: dict[str, Any], after: dict[str, Any], orders: int

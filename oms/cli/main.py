@@ -279,10 +279,11 @@ def sessions(config_path: str) -> None:
 # the latency series of GET /stats, in the order a table shows them
 STATS_SERIES = (("internal_latency_us", "internal"), ("queue_wait_us", "queue wait"),
                 ("batch_us", "batch"), ("commit_us", "commit"), ("send_us", "send"),
-                ("gc_pause_us", "gc pause"))
+                ("checks_us", "checks"), ("gc_pause_us", "gc pause"))
 STATS_CAPTION = ("internal: NewOrderSingle received -> child order sent; queue wait: for "
                  "the core; batch: processing, commit and small sends; commit: the group "
-                 "commit; send: sending a committed batch; gc pause: a garbage collection")
+                 "commit; send: sending a committed batch; checks: a NewOrderSingle's pre-trade "
+                 "checks (fields, duplicate ClOrdID, route); gc pause: a garbage collection")
 
 
 @main.command("stats")

@@ -68,6 +68,8 @@ def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite(client
         assert 0 < row["cpus_busy"] < 4 * document["machine"]["nproc"], name
     oms_row = document["results"]["oms-sqlite"]
     assert oms_row["queue_wait_us"]["count"] == 300  # one per measured NewOrderSingle
+    assert oms_row["checks_us"]["count"] == 300  # and its pre-trade checks
+    assert 0 < oms_row["checks_us"]["p50"] <= oms_row["checks_us"]["max"]
     for stage in ("batch_us", "commit_us", "send_us"):
         assert oms_row[stage]["count"] > 0 and oms_row[stage]["p50"] > 0, stage
     # the journal over the measured run alone (commits counts from the server's start), and

@@ -296,3 +296,20 @@ def test_cl_ord_id_of_a_finished_order_may_be_used_again():
     assert child[11] != first.child_cl_ord_id
     assert harness.order("C1") is not first
     assert step.upstream == []
+
+
+def test_pre_trade_checks_are_timed_once_per_new_order_routed_or_refused():
+    # Arrange: #3's "risk checks" figure is this stage (GET /stats "checks_us")
+    harness = Harness()
+
+    # Act
+    harness.run(submit_order("C1"))
+    harness.run(submit_order("C2", order_qty=D(0)))  # refused by the checks
+    harness.run(submit_order("C1", poss_dup=True))  # already seen: ignored, not checked
+
+    # Assert
+    samples = list(harness.core.stats.checks_ns)
+    assert len(samples) == 2
+    assert all(sample > 0 for sample in samples)
+    harness.core.stats.reset_samples()
+    assert not harness.core.stats.checks_ns

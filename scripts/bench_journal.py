@@ -10,6 +10,13 @@ so the B-trees have depth, and prints the wall time and the calling thread's CPU
 
     python scripts/bench_journal.py                          # 4096- and 1024-byte pages
     python scripts/bench_journal.py --page-size 1024 --runs 5 --orders 2000
+    python scripts/bench_journal.py --phases                 # where a commit's CPU goes
+
+``--phases`` writes the same groups with the journal's own statements and rows
+(``RowWriter.write``, one table at a time) on a plain ``sqlite3`` connection, at
+``synchronous = FULL`` (the server's) and at ``NORMAL`` (no sync at COMMIT, in WAL mode), and
+prints the median CPU of each part of a commit: the difference of the two COMMITs is what
+the ``fdatasync`` costs the committing thread.
 
 It measures the journal, not the OMS: no FIX, no other process (#3, docs/perf/README.md).
 Nothing here judges the figures.
@@ -31,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot  # noqa: E402
 from oms.percentiles import percentiles  # noqa: E402
 from oms.store import JournalWriter, make_engine, upgrade  # noqa: E402
+from oms.store.fastwrite import RowWriter  # noqa: E402
+from oms.store.journal import merge  # noqa: E402
 
 CLIENT, BROKER = "FIX.4.4:OMS->CLIENT1", "FIX.4.4:OMS->BROKER1"
 BODY = ("8=FIX.4.4|9=200|35=8|34=123|49=BROKER1|56=OMS|52=20261201-21:00:00.000|37=B1|"
@@ -79,14 +88,19 @@ def groups_of_one_order(n: int) -> list[Batch]:
     ]
 
 
+def _new_database(path: Path, page_size: int) -> None:
+    """A migrated blotter; the page size is fixed before the OMS's first connection (which
+    keeps an existing size)."""
+    made = sqlite3.connect(path)
+    made.execute(f"PRAGMA page_size = {page_size}")
+    made.execute("PRAGMA journal_mode = WAL")
+    made.close()
+
+
 def run(page_size: int, orders: int, preload: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="oms-bench-journal-") as directory:
         path = Path(directory) / "journal.db"
-        # fix the page size before the OMS's first connection (which keeps an existing size)
-        made = sqlite3.connect(path)
-        made.execute(f"PRAGMA page_size = {page_size}")
-        made.execute("PRAGMA journal_mode = WAL")
-        made.close()
+        _new_database(path, page_size)
         engine = make_engine(f"sqlite:///{path}")
         upgrade(engine)
         with engine.connect() as connection:
@@ -117,13 +131,74 @@ def run(page_size: int, orders: int, preload: int) -> dict[str, float]:
             "cpu_p50_us": float(cpu["p50"])}
 
 
+PHASES = ("BEGIN", "orders", "executions", "audit rows", "sequence numbers", "COMMIT")
+
+
+def run_phases(synchronous: str, page_size: int, orders: int, preload: int
+               ) -> dict[str, float]:
+    """Median CPU (us) of each part of a one-message commit; see the module doc."""
+    with tempfile.TemporaryDirectory(prefix="oms-bench-journal-") as directory:
+        path = Path(directory) / "journal.db"
+        _new_database(path, page_size)
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        connection = sqlite3.connect(path, isolation_level=None)
+        try:
+            connection.execute(f"PRAGMA synchronous = {synchronous}")
+            cursor = connection.cursor()
+            rows = RowWriter("sqlite")
+            samples: dict[str, list[float]] = {phase: [] for phase in PHASES}
+            clock = time.thread_time
+            for n in range(preload + orders):
+                for batch in groups_of_one_order(n):
+                    group = merge([batch])
+                    marks = [clock()]
+                    cursor.execute("BEGIN IMMEDIATE")
+                    marks.append(clock())
+                    rows.write(cursor, group.orders, [], [], {})
+                    marks.append(clock())
+                    rows.write(cursor, [], group.executions, [], {})
+                    marks.append(clock())
+                    rows.write(cursor, [], [], group.events, {})
+                    marks.append(clock())
+                    rows.write(cursor, [], [], [], group.inbound_seqs)
+                    marks.append(clock())
+                    cursor.execute("COMMIT")
+                    marks.append(clock())
+                    if n >= preload:
+                        for phase, start, end in zip(PHASES, marks, marks[1:], strict=False):
+                            samples[phase].append(end - start)
+        finally:
+            connection.close()
+    return {phase: float(percentiles(values, scale=1e6, digits=1)["p50"])
+            for phase, values in samples.items()}
+
+
+def print_phases(page_size: int, orders: int, preload: int) -> None:
+    modes = ("FULL", "NORMAL")
+    figures = {mode: run_phases(mode, page_size, orders, preload) for mode in modes}
+    print(f"one-message commits, {page_size}-byte pages: median CPU us of each part")
+    print(f"{'part':>18} " + " ".join(f"{mode:>8}" for mode in modes))
+    for phase in PHASES:
+        print(f"{phase:>18} " + " ".join(f"{figures[mode][phase]:>8.1f}" for mode in modes))
+    sync = figures["FULL"]["COMMIT"] - figures["NORMAL"]["COMMIT"]
+    print(f"the fdatasync at COMMIT (FULL - NORMAL): {sync:.1f} us of CPU")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--page-size", type=int, nargs="+", default=[4096, 1024])
     parser.add_argument("--orders", type=int, default=1000, help="orders measured per run")
     parser.add_argument("--preload", type=int, default=20000, help="orders written first")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--phases", action="store_true",
+                        help="the CPU of each part of a commit, at FULL and NORMAL")
     args = parser.parse_args()
+    if args.phases:
+        for page_size in args.page_size:
+            print_phases(page_size, args.orders, args.preload)
+        return 0
     print(f"{'page':>6} {'run':>4} {'commits':>8} {'wall p50 ms':>12} {'wall p99 ms':>12} "
           f"{'CPU p50 us':>11}")
     for page_size in args.page_size:

@@ -140,6 +140,23 @@ def _script(name: str) -> ModuleType:
     return module
 
 
+def test_the_journal_script_splits_a_commit_into_its_parts_at_full_and_normal(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Arrange: a real SQLite file, the journal's own rows and statements
+    journal = _script("bench_journal")
+
+    # Act
+    journal.print_phases(1024, orders=30, preload=5)
+
+    # Assert: a row per part with a figure per mode, and the sync's share (no judgement
+    # of the figures: on a tmpfs an fdatasync costs nothing)
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[-2:] for line in lines[2:-1]}
+    assert len(rows) == len(journal.PHASES)
+    assert all(float(value) > 0 for values in rows.values() for value in values)
+    assert lines[-1].startswith("the fdatasync at COMMIT (FULL - NORMAL): ")
+
+
 def test_the_ab_script_alternates_which_checkout_runs_first_and_compares_pairwise() -> None:
     # Arrange
     ab = _script("bench_ab")

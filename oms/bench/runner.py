@@ -47,7 +47,8 @@ READY_FILE = "relay.ready"
 STATS_FILE = "relay-stats.json"
 
 
-# the stages of the OMS's internal latency in its /stats: (key, what a table calls it)
+# the stages of the OMS's internal latency in its /stats, and the pre-trade checks inside
+# a batch: (key, what a table calls it)
 STAGES = (("queue_wait_us", "queue wait"), ("batch_us", "batch"), ("commit_us", "commit"),
           ("send_us", "send"), ("checks_us", "checks"))
 

@@ -99,7 +99,8 @@ def main(orders: int, database_url: str | None) -> None:
     broker = subprocess.Popen(
         [sys.executable, "-m", "oms", "sim", "broker", "--port", str(broker_port),
          "--sessions-dir", str(folder / "broker")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=folder)  # not the caller's directory: `-m` would import an `oms` found there
     server = OmsServer(config)
     client = None
     try:

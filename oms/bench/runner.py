@@ -140,10 +140,14 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """Start ``python <args>`` in ``cwd``: the scenario's own folder, never the caller's
+    directory, because ``python -m`` puts its working directory ahead of PYTHONPATH: run
+    from a checkout, every child imported that checkout's ``oms``, whichever tree was
+    being measured (``bench_ab.py`` compared a checkout with itself)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
-                                env=_child_env(), start_new_session=True)
+                                env=_child_env(), start_new_session=True, cwd=cwd)
 
 
 def _start_profiler(profile: Profile, scenario: str, pid: int,
@@ -269,7 +273,8 @@ class _Run:
         self.broker = _spawn(
             ["-m", "oms", "sim", "broker", "--port", str(self.broker_port),
              "--sender", BROKER_COMP_ID, "--target", OMS_COMP_ID,
-             "--sessions-dir", str(folder / "broker"), "--fill", "immediate"], broker_log)
+             "--sessions-dir", str(folder / "broker"), "--fill", "immediate"], broker_log,
+            folder)
         _wait_until(lambda: _listening(self.broker_port), self.broker, "broker simulator",
                     broker_log)
         system_log = folder / "system.log"
@@ -277,7 +282,7 @@ class _Run:
             args = ["-m", "oms.bench.relay", "--config", str(self.config_path)]
         else:
             args = ["-m", "oms", "serve", "--config", str(self.config_path)]
-        self.system = _spawn(args, system_log)
+        self.system = _spawn(args, system_log, folder)
         _wait_until(self._system_ready, self.system, self.scenario.name, system_log)
 
     def _system_ready(self) -> bool:
@@ -309,7 +314,8 @@ class _Run:
         try:
             with open(log_path, "ab") as log:
                 done = subprocess.run(args, stdout=subprocess.PIPE, stderr=log,
-                                      env=_child_env(), timeout=load.client_timeout(orders) + 60)
+                                      env=_child_env(), cwd=self.folder,  # see _spawn
+                                      timeout=load.client_timeout(orders) + 60)
         except subprocess.TimeoutExpired:  # run() has killed it
             raise BenchError(f"{label} client did not finish:\n{_tail(log_path)}") from None
         lines = done.stdout.decode().strip().splitlines()

@@ -26,8 +26,16 @@ PERCENTILES = ("p50", "p90", "p99", "p99.9", "max")
 
 @pytest.mark.slow
 @pytest.mark.parametrize("client", ["sim", "raw"])
-def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite(client: str) -> None:
-    # Arrange: the benchmark's own load client, or the independent one (oms.bench.rawclient)
+def test_bench_small_run_reports_every_figure_for_relay_and_oms_on_sqlite(
+        client: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the benchmark's own load client, or the independent one (oms.bench.rawclient);
+    # run from a directory with an `oms` of its own, as from another checkout: a child that
+    # imported it (`python -m` looks in the working directory first) would fail
+    decoy = tmp_path / "oms"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text(
+        'raise SystemExit("imported the oms of the working directory")\n')
+    monkeypatch.chdir(tmp_path)
     runner = CliRunner()
 
     # Act (with --keep, the directories are named in the JSON)

@@ -19,6 +19,9 @@ OMS and the client all run that tree's code. Every run's JSON line is appended t
 ``--out`` with the tree it measured. Nothing here judges the figures: a ratio inside the
 spread of the pairs is noise; it exits non-zero only if a run failed.
 
+Each side's ``bench.py`` runs in its own checkout's directory, so its children import that
+checkout's ``oms`` (relative paths in ``--a-args``/``--b-args`` are relative to it).
+
 ``--a-args``/``--b-args`` add arguments to one side's runs, so one checkout can be compared
 with itself under two settings; ``--scenario relay`` compares the relay (the runs then
 include the baseline). For instance the benchmark's own load client against the
@@ -64,7 +67,10 @@ def run_once(tree: Path, args: argparse.Namespace, extra: list[str] | None = Non
         [sys.executable, str(tree / "scripts" / "bench.py"), "--orders", str(args.orders),
          "--rate", str(args.rate), "--database", args.database, baseline, "--json-only",
          *(extra or [])],
-        capture_output=True, text=True, check=False)
+        # in the tree itself: a child started with `python -m` imports the `oms` of its
+        # working directory first, and a tree older than 7f600b2 starts its children in
+        # ours (both sides then ran the same code)
+        capture_output=True, text=True, check=False, cwd=tree)
     line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     if done.returncode != 0 or not line:
         print(f"{tree}: bench.py exited {done.returncode}; the end of what it said:",

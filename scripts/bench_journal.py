@@ -89,8 +89,8 @@ def groups_of_one_order(n: int) -> list[Batch]:
 
 
 def _new_database(path: Path, page_size: int) -> None:
-    """A migrated blotter; the page size is fixed before the OMS's first connection (which
-    keeps an existing size)."""
+    """A new SQLite file with ``page_size`` and WAL, made before the OMS's first connection
+    (which keeps an existing size) migrates it."""
     made = sqlite3.connect(path)
     made.execute(f"PRAGMA page_size = {page_size}")
     made.execute("PRAGMA journal_mode = WAL")
@@ -167,8 +167,9 @@ def run_phases(synchronous: str, page_size: int, orders: int, preload: int
                     cursor.execute("COMMIT")
                     marks.append(clock())
                     if n >= preload:
-                        for phase, start, end in zip(PHASES, marks, marks[1:], strict=False):
-                            samples[phase].append(end - start)
+                        for phase, start, end in zip(PHASES, marks[:-1], marks[1:], strict=True):
+                            if phase != "executions" or group.executions:  # not on a D
+                                samples[phase].append(end - start)
         finally:
             connection.close()
     return {phase: float(percentiles(values, scale=1e6, digits=1)["p50"])

@@ -29,9 +29,11 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -148,28 +150,27 @@ def run_phases(synchronous: str, page_size: int, orders: int, preload: int
             connection.execute(f"PRAGMA synchronous = {synchronous}")
             cursor = connection.cursor()
             rows = RowWriter("sqlite")
+            steps: dict[str, Callable[[Any], object]] = {
+                "BEGIN": lambda _: cursor.execute("BEGIN IMMEDIATE"),
+                "orders": lambda g: rows.write(cursor, g.orders, [], [], {}),
+                "executions": lambda g: rows.write(cursor, [], g.executions, [], {}),
+                "audit rows": lambda g: rows.write(cursor, [], [], g.events, {}),
+                "sequence numbers": lambda g: rows.write(cursor, [], [], [], g.inbound_seqs),
+                "COMMIT": lambda _: cursor.execute("COMMIT"),
+            }
+            assert tuple(steps) == PHASES
             samples: dict[str, list[float]] = {phase: [] for phase in PHASES}
             clock = time.thread_time
             for n in range(preload + orders):
                 for batch in groups_of_one_order(n):
                     group = merge([batch])
-                    marks = [clock()]
-                    cursor.execute("BEGIN IMMEDIATE")
-                    marks.append(clock())
-                    rows.write(cursor, group.orders, [], [], {})
-                    marks.append(clock())
-                    rows.write(cursor, [], group.executions, [], {})
-                    marks.append(clock())
-                    rows.write(cursor, [], [], group.events, {})
-                    marks.append(clock())
-                    rows.write(cursor, [], [], [], group.inbound_seqs)
-                    marks.append(clock())
-                    cursor.execute("COMMIT")
-                    marks.append(clock())
-                    if n >= preload:
-                        for phase, start, end in zip(PHASES, marks[:-1], marks[1:], strict=True):
-                            if phase != "executions" or group.executions:  # not on a D
-                                samples[phase].append(end - start)
+                    for phase, step in steps.items():
+                        started = clock()
+                        step(group)
+                        spent = clock() - started
+                        # a NewOrderSingle's group has no execution to time
+                        if n >= preload and (phase != "executions" or group.executions):
+                            samples[phase].append(spent)
         finally:
             connection.close()
     return {phase: float(percentiles(values, scale=1e6, digits=1)["p50"])

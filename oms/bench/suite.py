@@ -193,7 +193,8 @@ def stages_table(document: dict[str, Any]) -> Table | None:
     """Per OMS scenario, where the internal latency goes (the OMS's ``/stats``, us): a
     NewOrderSingle waiting for the core, a batch until the core is free again, its commit,
     sending a committed batch, a NewOrderSingle's pre-trade checks; then the measured run's
-    commits and the CPU the journal spent in them per order. None when no scenario has them (the relay alone)."""
+    commits and the CPU the journal spent in them per order. None when no scenario has them
+    (the relay alone)."""
     rows = [(name, row) for name, row in document["results"].items()
             if any(row.get(key) for key, _ in STAGES)]
     if not rows:

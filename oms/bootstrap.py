@@ -7,11 +7,8 @@ initiator (brokers), and the loopback admin interface. ``stop()`` undoes it in r
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -24,6 +21,7 @@ from oms.config import OmsConfig
 from oms.fix.app import BROKER, UPSTREAM, OmsApplication
 from oms.fix.engine import Engine
 from oms.fix.settings import FIX44, SessionSpec, engine_defaults, session_key, yn
+from oms.gc_policy import gc_pauses_ns
 from oms.percentiles import percentiles
 from oms.store import repository
 from oms.store.db import make_engine, upgrade
@@ -204,9 +202,13 @@ class OmsServer:
             "send_us": percentiles(core.stats.send_ns, scale=1e-3),
             # a NewOrderSingle's pre-trade checks (fields, duplicate ClOrdID, route)
             "checks_us": percentiles(core.stats.checks_ns, scale=1e-3),
-            # the garbage collector's pauses (a stall of every thread), once tune_gc ran
+            # the garbage collector's pauses (a stall of every thread; oms.gc_policy)
             "gc_pause_us": percentiles(gc_pauses_ns, scale=1e-3),
         }
+
+    def work_done(self) -> int:
+        """A counter that moves while the core works (commands applied): idle when it stops."""
+        return self.core.stats.commands if self.core is not None else 0
 
     def reset_stats(self) -> None:
         if self.application is not None:
@@ -223,49 +225,6 @@ class OmsServer:
             return []
         return [{"session": key, "role": role, "logged_on": app.is_logged_on(key)}
                 for key, role in app.roles.items()]
-
-
-# A young collection walks every object allocated since the last one that is still alive:
-# its pause grows with this threshold. At 1,000/s the OMS runs ~4 young collections per
-# 10,000 orders, of 7-12 ms each (gc_pause_us). 2,000 made them ~47 of 0.5 ms (at most ~1
-# ms) for the same total, but end to end nothing showed a gain: 5 alternating pairs at
-# 1,000/s had higher latency in all five (median ack p99 1.9x), 2 at max rate 7% fewer
-# orders/s. Latency pairs are weak evidence there (identical code measured 0.7-0.9x in
-# 4 of 4 pairs; docs/perf), so it stays at 20,000 until a longer comparison says more.
-YOUNG_GENERATION_THRESHOLD = 20_000
-
-# the collector's pauses in this process (ns), from the callback below: GET /stats
-gc_pauses_ns: deque[int] = deque(maxlen=100_000)
-_gc_started_ns = [0]
-
-
-def tune_gc() -> None:
-    """For the server process: freeze what start-up loaded (open orders, the schema, the
-    engines) out of the collector's sight, collect the young generation less often, and
-    time every collection (``gc_pauses_ns``). Each order allocates a few hundred
-    short-lived objects; with the default thresholds the collector ran every few orders
-    and walked the whole blotter in memory (#3).
-
-    The core keeps every order of the day in memory, so a full collection grows with the
-    day (65 ms with 100,000 orders on the benchmark machine, a stall on the order path).
-    After each middle-generation collection its survivors are frozen too, so the oldest
-    generation stays small. The cost: a reference cycle that becomes garbage after it
-    was frozen is never freed (refcounting still frees everything else); cycles are rare
-    here and die young, where the young collections still find them."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, 50, 100)
-    if _freeze_survivors not in gc.callbacks:
-        gc.callbacks.append(_freeze_survivors)
-
-
-def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
-    if phase == "start":
-        _gc_started_ns[0] = time.perf_counter_ns()
-        return
-    gc_pauses_ns.append(time.perf_counter_ns() - _gc_started_ns[0])
-    if info["generation"] == 1:
-        gc.freeze()
 
 
 def rewind_inbound(committed: dict[str, int], specs: list[SessionSpec]) -> None:

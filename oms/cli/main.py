@@ -81,7 +81,8 @@ def main() -> None:
 @click.option("--log-level", default=None, help="Override the config's log level.")
 def serve(config_path: str, database_url: str | None, log_level: str | None) -> None:
     """Run the OMS server until SIGINT or SIGTERM."""
-    from oms.bootstrap import OmsServer, tune_gc
+    from oms.bootstrap import OmsServer
+    from oms.gc_policy import IdleCollector
 
     config = _config(config_path)
     _setup_logging(log_level or config.oms.log_level)
@@ -94,7 +95,8 @@ def serve(config_path: str, database_url: str | None, log_level: str | None) -> 
     except Exception as exc:  # noqa: BLE001 - the operator needs the sentence, not a trace
         server.stop()
         _fail(f"could not start: {exc}")
-    tune_gc()
+    # #3: no garbage collection while orders flow, only in quiet moments (oms/gc_policy.py)
+    collector = IdleCollector(server.work_done).start()
     upstream = ", ".join(f"{u.target_comp_id}@{u.port}" for u in config.upstream) or "none"
     brokers = ", ".join(f"{b.name}={b.host}:{b.port}" for b in config.brokers) or "none"
     console.print(f"[green]OMS serving[/] upstream: {upstream}; brokers: {brokers}; "
@@ -102,6 +104,7 @@ def serve(config_path: str, database_url: str | None, log_level: str | None) -> 
     while not stop.wait(0.5):
         pass
     console.print("stopping...")
+    collector.stop()
     server.stop()
 
 

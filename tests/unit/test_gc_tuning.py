@@ -1,5 +1,5 @@
-"""The server's garbage-collector settings (oms.bootstrap.tune_gc), in a process of its own:
-they change the interpreter's global state, which the rest of the suite must not inherit."""
+"""The server's garbage-collector policy (oms.gc_policy.IdleCollector), in a process of its
+own: it changes the interpreter's global state, which the rest of the suite must not inherit."""
 
 from __future__ import annotations
 
@@ -9,34 +9,91 @@ import textwrap
 
 SCRIPT = textwrap.dedent("""
     import gc
-    from oms.bootstrap import YOUNG_GENERATION_THRESHOLD, gc_pauses_ns, tune_gc
-
-    tune_gc()
-    assert gc.get_threshold()[0] == YOUNG_GENERATION_THRESHOLD
-    timed = len(gc_pauses_ns)
-    frozen_at_start = gc.get_freeze_count()
-    survivors = [[n] for n in range(50_000)]        # long-lived, like the day's orders
-    gc.collect(1)                                  # what the allocator triggers by itself
-    assert gc.get_freeze_count() >= frozen_at_start + 50_000, gc.get_freeze_count()
-    assert len(gc.get_objects(generation=2)) < 1_000, len(gc.get_objects(generation=2))
+    from oms.gc_policy import IdleCollector, gc_pauses_ns, take_over, waiting_objects
 
     class Node:
         pass
-    a, b = Node(), Node()
-    a.other, b.other = b, a                        # a cycle that dies young
-    del a, b
-    assert gc.collect(0) >= 2                      # still found by the young collection
-    assert len(gc_pauses_ns) >= timed + 2          # every collection is timed ...
-    assert all(0 < pause < 10**10 for pause in gc_pauses_ns)  # ... in ns, start to stop
-    print("ok", len(survivors))
+
+    def cycle():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        return a
+
+    work = [0]
+    take_over()                                    # what start() does before its thread
+    collector = IdleCollector(lambda: work[0], cap=50_000)  # its steps driven below
+    assert not gc.isenabled()
+    frozen_at_start = gc.get_freeze_count()
+    timed = len(gc_pauses_ns)
+
+    # busy: nothing is collected, however much is allocated, until the cap
+    survivors = [[n] for n in range(30_000)]       # long-lived, like the day's orders
+    garbage = cycle()
+    del garbage                                    # a cycle that dies young
+    collector.step(idle=False)
+    assert len(gc_pauses_ns) == timed, "a collection ran under load"
+    assert waiting_objects() >= 30_000
+
+    # idle: one collection frees the cycle and freezes the survivors
+    collector.step(idle=True)
+    assert collector.idle_collections == 1
+    assert len(gc_pauses_ns) == timed + 1          # timed ...
+    assert all(0 < pause < 10**10 for pause in gc_pauses_ns)  # ... in ns
+    assert not any(isinstance(o, Node) for o in gc.get_objects()), "the cycle lived"
+    assert gc.get_freeze_count() >= frozen_at_start + 30_000
+    assert waiting_objects() < 1_000
+    collector.step(idle=True)                      # still idle: nothing more to do
+    assert collector.idle_collections == 1 and len(gc_pauses_ns) == timed + 1
+
+    # load that never pauses: past the cap, frozen without a walk
+    collector.step(idle=False)
+    more = [[n] for n in range(60_000)]
+    collector.step(idle=False)
+    assert collector.freezes_under_load == 1
+    assert len(gc_pauses_ns) == timed + 1, "the cap walked the objects"
+    assert waiting_objects() < 1_000
+    print("ok", len(survivors) + len(more))
+""")
+
+THREAD_SCRIPT = textwrap.dedent("""
+    import gc, time
+    from oms.gc_policy import IdleCollector
+
+    work = [0]
+    collector = IdleCollector(lambda: work[0], idle_s=0.2, poll_s=0.02).start()
+    kept = [[n] for n in range(10_000)]
+    frozen = gc.get_freeze_count()
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:             # busy for 0.5 s: no collection
+        work[0] += 1
+        time.sleep(0.01)
+    assert collector.idle_collections == 0, collector.idle_collections
+    time.sleep(1.0)                                # idle: collected and frozen by the thread
+    collector.stop()
+    assert collector.idle_collections == 1, collector.idle_collections
+    assert gc.get_freeze_count() >= frozen + 10_000
+    print("ok", len(kept))
 """)
 
 
-def test_survivors_of_a_middle_collection_are_frozen_and_young_cycles_still_collected():
-    # Arrange / Act
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+def _run(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60)
+
+
+def test_no_collection_under_load_one_when_idle_and_a_freeze_past_the_cap():
+    # Arrange / Act
+    done = _run(SCRIPT)
 
     # Assert
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok 50000"
+    assert done.stdout.strip() == "ok 90000"
+
+
+def test_the_collector_thread_collects_only_once_the_work_counter_stops():
+    # Arrange / Act
+    done = _run(THREAD_SCRIPT)
+
+    # Assert
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok 10000"

@@ -4,8 +4,8 @@ Each order allocates a few hundred short-lived objects, freed by reference count
 keeps ~10 alive for the day (the ``Order``, its fills, their tuples). CPython's automatic
 collections walk those survivors: at 1,000 orders/s the server ran ~4 young collections
 per 10,000 orders, 7-20 ms each (once 102 ms), and every one of them found nothing to free
-(``collected`` 0). Each stalls every thread, and at that load the core is busy ~95% of the
-time, so a stall becomes a queue that takes far longer than itself to drain.
+(``collected`` 0). Each stalls every thread, and at that load the core is busy 90-95% of
+the time, so a stall becomes a queue that takes far longer than itself to drain.
 
 So in the server the automatic collector is off (``gc.disable``). What start-up loaded is
 frozen (``gc.freeze``: moved where no collection looks, O(1)). ``IdleCollector``, a thread
@@ -16,9 +16,11 @@ of its own, runs the collections instead:
   survivors: each object of the day is walked once, in a quiet moment, and any reference
   cycle made meanwhile is freed then;
 - under load that never pauses, once ``cap`` objects are waiting it freezes them without
-  walking them (O(1)), so no collection ever grows past the walk of ``cap`` objects. A
-  reference cycle frozen that way is never freed; the order path makes none (see above),
-  so this bounds a rare leak, not the day's memory.
+  walking them (O(1)), so no collection ever grows past the walk of ``cap`` objects;
+- when the OMS has been idle for ``deep_idle_s`` (a quiet minute, the night), one
+  collection of everything, frozen objects included: a reference cycle that was frozen
+  (under load, or alive at a freeze and dropped later) is freed then. The order path makes
+  none (see above), so until then this is a rare leak, not the day's memory.
 
 Every collection is timed (``gc_pauses_ns``: GET /stats ``gc_pause_us``).
 This module does not decide what "busy" means: the caller hands it a counter.
@@ -35,9 +37,13 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-IDLE_SECONDS = 1.0  # no work for this long: collect
+IDLE_SECONDS = 1.0  # no work for this long: collect what is waiting
+# no work for this long: collect everything, the day's orders included (~65 ms with 100,000
+# orders in memory on the benchmark machines), once per idle period
+DEEP_IDLE_SECONDS = 60.0
 # objects allocated and still alive since the last collection, beyond which they are frozen
-# without a walk (~20,000 orders; a walk of this many took ~50 ms on the benchmark machines)
+# without a walk (~20,000 orders; a walk of 240,000 small objects took 24 ms on the machine
+# of 2026-12-06)
 FREEZE_CAP = 200_000
 POLL_SECONDS = 0.25
 
@@ -72,17 +78,20 @@ def take_over() -> None:
 class IdleCollector:
     """Collects garbage when the OMS is idle, freezes it when it never is (module doc).
 
-    ``work_done`` is any counter that moves while the OMS works (the core's batches)."""
+    ``work_done`` is any counter that moves while the OMS works (the core's commands)."""
 
     def __init__(self, work_done: Callable[[], int], *, idle_s: float = IDLE_SECONDS,
-                 cap: int = FREEZE_CAP, poll_s: float = POLL_SECONDS) -> None:
+                 deep_idle_s: float = DEEP_IDLE_SECONDS, cap: int = FREEZE_CAP,
+                 poll_s: float = POLL_SECONDS) -> None:
         self.work_done = work_done
         self.idle_s = idle_s
+        self.deep_idle_s = deep_idle_s
         self.cap = cap
         self.poll_s = poll_s
         self.idle_collections = 0
+        self.deep_collections = 0
         self.freezes_under_load = 0
-        self._collected_while_idle = False
+        self._done_this_idle = 0  # 0 nothing yet, 1 the young collection, 2 the deep one too
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -107,20 +116,29 @@ class IdleCollector:
             work, now = self.work_done(), time.monotonic()
             if work != last_work:
                 last_work, last_change = work, now
-            self.step(idle=now - last_change >= self.idle_s)
+            self.step(idle_for=now - last_change)
 
-    def step(self, *, idle: bool) -> None:
-        """One look: collect once per idle period, freeze if too much waits."""
-        if not idle:
-            self._collected_while_idle = False
-        elif not self._collected_while_idle:
-            self._collected_while_idle = True
+    def step(self, *, idle_for: float) -> None:
+        """One look, ``idle_for`` seconds after the OMS last worked: once per idle period a
+        collection of what is waiting, and after ``deep_idle_s`` one of everything
+        (frozen objects included, so a cycle frozen under load is freed too); under load,
+        a freeze once ``cap`` objects wait."""
+        if idle_for < self.idle_s:
+            self._done_this_idle = 0
+            waiting = waiting_objects()
+            if waiting >= self.cap:
+                gc.freeze()
+                self.freezes_under_load += 1
+                log.info("gc: froze %d objects without a collection (no idle moment)",
+                         waiting)
+        elif self._done_this_idle == 0:
+            self._done_this_idle = 1
             gc.collect()
             gc.freeze()
             self.idle_collections += 1
-            return
-        waiting = waiting_objects()
-        if waiting >= self.cap:
+        elif self._done_this_idle == 1 and idle_for >= self.deep_idle_s:
+            self._done_this_idle = 2
+            gc.unfreeze()
+            gc.collect()
             gc.freeze()
-            self.freezes_under_load += 1
-            log.info("gc: froze %d objects without a collection (no idle moment)", waiting)
+            self.deep_collections += 1

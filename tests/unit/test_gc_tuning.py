@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 SCRIPT = textwrap.dedent("""
-    import gc
+    import gc, weakref
     from oms.gc_policy import IdleCollector, gc_pauses_ns, take_over, waiting_objects
 
     class Node:
@@ -19,10 +19,13 @@ SCRIPT = textwrap.dedent("""
         a.other, b.other = b, a
         return a
 
+    def nodes():
+        return sum(isinstance(o, Node) for o in gc.get_objects())
+
     work = [0]
     take_over()                                    # what start() does before its thread
-    collector = IdleCollector(lambda: work[0], cap=50_000)  # its steps driven below
     assert not gc.isenabled()
+    collector = IdleCollector(lambda: work[0], idle_s=1, deep_idle_s=60, cap=50_000)
     frozen_at_start = gc.get_freeze_count()
     timed = len(gc_pauses_ns)
 
@@ -30,28 +33,44 @@ SCRIPT = textwrap.dedent("""
     survivors = [[n] for n in range(30_000)]       # long-lived, like the day's orders
     garbage = cycle()
     del garbage                                    # a cycle that dies young
-    collector.step(idle=False)
+    collector.step(idle_for=0.5)
     assert len(gc_pauses_ns) == timed, "a collection ran under load"
-    assert waiting_objects() >= 30_000
+    assert waiting_objects() >= 30_000 and nodes() == 2
 
     # idle: one collection frees the cycle and freezes the survivors
-    collector.step(idle=True)
+    collector.step(idle_for=1.0)
     assert collector.idle_collections == 1
     assert len(gc_pauses_ns) == timed + 1          # timed ...
     assert all(0 < pause < 10**10 for pause in gc_pauses_ns)  # ... in ns
-    assert not any(isinstance(o, Node) for o in gc.get_objects()), "the cycle lived"
+    assert nodes() == 0, "the young cycle lived"
     assert gc.get_freeze_count() >= frozen_at_start + 30_000
     assert waiting_objects() < 1_000
-    collector.step(idle=True)                      # still idle: nothing more to do
+    collector.step(idle_for=30.0)                  # still idle: nothing more to do
     assert collector.idle_collections == 1 and len(gc_pauses_ns) == timed + 1
 
-    # load that never pauses: past the cap, frozen without a walk
-    collector.step(idle=False)
+    # load that never pauses: past the cap, frozen without a walk (a cycle with them)
+    collector.step(idle_for=0.0)
     more = [[n] for n in range(60_000)]
-    collector.step(idle=False)
+    frozen_cycle = cycle()
+    alive = weakref.ref(frozen_cycle)
+    collector.step(idle_for=0.0)
     assert collector.freezes_under_load == 1
     assert len(gc_pauses_ns) == timed + 1, "the cap walked the objects"
     assert waiting_objects() < 1_000
+    del frozen_cycle                               # dies frozen: no collection sees it ...
+    collector.step(idle_for=1.0)
+    assert collector.idle_collections == 2
+    assert gc.collect() == 0 and alive() is not None  # ... not even a full one ...
+
+    # ... until a long quiet spell: everything collected once, the frozen cycle freed
+    collector.step(idle_for=59.0)
+    assert collector.deep_collections == 0
+    collector.step(idle_for=60.0)
+    collector.step(idle_for=120.0)
+    assert collector.deep_collections == 1 and alive() is None
+    assert len(gc_pauses_ns) == timed + 4          # young, young, the test's full, deep
+    assert gc.get_freeze_count() >= 90_000         # the survivors frozen again
+    assert not gc.isenabled()
     print("ok", len(survivors) + len(more))
 """)
 
@@ -81,7 +100,7 @@ def _run(script: str) -> subprocess.CompletedProcess[str]:
                           timeout=60)
 
 
-def test_no_collection_under_load_one_when_idle_and_a_freeze_past_the_cap():
+def test_no_collection_under_load_one_when_idle_a_freeze_past_the_cap_and_a_deep_one():
     # Arrange / Act
     done = _run(SCRIPT)
 

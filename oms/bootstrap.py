@@ -21,7 +21,7 @@ from oms.config import OmsConfig
 from oms.fix.app import BROKER, UPSTREAM, OmsApplication
 from oms.fix.engine import Engine
 from oms.fix.settings import FIX44, SessionSpec, engine_defaults, session_key, yn
-from oms.gc_policy import gc_pauses_ns
+from oms.gc_policy import IdleCollector, gc_pauses_ns
 from oms.percentiles import percentiles
 from oms.store import repository
 from oms.store.db import make_engine, upgrade
@@ -110,6 +110,8 @@ class OmsServer:
         self.acceptor: Engine | None = None
         self.initiator: Engine | None = None
         self.admin: AdminServer | None = None
+        # the garbage-collector policy, when this process runs one (``oms serve``)
+        self.collector: IdleCollector | None = None
 
     def start(self) -> None:
         config = self.config
@@ -204,7 +206,16 @@ class OmsServer:
             "checks_us": percentiles(core.stats.checks_ns, scale=1e-3),
             # the garbage collector's pauses (a stall of every thread; oms.gc_policy)
             "gc_pause_us": percentiles(gc_pauses_ns, scale=1e-3),
+            **self._collector_counters(),
         }
+
+    def _collector_counters(self) -> dict[str, int]:
+        collector = self.collector
+        if collector is None:
+            return {}
+        return {"gc_idle_collections": collector.idle_collections,
+                "gc_deep_collections": collector.deep_collections,
+                "gc_freezes_under_load": collector.freezes_under_load}
 
     def work_done(self) -> int:
         """A counter that moves while the core works (commands applied): idle when it stops."""

@@ -96,7 +96,7 @@ def serve(config_path: str, database_url: str | None, log_level: str | None) -> 
         server.stop()
         _fail(f"could not start: {exc}")
     # #3: no garbage collection while orders flow, only in quiet moments (oms/gc_policy.py)
-    collector = IdleCollector(server.work_done).start()
+    server.collector = IdleCollector(server.work_done).start()
     upstream = ", ".join(f"{u.target_comp_id}@{u.port}" for u in config.upstream) or "none"
     brokers = ", ".join(f"{b.name}={b.host}:{b.port}" for b in config.brokers) or "none"
     console.print(f"[green]OMS serving[/] upstream: {upstream}; brokers: {brokers}; "
@@ -104,7 +104,7 @@ def serve(config_path: str, database_url: str | None, log_level: str | None) -> 
     while not stop.wait(0.5):
         pass
     console.print("stopping...")
-    collector.stop()
+    server.collector.stop()
     server.stop()
 
 

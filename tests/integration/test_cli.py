@@ -155,6 +155,40 @@ def test_stats_shows_a_running_servers_counters_and_latency_and_resets_its_sampl
         stack.stop()
 
 
+def test_oms_serve_collects_garbage_only_once_its_orders_stop(tmp_path: Path):
+    # Arrange: the real `oms serve` (its garbage-collector policy is the command's) with
+    # three orders filled
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'oms.db'}")
+    try:
+        stack.start_broker()
+        stack.start_oms_process()
+        config_path = tmp_path / "oms.toml"
+        client = stack.client()
+        wait_until(lambda: stack.broker is not None and stack.broker.logged_on(), timeout=20)
+        ids = [client.send_order(symbol="IBM", side="buy", qty=100, ord_type="1")
+               for _ in range(3)]
+        wait_until(lambda: all(client.order(i).status == "2" for i in ids))
+
+        def gc_counters() -> dict[str, int]:
+            done = oms("stats", "--json", "--config", str(config_path))
+            assert done.returncode == 0, done.stderr
+            return {k: v for k, v in json.loads(done.stdout).items() if k.startswith("gc_")}
+
+        # Act: right after the fills, then once the OMS has been idle for a while
+        busy = gc_counters()
+        wait_until(lambda: gc_counters()["gc_idle_collections"] > busy["gc_idle_collections"],
+                   timeout=15)
+        idle = gc_counters()
+
+        # Assert: a collection (timed) once idle; nothing frozen unwalked at this load
+        assert idle["gc_pause_us"]["count"] > busy["gc_pause_us"]["count"]
+        assert idle["gc_freezes_under_load"] == 0 and idle["gc_deep_collections"] == 0
+        table = oms("stats", "--config", str(config_path))
+        assert table.returncode == 0 and "gc_idle_collections" in table.stdout
+    finally:
+        stack.stop()
+
+
 def test_stats_without_a_running_server_says_so(tmp_path: Path):
     # Arrange
     config_path = tmp_path / "oms.toml"

@@ -22,6 +22,12 @@ spread of the pairs is noise; it exits non-zero only if a run failed.
 Each side's ``bench.py`` runs in its own checkout's directory, so its children import that
 checkout's ``oms`` (relative paths in ``--a-args``/``--b-args`` are relative to it).
 
+``--b-patch PATCH`` makes B from A instead: A's committed HEAD in a temporary git worktree
+with PATCH applied (``git apply``), removed afterwards. It measures a scratch change without
+committing it anywhere, such as the journal bounds of docs/perf/bounds/:
+
+    python scripts/bench_ab.py --a . --b-patch docs/perf/bounds/flush-only.patch --pairs 3
+
 ``--a-args``/``--b-args`` add arguments to one side's runs, so one checkout can be compared
 with itself under two settings; ``--scenario relay`` compares the relay (the runs then
 include the baseline). For instance the benchmark's own load client against the
@@ -33,11 +39,14 @@ independent one (``oms bench --client raw``), on the relay:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +94,39 @@ def run_once(tree: Path, args: argparse.Namespace, extra: list[str] | None = Non
     return result
 
 
+class PatchError(Exception):
+    """The patched tree could not be made (not a git checkout, or the patch does not apply)."""
+
+
+@contextlib.contextmanager
+def patched_tree(base: Path, patch: Path) -> Iterator[Path]:
+    """A temporary git worktree of ``base``'s committed HEAD with ``patch`` applied; the
+    worktree is removed (and pruned from ``base``'s list) on leaving."""
+    patch = patch.resolve()
+    if not patch.is_file():
+        raise PatchError(f"{patch}: no such patch file")
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as scratch:
+        tree = Path(scratch) / "b"
+
+        def git(*args: str, cwd: Path = base) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                                  check=False)
+
+        added = git("worktree", "add", "--detach", str(tree), "HEAD")
+        if added.returncode != 0:
+            raise PatchError(f"{base}: cannot make a worktree of its HEAD: "
+                             f"{added.stderr.strip()}")
+        try:
+            applied = git("apply", str(patch), cwd=tree)
+            if applied.returncode != 0:
+                raise PatchError(f"{patch.name} does not apply to {base}'s HEAD: "
+                                 f"{applied.stderr.strip()}")
+            yield tree
+        finally:
+            git("worktree", "remove", "--force", str(tree))
+            git("worktree", "prune")
+
+
 def pair_order(index: int) -> tuple[str, str]:
     """Which checkout runs first in pair ``index`` (0-based): A B, then B A, and so on."""
     return ("a", "b") if index % 2 == 0 else ("b", "a")
@@ -112,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--a", type=Path, required=True, help="checkout A (the reference)")
     parser.add_argument("--b", type=Path, default=Path("."), help="checkout B (the change)")
+    parser.add_argument("--b-patch", type=Path, default=None,
+                        help="B is A's committed HEAD with this patch applied (instead of --b)")
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--rate", type=float, default=1000.0, help="orders/s; 0 = max rate")
     parser.add_argument("--orders", type=int, default=10_000)
@@ -125,14 +169,32 @@ def main(argv: list[str] | None = None) -> int:
     args.scenario = args.scenario or f"oms-{args.database}"
     if args.scenario not in ("relay", f"oms-{args.database}"):
         parser.error(f"--scenario must be relay or oms-{args.database}")
-    extra = {"a": shlex.split(args.a_args), "b": shlex.split(args.b_args)}
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
     trees = {"a": args.a.resolve(), "b": args.b.resolve()}
     for key, tree in trees.items():
         if not (tree / "scripts" / "bench.py").is_file():
             parser.error(f"--{key} {tree}: not a checkout of the OMS (no scripts/bench.py)")
-    if args.pairs < 1:
-        parser.error("--pairs must be at least 1")
+    if args.b_patch is None:
+        return compare(args, trees)
+    if args.b != Path("."):
+        parser.error("--b and --b-patch name B twice: give one")
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "oms", "scripts"],
+                             cwd=trees["a"], capture_output=True, text=True, check=False)
+    if changed.stdout.strip():
+        print(f"warning: {trees['a']} has uncommitted changes under oms/ or scripts/: A runs "
+              "them, B (made from its HEAD) does not", file=sys.stderr)
+    try:
+        with patched_tree(trees["a"], args.b_patch) as tree:
+            print(f"B: {trees['a']}'s HEAD with {args.b_patch} applied", file=sys.stderr)
+            return compare(args, {"a": trees["a"], "b": tree})
+    except PatchError as exc:
+        parser.error(str(exc))
 
+
+def compare(args: argparse.Namespace, trees: dict[str, Path]) -> int:
+    """Run the pairs, print every run and the summary; 1 if a run failed."""
+    extra = {"a": shlex.split(args.a_args), "b": shlex.split(args.b_args)}
     header = ["pair", "tree", THROUGHPUT[0], *[name for name, _, _ in FIGURES]]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

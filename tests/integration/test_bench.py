@@ -188,6 +188,71 @@ def test_the_ab_script_alternates_which_checkout_runs_first_and_compares_pairwis
     assert "ack p99 ms" not in rows  # no pair had it
 
 
+def _git(cwd: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_the_ab_script_makes_b_from_a_patch_in_a_worktree_it_removes(tmp_path: Path) -> None:
+    # Arrange: a git checkout with one committed file, a patch that changes it, one that
+    # does not apply, and a path that is no file
+    ab = _script("bench_ab")
+    base = tmp_path / "a"
+    (base / "oms").mkdir(parents=True)
+    journal = base / "oms" / "journal.py"
+    journal.write_text("FLUSH = True\n")
+    _git(base, "init", "-q")
+    _git(base, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    _git(base, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    journal.write_text("FLUSH = False\n")
+    patch = tmp_path / "no-flush.patch"
+    patch.write_text(_git(base, "diff"))
+    _git(base, "checkout", "--", ".")
+    stale = tmp_path / "stale.patch"
+    stale.write_text(patch.read_text().replace("FLUSH = True", "FLUSH = Maybe"))
+
+    # Act
+    with ab.patched_tree(base, patch) as tree:
+        inside = (tree / "oms" / "journal.py").read_text()
+        listed = _git(base, "worktree", "list")
+    after = _git(base, "worktree", "list")
+    with pytest.raises(ab.PatchError, match="does not apply") as refused:
+        with ab.patched_tree(base, stale):
+            pass
+    with pytest.raises(ab.PatchError, match="no such patch file"):
+        with ab.patched_tree(base, tmp_path / "missing.patch"):
+            pass
+
+    # Assert: B has the change, A does not; the worktree is gone afterwards, also when the
+    # patch was refused
+    assert inside == "FLUSH = False\n"
+    assert journal.read_text() == "FLUSH = True\n"
+    assert str(tree) in listed
+    assert not tree.exists() and str(tree) not in after
+    assert len(_git(base, "worktree", "list").splitlines()) == 1
+    assert "stale.patch" in str(refused.value)
+
+
+def test_the_ab_script_refuses_a_missing_patch_or_two_bs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    script = str(root / "scripts" / "bench_ab.py")
+
+    missing = subprocess.run([sys.executable, script, "--a", str(root), "--b-patch",
+                              str(tmp_path / "nothing.patch")],
+                             capture_output=True, text=True, timeout=60)
+    twice = subprocess.run([sys.executable, script, "--a", str(root), "--b", str(root),
+                            "--b-patch", str(tmp_path / "nothing.patch")],
+                           capture_output=True, text=True, timeout=60)
+
+    assert missing.returncode == 2 and "no such patch file" in missing.stderr
+    assert twice.returncode == 2 and "name B twice" in twice.stderr
+
+
 @pytest.mark.slow
 def test_the_ab_script_runs_both_checkouts_and_keeps_every_run(tmp_path: Path) -> None:
     # Arrange: the same checkout as A and B, B's runs with the independent load client

@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--a", type=Path, required=True, help="checkout A (the reference)")
-    parser.add_argument("--b", type=Path, default=Path("."), help="checkout B (the change)")
+    parser.add_argument("--b", type=Path, default=None,
+                        help="checkout B (the change; default: the current directory)")
     parser.add_argument("--b-patch", type=Path, default=None,
                         help="B is A's committed HEAD with this patch applied (instead of --b)")
     parser.add_argument("--pairs", type=int, default=4)
@@ -171,14 +172,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--scenario must be relay or oms-{args.database}")
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
-    trees = {"a": args.a.resolve(), "b": args.b.resolve()}
+    if args.b is not None and args.b_patch is not None:
+        parser.error("--b and --b-patch name B twice: give one")
+    trees = {"a": args.a.resolve()}
+    if args.b_patch is None:
+        trees["b"] = (args.b or Path(".")).resolve()
     for key, tree in trees.items():
         if not (tree / "scripts" / "bench.py").is_file():
             parser.error(f"--{key} {tree}: not a checkout of the OMS (no scripts/bench.py)")
     if args.b_patch is None:
         return compare(args, trees)
-    if args.b != Path("."):
-        parser.error("--b and --b-patch name B twice: give one")
     changed = subprocess.run(["git", "status", "--porcelain", "--", "oms", "scripts"],
                              cwd=trees["a"], capture_output=True, text=True, check=False)
     if changed.stdout.strip():

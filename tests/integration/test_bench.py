@@ -242,9 +242,10 @@ def test_the_ab_script_refuses_a_missing_patch_or_two_bs(tmp_path: Path) -> None
     root = Path(__file__).resolve().parents[2]
     script = str(root / "scripts" / "bench_ab.py")
 
+    # from a directory that is no checkout: with --b-patch, B is not the current directory
     missing = subprocess.run([sys.executable, script, "--a", str(root), "--b-patch",
                               str(tmp_path / "nothing.patch")],
-                             capture_output=True, text=True, timeout=60)
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
     twice = subprocess.run([sys.executable, script, "--a", str(root), "--b", str(root),
                             "--b-patch", str(tmp_path / "nothing.patch")],
                            capture_output=True, text=True, timeout=60)

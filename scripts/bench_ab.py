@@ -105,26 +105,29 @@ def patched_tree(base: Path, patch: Path) -> Iterator[Path]:
     patch = patch.resolve()
     if not patch.is_file():
         raise PatchError(f"{patch}: no such patch file")
-    with tempfile.TemporaryDirectory(prefix="bench-ab-") as scratch:
-        tree = Path(scratch) / "b"
 
-        def git(*args: str, cwd: Path = base) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                                  check=False)
+    def git(*args: str, cwd: Path = base) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                              check=False)
 
-        added = git("worktree", "add", "--detach", str(tree), "HEAD")
-        if added.returncode != 0:
-            raise PatchError(f"{base}: cannot make a worktree of its HEAD: "
-                             f"{added.stderr.strip()}")
-        try:
-            applied = git("apply", str(patch), cwd=tree)
-            if applied.returncode != 0:
-                raise PatchError(f"{patch.name} does not apply to {base}'s HEAD: "
-                                 f"{applied.stderr.strip()}")
-            yield tree
-        finally:
-            git("worktree", "remove", "--force", str(tree))
-            git("worktree", "prune")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-ab-") as scratch:
+            tree = Path(scratch) / "b"
+            added = git("worktree", "add", "--detach", str(tree), "HEAD")
+            if added.returncode != 0:
+                raise PatchError(f"{base}: cannot make a worktree of its HEAD: "
+                                 f"{added.stderr.strip()}")
+            try:
+                applied = git("apply", str(patch), cwd=tree)
+                if applied.returncode != 0:
+                    raise PatchError(f"{patch.name} does not apply to {base}'s HEAD: "
+                                     f"{applied.stderr.strip()}")
+                yield tree
+            finally:
+                git("worktree", "remove", "--force", str(tree))
+    finally:
+        # only if the remove failed: its folder is gone now, so git forgets it
+        git("worktree", "prune")
 
 
 def pair_order(index: int) -> tuple[str, str]:

@@ -165,6 +165,49 @@ def test_the_journal_script_splits_a_commit_into_its_parts_at_full_and_normal(
     assert lines[-1].startswith("the fdatasync at COMMIT (FULL - NORMAL): ")
 
 
+@pytest.mark.parametrize("batch", [1, 7])
+def test_the_path_script_runs_the_orders_through_the_real_journal_and_checks_it(
+        batch: int, capsys: pytest.CaptureFixture[str]) -> None:
+    # Arrange: the OMS's own translators, core and journal, a real SQLite file; a group
+    # size that does not divide the orders, so the last group is short
+    path = _script("bench_path")
+
+    # Act
+    status = path.main(["--orders", "30", "--warmup", "5", "--batch", str(batch),
+                        "--synchronous", "full"])
+
+    # Assert: every order filled, in memory and in the database, with its two executions
+    # and six audit rows; a CPU figure per stage (no judgement of the figures)
+    lines = capsys.readouterr().out.splitlines()
+    document = json.loads(lines[-1])
+    assert status == 0
+    assert document["checked"] == {"filled": 35, "stored_filled": 35, "executions": 70,
+                                   "events": 210, "expected_orders": 35, "ok": True}
+    assert document["commits"] == 3 * (-(-30 // batch) + -(-5 // batch))
+    assert set(document["stage_cpu_us_per_order"]) == set(path.STAGES)
+    assert all(value > 0 for value in document["stage_cpu_us_per_order"].values())
+    assert document["cpu_us_per_order"] >= sum(document["stage_cpu_us_per_order"].values()) \
+        * 0.99
+    assert lines[1] == "| translate | core | journal | build | all |"
+
+
+def test_the_path_script_refuses_bad_arguments_and_a_missing_valgrind(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Arrange: no valgrind on PATH
+    path = _script("bench_path")
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    # Act / Assert: a clear error and a non-zero exit, nothing run
+    for argv in (["--orders", "0"], ["--batch", "0"], ["--warmup", "-1"]):
+        with pytest.raises(SystemExit) as refused:
+            path.main(argv)
+        assert refused.value.code == 2
+    with pytest.raises(SystemExit) as missing:
+        path.main(["--callgrind", "--orders", "10"])
+    assert "needs valgrind" in str(missing.value.code)
+    assert "must be positive" in capsys.readouterr().err
+
+
 def test_the_ab_script_alternates_which_checkout_runs_first_and_compares_pairwise() -> None:
     # Arrange
     ab = _script("bench_ab")

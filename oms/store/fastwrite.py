@@ -233,6 +233,21 @@ class RowWriter:
             "orders", self.order_names,
             f" ON CONFLICT (order_id) DO UPDATE SET {updates} "
             "WHERE orders.version <= excluded.version")
+        # SQLite rewrites the index entries of every indexed column an UPDATE sets, changed
+        # or not. Most order rows change state only (a broker's New, a fill), so they are
+        # written first with an upsert that sets the other columns and only where the
+        # indexed ones are still as stored; a row it leaves alone (a replace's new
+        # ClOrdIDs, or a stale snapshot) makes the chunk go again with the full upsert
+        # (#3, scripts/bench_path.py: 32.7 -> 30.9 pages written per commit of 10 orders,
+        # 0.98x the instructions per order).
+        indexed = sorted({column.name for index in orders.indexes for column in index.columns})
+        state = [name for name in self.order_names if name != "order_id" and name not in indexed]
+        self._order_state_sql = _multi_row_sql(
+            "orders", self.order_names,
+            " ON CONFLICT (order_id) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in state)
+            + " WHERE orders.version <= excluded.version"
+            + "".join(f" AND orders.{name} IS excluded.{name}" for name in indexed))
         self._execution_sql = _multi_row_sql("executions", self.execution_names)
         self._event_sql = _multi_row_sql("order_events", self.event_names)
         self._seq_sql = _multi_row_sql(
@@ -253,7 +268,8 @@ class RowWriter:
         lets go of the GIL around every statement step, and under load each of those was a
         hand-off to a QuickFIX thread and a wait to get the GIL back (#3)."""
         if orders_:
-            _insert_chunks(cursor, self._order_sql, [self._order_row(o) for o in orders_])
+            _upsert_orders(cursor, self._order_state_sql, self._order_sql,
+                           [self._order_row(o) for o in orders_])
         if executions_:
             _insert_chunks(cursor, self._execution_sql,
                            [self._execution_row(e) for e in executions_])
@@ -291,4 +307,18 @@ def _insert_chunks(cursor: Any, statements: dict[int, str], rows: list[tuple[Any
     for size in chunk_sizes(len(rows)):
         end = start + size
         cursor.execute(statements[size], list(chain.from_iterable(rows[start:end])))
+        start = end
+
+
+def _upsert_orders(cursor: Any, state: dict[int, str], full: dict[int, str],
+                   rows: list[tuple[Any, ...]]) -> None:
+    """Each chunk of order rows with the state-only upsert; again with the full one when
+    it did not write every row (the driver's rowcount: rows inserted or updated)."""
+    start = 0
+    for size in chunk_sizes(len(rows)):
+        end = start + size
+        values = list(chain.from_iterable(rows[start:end]))
+        cursor.execute(state[size], values)
+        if cursor.rowcount != size:
+            cursor.execute(full[size], values)
         start = end

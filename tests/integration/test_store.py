@@ -7,6 +7,7 @@ nothing here asserts on time.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -347,6 +348,48 @@ def test_latest_version_wins_within_a_group_and_a_stale_snapshot_never_overwrite
     assert row["order"]["version"] == 2
     assert row["order"]["status"] == OrdStatus.PARTIALLY_FILLED.value
     assert row["order"]["cum_qty"] == Decimal("40")
+
+
+def test_state_changes_and_a_replace_each_leave_the_row_and_its_lookups_as_the_order_is(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # #3: on SQLite an order row is first written with an upsert that leaves the indexed
+    # columns alone, and again in full when they changed (a replace's new ClOrdIDs)
+    # Arrange: two orders in each group, one of them replaced in the third
+    placed = [new_order("O1"), new_order("O2")]
+    groups = [Batch(orders={o.order_id: snapshot(o) for o in placed})]
+    for order in placed:
+        order.apply(Trigger.ACCEPT)
+    groups.append(Batch(orders={o.order_id: snapshot(o) for o in placed}))
+    replaced, filled = placed
+    replaced.orig_cl_ord_id, replaced.cl_ord_id = replaced.cl_ord_id, "C-O1-2"
+    replaced.child_cl_ord_id, replaced.order_qty = "K-O1-2", Decimal("150")
+    replaced.version += 1
+    filled.fill("X-f", Decimal("100"), Decimal("10.25"))
+    groups.append(Batch(orders={o.order_id: snapshot(o) for o in placed}))
+
+    # Act
+    for group in groups:
+        assert writer.write_now(group)
+    writer.close_connection()
+
+    # Assert: every column as the order is now, and its row found through each index
+    with engine.connect() as connection:
+        rows = {row.order_id: row for row in connection.execute(sa.select(orders))}
+        by_client = connection.execute(
+            sa.select(orders.c.order_id).where(orders.c.session == SESSION,
+                                              orders.c.cl_ord_id == "C-O1-2")).scalars().all()
+        by_child = connection.execute(
+            sa.select(orders.c.order_id).where(orders.c.child_cl_ord_id.in_(
+                ["K-O1", "K-O1-2", "K-O2"])).order_by(orders.c.child_cl_ord_id)).scalars().all()
+    for order in placed:
+        stored = rows[order.order_id]._asdict()
+        expected = dataclasses.asdict(snapshot(order))
+        assert {name: stored[name] for name in expected} == expected
+    assert (rows["O1"].cl_ord_id, rows["O1"].child_cl_ord_id) == ("C-O1-2", "K-O1-2")
+    assert rows["O2"].status == OrdStatus.FILLED.value and rows["O2"].version == 2
+    assert by_client == ["O1"] and by_child == ["O1", "O2"]
+    assert writer.rows_skipped == 0 and writer.failures == 0
 
 
 def test_open_orders_reload_with_fills_a_bust_and_a_correction(

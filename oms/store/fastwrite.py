@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import chain
@@ -228,11 +228,9 @@ class RowWriter:
         self.execution_names, self._execution_row = _row_maker(
             ExecutionRecord, executions, dialect)
         self.event_names, self._event_row = _row_maker(EventRecord, order_events, dialect)
-        updates = ", ".join(f"{n} = excluded.{n}" for n in self.order_names if n != "order_id")
-        self._order_sql = _multi_row_sql(
-            "orders", self.order_names,
-            f" ON CONFLICT (order_id) DO UPDATE SET {updates} "
-            "WHERE orders.version <= excluded.version")
+        newer = "orders.version <= excluded.version"
+        self._order_sql = _multi_row_sql("orders", self.order_names, _order_upsert(
+            [name for name in self.order_names if name != "order_id"], newer))
         # SQLite rewrites the index entries of every indexed column an UPDATE sets, changed
         # or not. Most order rows change state only (a broker's New, a fill), so they are
         # written first with an upsert that sets the other columns and only where the
@@ -242,12 +240,8 @@ class RowWriter:
         # 0.98x the instructions per order).
         indexed = sorted({column.name for index in orders.indexes for column in index.columns})
         state = [name for name in self.order_names if name != "order_id" and name not in indexed]
-        self._order_state_sql = _multi_row_sql(
-            "orders", self.order_names,
-            " ON CONFLICT (order_id) DO UPDATE SET "
-            + ", ".join(f"{name} = excluded.{name}" for name in state)
-            + " WHERE orders.version <= excluded.version"
-            + "".join(f" AND orders.{name} IS excluded.{name}" for name in indexed))
+        self._order_state_sql = _multi_row_sql("orders", self.order_names, _order_upsert(
+            state, newer + "".join(f" AND orders.{name} IS excluded.{name}" for name in indexed)))
         self._execution_sql = _multi_row_sql("executions", self.execution_names)
         self._event_sql = _multi_row_sql("order_events", self.event_names)
         self._seq_sql = _multi_row_sql(
@@ -302,23 +296,31 @@ def chunk_sizes(count: int) -> list[int]:
     return sizes
 
 
-def _insert_chunks(cursor: Any, statements: dict[int, str], rows: list[tuple[Any, ...]]) -> None:
+def _order_upsert(names: Sequence[str], where: str) -> str:
+    """The ON CONFLICT clause of an ``orders`` INSERT: set ``names``, where ``where``."""
+    return (" ON CONFLICT (order_id) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in names) + f" WHERE {where}")
+
+
+def _chunks(rows: list[tuple[Any, ...]]) -> Iterator[tuple[int, list[Any]]]:
+    """Each statement's row count (``chunk_sizes``) and its parameters, flattened."""
     start = 0
     for size in chunk_sizes(len(rows)):
         end = start + size
-        cursor.execute(statements[size], list(chain.from_iterable(rows[start:end])))
+        yield size, list(chain.from_iterable(rows[start:end]))
         start = end
+
+
+def _insert_chunks(cursor: Any, statements: dict[int, str], rows: list[tuple[Any, ...]]) -> None:
+    for size, values in _chunks(rows):
+        cursor.execute(statements[size], values)
 
 
 def _upsert_orders(cursor: Any, state: dict[int, str], full: dict[int, str],
                    rows: list[tuple[Any, ...]]) -> None:
     """Each chunk of order rows with the state-only upsert; again with the full one when
     it did not write every row (the driver's rowcount: rows inserted or updated)."""
-    start = 0
-    for size in chunk_sizes(len(rows)):
-        end = start + size
-        values = list(chain.from_iterable(rows[start:end]))
+    for size, values in _chunks(rows):
         cursor.execute(state[size], values)
         if cursor.rowcount != size:
             cursor.execute(full[size], values)
-        start = end

@@ -16,6 +16,13 @@ lines name the fields the next application message must carry (other fields may 
 too; ``*`` matches any value, ``$NAME`` a remembered one, ``!`` means the tag is absent).
 Heartbeats and TestRequests are answered and skipped. No validation of our own happens
 here beyond BodyLength and CheckSum, which simplefix computes.
+
+``broker: script`` puts a scripted broker in place of the simulator: a raw FIX 4.4 acceptor
+(``RawFixBroker``, simplefix too) that the OMS logs on to, and that does only what the
+script says. Its lines are the same with a ``B`` in front: ``B>`` the broker sends, ``B<``
+the next application message the OMS sends the broker, ``B= 11 CHILD`` remembers a tag of
+that message. This is how a broker other than ours talks to the OMS: PendingNew before New,
+PendingCancel, busts and corrections, reports the simulator never sends.
 """
 
 from __future__ import annotations
@@ -63,11 +70,13 @@ class Scenario:
                 for item in line.removeprefix("broker:").split():
                     key, _, value = item.partition("=")
                     scenario.broker[key] = _option(value)
-            elif line[0] in "><":
-                scenario.steps.append((line[0], (number, parse_fields(line[1:]))))
-            elif line.startswith("="):
-                tag, name = line[1:].split()
-                scenario.steps.append(("=", (number, (tag, name))))
+            elif line[0] in "><" or line[:2] in ("B>", "B<"):
+                kind = line[:2] if line[0] == "B" else line[0]
+                scenario.steps.append((kind, (number, parse_fields(line[len(kind):]))))
+            elif line[0] == "=" or line.startswith("B="):
+                kind = line[:2] if line[0] == "B" else line[0]
+                tag, name = line[len(kind):].split()
+                scenario.steps.append((kind, (number, (tag, name))))
             else:
                 raise ValueError(f"{path.name}:{number}: cannot read {raw!r}")
         return scenario
@@ -82,13 +91,15 @@ def _option(value: str) -> object:
     return value
 
 
-class RawFixClient:
-    """A minimal FIX 4.4 initiator over one TCP connection."""
+class RawFixSession:
+    """One FIX 4.4 connection, either side: sends with our header, receives as dicts."""
 
-    def __init__(self, host: str, port: int, sender: str, target: str,
+    peer = "the OMS"
+
+    def __init__(self, sock: socket.socket, sender: str, target: str,
                  timeout: float = 10.0) -> None:
         self.sender, self.target, self.timeout = sender, target, timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = sock
         self.parser = simplefix.FixParser()
         self.seq = 0
 
@@ -120,11 +131,11 @@ class RawFixClient:
                 return fields
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError("no message from the OMS in time")
+                raise TimeoutError(f"no message from {self.peer} in time")
             self.sock.settimeout(remaining)
             data = self.sock.recv(65536)
             if not data:
-                raise ConnectionError("the OMS closed the connection")
+                raise ConnectionError(f"{self.peer} closed the connection")
             self.parser.append_buffer(data)
 
     def receive_application(self) -> dict[str, str]:
@@ -138,10 +149,6 @@ class RawFixClient:
             else:
                 return fields
 
-    def logon(self) -> dict[str, str]:
-        self.send([("35", "A"), ("98", "0"), ("108", "30"), ("141", "Y")])
-        return self.receive()
-
     def logout(self) -> None:
         try:
             self.send([("35", "5")])
@@ -153,28 +160,74 @@ class RawFixClient:
             self.sock.close()
 
 
-def play(scenario: Scenario, client: RawFixClient) -> None:
+class RawFixClient(RawFixSession):
+    """A minimal FIX 4.4 initiator: the upstream system."""
+
+    def __init__(self, host: str, port: int, sender: str, target: str,
+                 timeout: float = 10.0) -> None:
+        super().__init__(socket.create_connection((host, port), timeout=timeout), sender,
+                         target, timeout)
+
+    def logon(self) -> dict[str, str]:
+        self.send([("35", "A"), ("98", "0"), ("108", "30"), ("141", "Y")])
+        return self.receive()
+
+
+class RawFixBroker(RawFixSession):
+    """A minimal FIX 4.4 acceptor for one initiator: a broker that does what it is told.
+
+    ``listen`` binds the port before the OMS starts; ``accept_logon`` takes the OMS's
+    connection and answers its Logon with the same HeartBtInt."""
+
+    def __init__(self, listener: socket.socket, sender: str, target: str,
+                 timeout: float = 10.0) -> None:
+        listener.settimeout(timeout)
+        connection, _ = listener.accept()
+        super().__init__(connection, sender, target, timeout)
+
+    @staticmethod
+    def listen(port: int) -> socket.socket:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(1)
+        return listener
+
+    def accept_logon(self) -> dict[str, str]:
+        logon = self.receive()
+        assert logon["35"] == "A", f"the OMS's first message is not a Logon: {logon}"
+        self.send([("35", "A"), ("98", "0"), ("108", logon.get("108", "30"))])
+        return logon
+
+
+def play(scenario: Scenario, client: RawFixClient, broker: RawFixBroker | None = None) -> None:
     """Play the scenario; raise AssertionError naming the line on the first mismatch."""
     remembered: dict[str, str] = {}
-    last: dict[str, str] = {}
+    last = {"": {}, "B": {}}  # the last message each side received
     for kind, (number, payload) in scenario.steps:  # type: ignore[misc]
         where = f"{scenario.path.name}:{number}"
-        if kind == ">":
-            client.send([(t, remembered.get(v[1:], v) if v.startswith("$") else v)
-                         for t, v in payload])
-        elif kind == "<":
-            last = client.receive_application()
+        side = kind[0] if kind[0] == "B" else ""
+        session: RawFixSession | None = broker if side else client
+        assert session is not None, f"{where}: a broker line needs 'broker: script'"
+        if kind[-1] == ">":
+            session.send([(t, remembered.get(v[1:], v) if v.startswith("$") else v)
+                          for t, v in payload])
+        elif kind[-1] == "<":
+            try:
+                got = last[side] = session.receive_application()
+            except (TimeoutError, ConnectionError) as exc:
+                raise AssertionError(f"{where}: expected {payload}, got nothing: {exc}") from exc
             for tag, expected in payload:
-                actual = last.get(tag)
+                actual = got.get(tag)
                 if expected == "!":
-                    assert actual is None, f"{where}: tag {tag} should be absent: {last}"
+                    assert actual is None, f"{where}: tag {tag} should be absent: {got}"
                     continue
                 if expected.startswith("$"):
                     expected = remembered[expected[1:]]
-                assert actual is not None, f"{where}: tag {tag} missing: {last}"
+                assert actual is not None, f"{where}: tag {tag} missing: {got}"
                 if expected != "*":
                     assert actual == expected, \
-                        f"{where}: tag {tag} is {actual!r}, expected {expected!r}: {last}"
+                        f"{where}: tag {tag} is {actual!r}, expected {expected!r}: {got}"
         else:
             tag, name = payload
-            remembered[name] = last[tag]
+            remembered[name] = last[side][tag]

@@ -11,7 +11,8 @@ upstream system sees the wire. A scenario is a text file:
     < 35=8|11=A1|150=0|39=0|38=100|151=100|14=0
     = 37 A1                             (remember tag 37 of the last message as $A1)
 
-``>`` lines are sent (header, TransactTime ``60=<TIME>`` and trailer are filled in); ``<``
+``>`` lines are sent (header, TransactTime ``60=<TIME>`` and trailer are filled in; 43, 97
+and 122 go into the header); ``<``
 lines name the fields the next application message must carry (other fields may be there
 too; ``*`` matches any value, ``$NAME`` a remembered one, ``!`` means the tag is absent).
 Heartbeats and TestRequests are answered and skipped. No validation of our own happens
@@ -37,6 +38,8 @@ import simplefix
 from oms.bench.rawclient import utc_stamp  # the benchmark's independent client, no QuickFIX
 
 SOH = "\x01"
+# tags a script may give that belong in the header: PossDupFlag, PossResend, OrigSendingTime
+HEADER_TAGS = frozenset({"43", "97", "122"})
 
 
 def parse_fields(text: str) -> list[tuple[str, str]]:
@@ -115,7 +118,8 @@ class RawFixSession:
         message.append_pair(34, self.seq, header=True)
         message.append_pair(52, utc_stamp(), header=True)
         for tag, value in body:
-            message.append_pair(int(tag), utc_stamp() if value == "<TIME>" else value)
+            message.append_pair(int(tag), utc_stamp() if value == "<TIME>" else value,
+                                header=tag in HEADER_TAGS)
         self.sock.sendall(message.encode())
 
     def receive(self) -> dict[str, str]:

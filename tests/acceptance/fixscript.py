@@ -22,8 +22,9 @@ here beyond BodyLength and CheckSum, which simplefix computes.
 (``RawFixBroker``, simplefix too) that the OMS logs on to, and that does only what the
 script says. Its lines are the same with a ``B`` in front: ``B>`` the broker sends, ``B<``
 the next application message the OMS sends the broker, ``B= 11 CHILD`` remembers a tag of
-that message. This is how a broker other than ours talks to the OMS: PendingNew before New,
-PendingCancel, busts and corrections, reports the simulator never sends.
+that message, ``B!`` drops its connection. This is how a broker other than ours talks to
+the OMS: PendingNew before New, PendingCancel, busts and corrections, reports the simulator
+never sends. ``~ 0.5`` waits half a second (for the OMS to notice a dropped connection).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class Scenario:
                 for item in line.removeprefix("broker:").split():
                     key, _, value = item.partition("=")
                     scenario.broker[key] = _option(value)
+            elif line == "B!":
+                scenario.steps.append(("B!", (number, None)))
+            elif line.startswith("~"):
+                scenario.steps.append(("~", (number, float(line[1:]))))
             elif line[0] in "><" or line[:2] in ("B>", "B<"):
                 kind = line[:2] if line[0] == "B" else line[0]
                 scenario.steps.append((kind, (number, parse_fields(line[len(kind):]))))
@@ -213,7 +218,11 @@ def play(scenario: Scenario, client: RawFixClient, broker: RawFixBroker | None =
         side = kind[0] if kind[0] == "B" else ""
         session: RawFixSession | None = broker if side else client
         assert session is not None, f"{where}: a broker line needs 'broker: script'"
-        if kind[-1] == ">":
+        if kind == "~":
+            time.sleep(payload)
+        elif kind == "B!":
+            session.sock.close()
+        elif kind[-1] == ">":
             session.send([(t, remembered.get(v[1:], v) if v.startswith("$") else v)
                           for t, v in payload])
         elif kind[-1] == "<":

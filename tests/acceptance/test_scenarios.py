@@ -47,6 +47,6 @@ def test_scenario(tmp_path: Path, path: Path):
             client.logout()
         stack.stop()
         if broker is not None:
-            broker.sock.close()
+            broker.sock.close()  # again after B! is harmless
         if listener is not None:
             listener.close()

@@ -70,6 +70,11 @@ _BROKER_EXEC_TRIGGERS = {
 }
 
 
+# a broker's OrdStatus, in answer to our status query, that says the order is working there
+# (an order it says has ended is left to the reports that ended it: they carry the fills)
+_BROKER_WORKING = frozenset((OrdStatus.NEW._value_, OrdStatus.PARTIALLY_FILLED._value_))
+
+
 def fmt(value: Decimal) -> str:
     """A Decimal as FIX wants it: plain digits, never an exponent. Digits are kept as
     given (100.50 stays 100.50): every value here was parsed from FIX text or computed
@@ -946,10 +951,19 @@ class Core:
                 # request was committed here but never reached it; say so, do not guess
                 self._refuse_pending(order, pending, CxlRejReason.OTHER,
                                      "The request did not reach the broker; send it again")
-            elif cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
-                self._event("error", order.order_id, cmd.session, "8",
-                            f"broker reports CumQty {fmt(cmd.cum_qty)}, "
-                            f"blotter has {fmt(order.cum_qty)}")
+            else:
+                if order.status is OrdStatus.PENDING_NEW and cmd.ord_status in _BROKER_WORKING:
+                    # the broker has the order working, and its New never reached us (a
+                    # broker that reset its sequence numbers does not resend it): its answer
+                    # to our query after the logon is the acknowledgement (no broker ExecID
+                    # kept: a status answer books nothing, and may repeat an ExecID)
+                    order.apply(Trigger.ACCEPT)
+                    self._transition(order, Trigger.ACCEPT, before)
+                    self._report(order, ExecType.NEW, text=cmd.text)
+                if cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
+                    self._event("error", order.order_id, cmd.session, "8",
+                                f"broker reports CumQty {fmt(cmd.cum_qty)}, "
+                                f"blotter has {fmt(order.cum_qty)}")
         else:
             self._event("error", order.order_id, cmd.session, "8",
                         f"ExecType {exec_type} is not handled")

@@ -22,7 +22,8 @@ here beyond BodyLength and CheckSum, which simplefix computes.
 (``RawFixBroker``, simplefix too) that the OMS logs on to, and that does only what the
 script says. Its lines are the same with a ``B`` in front: ``B>`` the broker sends, ``B<``
 the next application message the OMS sends the broker, ``B= 11 CHILD`` remembers a tag of
-that message, ``B!`` drops its connection. This is how a broker other than ours talks to
+that message, ``B!`` drops its connection, ``B+`` takes the OMS's next one (it reconnects
+on its own) and answers its Logon, sequence numbers going on. This is how a broker other than ours talks to
 the OMS: PendingNew before New, PendingCancel, busts and corrections, reports the simulator
 never sends. ``~ 0.5`` waits half a second (for the OMS to notice a dropped connection).
 """
@@ -74,8 +75,8 @@ class Scenario:
                 for item in line.removeprefix("broker:").split():
                     key, _, value = item.partition("=")
                     scenario.broker[key] = _option(value)
-            elif line == "B!":
-                scenario.steps.append(("B!", (number, None)))
+            elif line in ("B!", "B+"):
+                scenario.steps.append((line, (number, None)))
             elif line.startswith("~"):
                 scenario.steps.append(("~", (number, float(line[1:]))))
             elif line[0] in "><" or line[:2] in ("B>", "B<"):
@@ -190,9 +191,17 @@ class RawFixBroker(RawFixSession):
 
     def __init__(self, listener: socket.socket, sender: str, target: str,
                  timeout: float = 10.0) -> None:
+        self.listener = listener
         listener.settimeout(timeout)
         connection, _ = listener.accept()
         super().__init__(connection, sender, target, timeout)
+
+    def reconnect(self) -> dict[str, str]:
+        """Take the OMS's next connection and answer its Logon; sequence numbers go on."""
+        self.sock.close()
+        self.sock, _ = self.listener.accept()
+        self.parser = simplefix.FixParser()
+        return self.accept_logon()
 
     @staticmethod
     def listen(port: int) -> socket.socket:
@@ -222,6 +231,9 @@ def play(scenario: Scenario, client: RawFixClient, broker: RawFixBroker | None =
             time.sleep(payload)
         elif kind == "B!":
             session.sock.close()
+        elif kind == "B+":
+            assert isinstance(session, RawFixBroker)
+            session.reconnect()
         elif kind[-1] == ">":
             session.send([(t, remembered.get(v[1:], v) if v.startswith("$") else v)
                           for t, v in payload])

@@ -291,3 +291,39 @@ def test_a_cancel_the_broker_never_received_is_refused_after_the_status_query():
     assert (reject[11], reject[41], reject[39], reject[434]) == ("C2", "C1", "0", "1")
     assert "did not reach the broker" in reject[58]
     assert harness.order().status is OrdStatus.NEW
+
+
+@pytest.mark.parametrize(("ord_status", "cum_qty", "errors"), [("0", "0", 0), ("1", "30", 1)])
+def test_a_status_answer_saying_working_acknowledges_an_order_whose_new_never_came(
+        ord_status, cum_qty, errors):
+    # Arrange: the broker got the child D, but its New was lost with the connection (a
+    # broker that resets its sequence numbers at logon never resends it)
+    harness = Harness()
+    harness.run(submit_order("C1"))
+    query = harness.run(SessionLoggedOn(BROKER)).only_to_broker("H")
+
+    # Act: the answer to our query says the order is working there
+    step = harness.broker("I", cl_ord_id=query[11], ord_status=ord_status, cum_qty=cum_qty)
+
+    # Assert: the client hears New; fills the blotter never saw are an error, not invented
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[11], report[14]) == ("0", "0", "C1", "0")
+    assert harness.order().status is OrdStatus.NEW
+    assert len(step.events("error")) == errors
+
+
+@pytest.mark.parametrize("ord_status", ["2", "4", "C", "8"])
+def test_a_status_answer_saying_ended_does_not_acknowledge_a_pending_new_order(ord_status):
+    # Arrange
+    harness = Harness()
+    harness.run(submit_order("C1"))
+    query = harness.run(SessionLoggedOn(BROKER)).only_to_broker("H")
+
+    # Act
+    step = harness.broker("I", cl_ord_id=query[11], ord_status=ord_status, cum_qty="0",
+                          broker_order_id="NONE" if ord_status == "8" else "BRK-1")
+
+    # Assert: only "unknown" (8) ends it here; the others wait for the reports that ended it
+    assert [m for m in step.upstream if (150, "0") in m.fields] == []
+    expected = OrdStatus.REJECTED if ord_status == "8" else OrdStatus.PENDING_NEW
+    assert harness.order().status is expected

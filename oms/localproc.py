@@ -4,19 +4,61 @@ itself terminated. Used by the demo, the benchmarks and tests."""
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000  # free_port's ports lie between this and the ephemeral range
+_given: set[int] = set()  # ports free_port handed out in this process: never twice
+_given_lock = threading.Lock()
+_random = random.SystemRandom()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
+    """A TCP port nobody listens on right now, for a server that binds it a moment later.
+
+    Chosen below the kernel's ephemeral range where that is known (Linux): a port the OS
+    picks with ``bind(0)`` comes from that range, and any outgoing connection on the
+    machine may take it as its source port before the server binds it. CI saw exactly that
+    (``oms serve``: errno 98, address already in use). A port is never handed out twice
+    by one process. Elsewhere, or if 200 tries find nothing, the OS picks."""
+    low = _ephemeral_low()
+    if low is not None and low - LOWEST_PORT >= 1_000:
+        for _ in range(200):
+            port = _random.randrange(LOWEST_PORT, low)
+            with _given_lock:
+                if port in _given:
+                    continue
+                if _bindable(host, port):
+                    _given.add(port)
+                    return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int | None:
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 @contextmanager

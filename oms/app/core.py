@@ -945,8 +945,7 @@ class Core:
                 self._transition(order, Trigger.REJECT, before)
                 self._report(order, ExecType.REJECTED, text=order.text,
                              rej_reason=OrdRejReason.BROKER_OPTION._value_)
-            elif pending is not None and cmd.ord_status in (
-                    OrdStatus.NEW._value_, OrdStatus.PARTIALLY_FILLED._value_):
+            elif pending is not None and cmd.ord_status in _BROKER_WORKING:
                 # the broker has the order working with no cancel/replace pending: our
                 # request was committed here but never reached it; say so, do not guess
                 self._refuse_pending(order, pending, CxlRejReason.OTHER,

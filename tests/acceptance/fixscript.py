@@ -186,36 +186,31 @@ class RawFixClient(RawFixSession):
 class RawFixBroker(RawFixSession):
     """A minimal FIX 4.4 acceptor for one initiator: a broker that does what it is told.
 
-    ``listen`` binds the port before the OMS starts; ``accept_logon`` takes the OMS's
-    connection and answers its Logon with the same HeartBtInt."""
+    It listens on ``port`` from the start, so the OMS can be started after it;
+    ``accept_logon`` takes the OMS's connection (its first, or its next after a drop: it
+    reconnects on its own) and answers its Logon with the same HeartBtInt, sequence
+    numbers going on."""
 
-    def __init__(self, listener: socket.socket, sender: str, target: str,
-                 timeout: float = 10.0) -> None:
-        self.listener = listener
-        listener.settimeout(timeout)
-        connection, _ = listener.accept()
-        super().__init__(connection, sender, target, timeout)
+    def __init__(self, port: int, sender: str, target: str, timeout: float = 10.0) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", port))
+        self.listener.listen(1)
+        self.listener.settimeout(timeout)
+        super().__init__(socket.socket(), sender, target, timeout)  # until accept_logon
 
-    def reconnect(self) -> dict[str, str]:
-        """Take the OMS's next connection and answer its Logon; sequence numbers go on."""
+    def accept_logon(self) -> dict[str, str]:
         self.sock.close()
         self.sock, _ = self.listener.accept()
         self.parser = simplefix.FixParser()
-        return self.accept_logon()
-
-    @staticmethod
-    def listen(port: int) -> socket.socket:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(1)
-        return listener
-
-    def accept_logon(self) -> dict[str, str]:
         logon = self.receive()
         assert logon["35"] == "A", f"the OMS's first message is not a Logon: {logon}"
         self.send([("35", "A"), ("98", "0"), ("108", logon.get("108", "30"))])
         return logon
+
+    def close(self) -> None:
+        self.sock.close()
+        self.listener.close()
 
 
 def play(scenario: Scenario, client: RawFixClient, broker: RawFixBroker | None = None) -> None:
@@ -233,7 +228,7 @@ def play(scenario: Scenario, client: RawFixClient, broker: RawFixBroker | None =
             session.sock.close()
         elif kind == "B+":
             assert isinstance(session, RawFixBroker)
-            session.reconnect()
+            session.accept_logon()
         elif kind[-1] == ">":
             session.send([(t, remembered.get(v[1:], v) if v.startswith("$") else v)
                           for t, v in payload])

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from oms.bootstrap import OmsServer
 from tests.acceptance.fixscript import RawFixBroker, RawFixClient, Scenario, play
-from tests.integration.stack import Stack, wait_until
+from tests.integration.stack import Stack
 
 pytestmark = pytest.mark.slow
 
@@ -23,16 +22,12 @@ def test_scenario(tmp_path: Path, path: Path):
     scripted = scenario.broker.get("script", None) is not None
     stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'oms.db'}", upstream_reset=True,
                   broker_options={} if scripted else dict(scenario.broker))
-    client = broker = listener = None
+    client = broker = None
     try:
         if scripted:
             # a broker of nobody's making: the OMS logs on to a raw acceptor (fixscript)
-            listener = RawFixBroker.listen(stack.broker_port)
-            stack.server = OmsServer(stack.config)
-            stack.server.start()
-            broker = RawFixBroker(listener, "BROKER1", "OMS")
-            broker.accept_logon()
-            wait_until(lambda: stack.server.application.is_logged_on("FIX.4.4:OMS->BROKER1"))
+            broker = RawFixBroker(stack.broker_port, "BROKER1", "OMS")
+            stack.start_oms(before_logon=broker.accept_logon)
         else:
             stack.start_broker()
             stack.start_oms()
@@ -47,6 +42,4 @@ def test_scenario(tmp_path: Path, path: Path):
             client.logout()
         stack.stop()
         if broker is not None:
-            broker.sock.close()  # again after B! is harmless
-        if listener is not None:
-            listener.close()
+            broker.close()

@@ -78,9 +78,13 @@ class Stack:
         self.broker.start()
         return self.broker
 
-    def start_oms(self) -> OmsServer:
+    def start_oms(self, before_logon: Callable[[], Any] | None = None) -> OmsServer:
+        """The OMS in this process, once logged on to the broker; ``before_logon`` runs
+        after it starts (a scripted broker answering its Logon, tests/acceptance)."""
         self.server = OmsServer(self.config)
         self.server.start()
+        if before_logon is not None:
+            before_logon()
         wait_until(lambda: self.server and self.server.application and
                    self.server.application.is_logged_on("FIX.4.4:OMS->BROKER1"))
         return self.server

@@ -72,7 +72,8 @@ def _execution(n: int, exec_type: str, now: datetime) -> ExecutionRecord:
 
 
 def _events(n: int, session: str, now: datetime) -> list[EventRecord]:
-    return [EventRecord(now, kind, f"O{n:09d}", session, "8", BODY) for kind in ("in", "out")]
+    return [EventRecord(now, "in", f"O{n:09d}", session, "8", BODY),
+            EventRecord(now, "out", f"O{n:09d}", session, "8", BODY, outbox_seq=n)]
 
 
 def groups_of_one_order(n: int) -> list[Batch]:
@@ -80,13 +81,14 @@ def groups_of_one_order(n: int) -> list[Batch]:
     now = datetime.now(UTC)
     return [
         Batch(orders={f"O{n:09d}": _order(n, "A", 1, now)}, events=_events(n, CLIENT, now),
-              inbound_seqs={CLIENT: n}),
+              inbound_seqs={CLIENT: n}, outbound={BROKER: n}, out_sent={CLIENT: n}),
         Batch(orders={f"O{n:09d}": _order(n, "0", 2, now)},
               executions=[_execution(n, "0", now)], events=_events(n, BROKER, now),
-              inbound_seqs={BROKER: 2 * n}),
+              inbound_seqs={BROKER: 2 * n}, outbound={CLIENT: 2 * n}, out_sent={BROKER: n}),
         Batch(orders={f"O{n:09d}": _order(n, "2", 3, now)},
               executions=[_execution(n, "F", now)], events=_events(n, BROKER, now),
-              inbound_seqs={BROKER: 2 * n + 1}),
+              inbound_seqs={BROKER: 2 * n + 1}, outbound={CLIENT: 2 * n + 1},
+              out_sent={CLIENT: 2 * n}),
     ]
 
 
@@ -152,10 +154,10 @@ def run_phases(synchronous: str, page_size: int, orders: int, preload: int
             rows = RowWriter("sqlite")
             steps: dict[str, Callable[[Any], object]] = {
                 "BEGIN": lambda _: cursor.execute("BEGIN IMMEDIATE"),
-                "orders": lambda g: rows.write(cursor, g.orders, [], [], {}),
-                "executions": lambda g: rows.write(cursor, [], g.executions, [], {}),
-                "audit rows": lambda g: rows.write(cursor, [], [], g.events, {}),
-                "sequence numbers": lambda g: rows.write(cursor, [], [], [], g.inbound_seqs),
+                "orders": lambda g: rows.write(cursor, g.orders, [], [], []),
+                "executions": lambda g: rows.write(cursor, [], g.executions, [], []),
+                "audit rows": lambda g: rows.write(cursor, [], [], g.events, []),
+                "sequence numbers": lambda g: rows.write(cursor, [], [], [], g.sessions),
                 "COMMIT": lambda _: cursor.execute("COMMIT"),
             }
             assert tuple(steps) == PHASES

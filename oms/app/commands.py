@@ -11,6 +11,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 
+from oms.app.ports import OutMessage
+
 
 @dataclass(slots=True)
 class SubmitOrder:
@@ -158,6 +160,22 @@ class OperatorCancel:
 
 
 @dataclass(slots=True)
+class RecoverOutbox:
+    """At start, before any session logs on: what the outbox found for one session (#16).
+
+    Outbound messages committed before the process stopped whose sending was never
+    recorded: ``sent_through`` says the engine now holds every one up to that outbox_seq
+    (sent or stored before the restart, or handed to it at this start); ``held`` are sent
+    when the session logs on (its sequence numbers restart then, so the engine's store
+    cannot keep them); ``note`` goes into the journal."""
+
+    session: str
+    sent_through: int
+    held: list[OutMessage]
+    note: str
+
+
+@dataclass(slots=True)
 class Barrier:
     """Resolves ``reply`` once every earlier command's batch is committed (tests, shutdown)."""
 
@@ -175,5 +193,6 @@ Command = (
     | SessionLoggedOn
     | SessionLoggedOut
     | OperatorCancel
+    | RecoverOutbox
     | Barrier
 )

@@ -36,6 +36,7 @@ from oms.app.commands import (
     Command,
     OperatorCancel,
     QueryOrderStatus,
+    RecoverOutbox,
     ReplaceOrder,
     SessionLoggedOn,
     SessionLoggedOut,
@@ -219,8 +220,23 @@ class Core:
         self._deliveries_done = 0
         self._sender_thread: threading.Thread | None = None
         self._sender_lock = threading.Lock()
+        # #16, the outbox. Per session, the outbox_seq of the last message journaled (core
+        # thread), and of the last one handed to the FIX engine (written by whichever
+        # thread sends, after the engine took the batch); the latter goes into the journal
+        # with the next batch, so a restart knows where to look for what was never sent
+        self.outbox_committed: dict[str, int] = {}
+        self.outbox_sent: dict[str, int] = {}
+        self._outbox_sent_written: dict[str, int] = {}
+        self._held: dict[str, list[OutMessage]] = {}  # sent when their session logs on
+        self._released: dict[str, int] = {}  # held messages sent in this batch: marks
 
     # --- lifecycle ---------------------------------------------------------------------
+    def load_outbox(self, committed: dict[str, int], sent: dict[str, int]) -> None:
+        """Take the outbox marks from the blotter before starting (restart recovery)."""
+        self.outbox_committed.update(committed)
+        self.outbox_sent.update(sent)
+        self._outbox_sent_written.update(sent)
+
     def load(self, orders: Iterable[Order], seen_broker_execs: set[tuple[str, str]],
              seen_cl_ord_ids: dict[str, set[str]] | None = None) -> None:
         """Take open orders from the blotter before starting (restart recovery)."""
@@ -309,10 +325,13 @@ class Core:
             take = self._take_snapshot
             batch.orders.update({oid: take(order) for oid, order in self._dirty.items()})
             self._dirty = {}
+        if batch:
+            self._note_sent(batch)
         if out or batch.after_commit:
             # after the commit: the batch's messages, then its replies (operator, barrier)
             callbacks = batch.after_commit
-            batch.after_commit = [lambda: self._deliver(out, callbacks)]
+            marks = self._sent_marks(batch)
+            batch.after_commit = [lambda: self._deliver(out, callbacks, marks)]
         if batch:
             if self.settings.inline_journal:
                 self.journal.write_now(batch)
@@ -322,8 +341,31 @@ class Core:
         self._batch = Batch()
         self._out = []
 
+    def _note_sent(self, batch: Batch) -> None:
+        """Put how far each session's outbox has been sent into ``batch`` (#16), where it
+        moved since the last batch: no commit of its own, it rides on the next one."""
+        written = self._outbox_sent_written
+        for session, seq in self.outbox_sent.copy().items():  # the sender adds to it
+            if written.get(session) != seq:
+                written[session] = seq
+                batch.out_sent[session] = seq
+
+    def _sent_marks(self, batch: Batch) -> dict[str, int]:
+        """Where each session's outbox stands once the batch's messages are sent: its last
+        message of each session, less sessions whose held messages wait for a logon."""
+        marks = batch.outbound
+        if self._held:
+            marks = {s: seq for s, seq in marks.items() if s not in self._held}
+        if self._released:
+            marks = dict(marks)
+            for session, seq in self._released.items():
+                marks[session] = max(marks.get(session, 0), seq)
+            self._released = {}
+        return marks
+
     # --- after a commit: sending ----------------------------------------------------------
-    def _deliver(self, out: list[OutMessage], callbacks: list[Callable[[], None]]) -> None:
+    def _deliver(self, out: list[OutMessage], callbacks: list[Callable[[], None]],
+                 marks: dict[str, int]) -> None:
         """Send a committed batch's messages and run its callbacks, in commit order.
 
         #3: under load the sender thread does it, and the core processes and commits the
@@ -335,17 +377,20 @@ class Core:
             with self._sender_lock:  # against stop(): nothing is queued after its _STOP
                 if self._sender_thread is not None:
                     self._deliveries_queued += 1
-                    self._deliveries.put((out, callbacks))
+                    self._deliveries.put((out, callbacks, marks))
                     return
-        self._send_and_call(out, callbacks)
+        self._send_and_call(out, callbacks, marks)
 
-    def _send_and_call(self, out: list[OutMessage], callbacks: list[Callable[[], None]]) -> None:
+    def _send_and_call(self, out: list[OutMessage], callbacks: list[Callable[[], None]],
+                       marks: dict[str, int]) -> None:
         if out:
             started = time.perf_counter_ns()
             try:
                 self.sender.send(out)
             except Exception:
                 log.exception("core: sending %d messages failed", len(out))
+            else:
+                self.outbox_sent.update(marks)
             self.stats.send_ns.append(time.perf_counter_ns() - started)
         for callback in callbacks:
             try:
@@ -359,8 +404,9 @@ class Core:
             item = get()
             if item is _STOP:
                 return
-            out, callbacks = cast(tuple[list[OutMessage], list[Callable[[], None]]], item)
-            self._send_and_call(out, callbacks)
+            out, callbacks, marks = cast(
+                tuple[list[OutMessage], list[Callable[[], None]], dict[str, int]], item)
+            self._send_and_call(out, callbacks, marks)
             self._deliveries_done += 1
 
     def _dispatch(self, command: object) -> None:
@@ -392,8 +438,15 @@ class Core:
                                      msg_type, command.raw)  # type: ignore[attr-defined]
 
     def _send(self, message: OutMessage, order_id: str | None) -> None:
+        """Journal ``message`` and send it after the batch's commit; #16: each session's
+        messages are numbered (outbox_seq) so a restart can tell which were never sent."""
+        session = message.session
+        seq = message.outbox_seq = self.outbox_committed.get(session, 0) + 1
+        self.outbox_committed[session] = seq
+        self._batch.outbound[session] = seq
         self._out.append(message)
-        self._event("out", order_id, message.session, message.msg_type, message.render())
+        self._batch.events.append(EventRecord(self._now, "out", order_id, session,
+                                              message.msg_type, message.render(), "", seq))
 
     def _snapshot(self, order: Order) -> None:
         """Mark the order changed; its snapshot is taken once, when the batch is flushed."""
@@ -1025,6 +1078,14 @@ class Core:
     # --- sessions, operators ------------------------------------------------------------
     def _on_logon(self, cmd: SessionLoggedOn) -> None:
         self._event("session", None, cmd.session, "A", "logged on")
+        held = self._held.pop(cmd.session, None)
+        if held:
+            # #16: committed before the restart, never sent, and kept for this logon (the
+            # session's sequence numbers restarted): first on the wire, before anything new
+            self._event("outbox", None, cmd.session, "",
+                        f"sent {len(held)} messages committed before the restart")
+            self._out.extend(held)
+            self._released[cmd.session] = self.outbox_committed.get(cmd.session, 0)
         if cmd.session in self.settings.reset_sessions:
             # sequence numbers restart at this logon: no resend can reach an older message
             self.seen_cl_ord_ids.pop(cmd.session, None)
@@ -1075,6 +1136,13 @@ class Core:
             lambda: reply.set_result({"ok": True, "order_id": cmd.order_id,
                                       "status": "PENDING_CANCEL"}))
 
+    def _on_recover_outbox(self, cmd: RecoverOutbox) -> None:
+        if cmd.sent_through > self.outbox_sent.get(cmd.session, 0):
+            self.outbox_sent[cmd.session] = cmd.sent_through
+        if cmd.held:
+            self._held[cmd.session] = list(cmd.held)
+        self._event("outbox", None, cmd.session, "", cmd.note)
+
     def _on_barrier(self, cmd: Barrier) -> None:
         reply = cmd.reply
         self._batch.after_commit.append(lambda: reply.set_result(True))
@@ -1090,6 +1158,7 @@ class Core:
         SessionLoggedOn: _on_logon,
         SessionLoggedOut: _on_logout,
         OperatorCancel: _on_operator_cancel,
+        RecoverOutbox: _on_recover_outbox,
         Barrier: _on_barrier,
     }
 

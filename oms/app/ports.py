@@ -28,6 +28,7 @@ class OutMessage:
     msg_type: str
     fields: list[tuple[int, str]]
     received_ns: int = 0  # for a child order: when its upstream order arrived (latency)
+    outbox_seq: int = 0  # its place in the session's outbox, once journaled (#16)
     _body: str = field(default="", repr=False, compare=False)
 
     def body(self) -> str:

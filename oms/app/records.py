@@ -80,6 +80,8 @@ class EventRecord:
     # on an "in" row: the state change(s) the message caused, e.g. "FILL NEW -> FILLED"
     # (#3: one row fewer per transition; a transition no message caused has its own row)
     transition: str = ""
+    # on an "out" row: the message's place in its session's outbox (#16), else None
+    outbox_seq: int | None = None
 
 
 @dataclass(slots=True)
@@ -91,6 +93,11 @@ class Batch:
     events: list[EventRecord] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     inbound_seqs: dict[str, int] = field(default_factory=dict)  # session -> last MsgSeqNum
+    # #16, the outbox: session -> the outbox_seq of its last outbound message in this batch
+    outbound: dict[str, int] = field(default_factory=dict)
+    # session -> the last outbox_seq the FIX engine had been handed when the batch was made
+    # (written with a batch that has rows of its own, never alone)
+    out_sent: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.executions or self.events or self.after_commit

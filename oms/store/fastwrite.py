@@ -36,6 +36,26 @@ from oms.store.types import Amount, UtcDateTime
 
 Converter = Callable[[Any], Any] | None
 
+# a ``fix_sessions`` row as the journal writes it: name, last inbound MsgSeqNum, the outbox's
+# last committed and last sent outbox_seq (None: leave the stored value as it is)
+SessionRow = tuple[str, int | None, int | None, int | None]
+SESSION_COLUMNS = ("name", "role", "sender_comp_id", "target_comp_id", "status",
+                   "last_inbound_seq", "outbox_committed", "outbox_sent", "updated_at")
+SESSION_UPSERT = (" ON CONFLICT (name) DO UPDATE SET " + ", ".join(
+    f"{name} = coalesce(excluded.{name}, fix_sessions.{name})"
+    for name in ("last_inbound_seq", "outbox_committed", "outbox_sent"))
+    + ", updated_at = excluded.updated_at")
+
+
+def session_rows(inbound_seqs: dict[str, int], outbound: dict[str, int],
+                 out_sent: dict[str, int]) -> list[SessionRow]:
+    """One ``fix_sessions`` row per session a group touched (``SessionRow``)."""
+    if not outbound and not out_sent:
+        return [(name, seq, None, None) for name, seq in inbound_seqs.items()]
+    names = inbound_seqs.keys() | outbound.keys() | out_sent.keys()
+    return [(name, inbound_seqs.get(name), outbound.get(name), out_sent.get(name))
+            for name in sorted(names)]
+
 
 def _exact(value: Any) -> Decimal:
     if type(value) is not Decimal or not value.is_finite():
@@ -178,17 +198,16 @@ class PostgresGroup:
             f"{_from_json(executions, writer.execution_names, 'x_rows')}), "
             f"e AS (INSERT INTO order_events ({', '.join(writer.event_names)}) "
             f"{_from_json(order_events, writer.event_names, 'e_rows')}) "
-            "INSERT INTO fix_sessions (name, role, sender_comp_id, target_comp_id, status, "
-            "last_inbound_seq, updated_at) "
-            "SELECT s_rows.r->>0, '', '', '', '', (s_rows.r->>1)::bigint, %s::timestamptz "
-            "FROM jsonb_array_elements(%s::jsonb) AS s_rows(r) "
-            "ON CONFLICT (name) DO UPDATE SET last_inbound_seq = excluded.last_inbound_seq, "
-            "updated_at = excluded.updated_at")
+            f"INSERT INTO fix_sessions ({', '.join(SESSION_COLUMNS)}) "
+            "SELECT s_rows.r->>0, '', '', '', '', (s_rows.r->>1)::bigint, "
+            "(s_rows.r->>2)::bigint, (s_rows.r->>3)::bigint, %s::timestamptz "
+            "FROM jsonb_array_elements(%s::jsonb) AS s_rows(r)"
+            f"{SESSION_UPSERT}")
 
     def params(self, orders_: Sequence[OrderSnapshot], executions_: Sequence[ExecutionRecord],
-               events: Sequence[EventRecord], inbound_seqs: dict[str, int]) -> list[Any]:
+               events: Sequence[EventRecord], sessions: Sequence[SessionRow]) -> list[Any]:
         """The statement's parameters: a JSON array of rows per table, then the time and
-        the inbound sequence numbers."""
+        the sessions' rows (``session_rows``)."""
         writer = self.writer
         dumps = _json_rows
         return [
@@ -196,16 +215,16 @@ class PostgresGroup:
             dumps([writer._execution_row(e) for e in executions_]),
             dumps([writer._event_row(e) for e in events]),
             datetime.now(UTC),
-            dumps(list(inbound_seqs.items())),
+            dumps(sessions),
         ]
 
     def write(self, cursor: Any, orders_: Sequence[OrderSnapshot],
               executions_: Sequence[ExecutionRecord], events: Sequence[EventRecord],
-              inbound_seqs: dict[str, int]) -> None:
-        cursor.execute(self.sql, self.params(orders_, executions_, events, inbound_seqs))
+              sessions: Sequence[SessionRow]) -> None:
+        cursor.execute(self.sql, self.params(orders_, executions_, events, sessions))
 
 
-def _json_rows(rows: list[Any]) -> str:
+def _json_rows(rows: Sequence[Any]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -244,18 +263,13 @@ class RowWriter:
             state, newer + "".join(f" AND orders.{name} IS excluded.{name}" for name in indexed)))
         self._execution_sql = _multi_row_sql("executions", self.execution_names)
         self._event_sql = _multi_row_sql("order_events", self.event_names)
-        self._seq_sql = _multi_row_sql(
-            "fix_sessions",
-            ("name", "role", "sender_comp_id", "target_comp_id", "status", "last_inbound_seq",
-             "updated_at"),
-            " ON CONFLICT (name) DO UPDATE SET last_inbound_seq = excluded.last_inbound_seq, "
-            "updated_at = excluded.updated_at",
-            row="(?, '', '', '', '', ?, ?)")
+        self._seq_sql = _multi_row_sql("fix_sessions", SESSION_COLUMNS, SESSION_UPSERT,
+                                       row="(?, '', '', '', '', ?, ?, ?, ?)")
         self._seq_time = _converters(fix_sessions, ["updated_at"], dialect)[0]
 
     def write(self, cursor: Any, orders_: Sequence[OrderSnapshot],
               executions_: Sequence[ExecutionRecord], events: Sequence[EventRecord],
-              inbound_seqs: dict[str, int]) -> None:
+              sessions: Sequence[SessionRow]) -> None:
         """Write the rows on SQLite with a DBAPI cursor, inside the caller's transaction.
 
         Multi-row INSERTs (``chunk_sizes``) rather than executemany: the sqlite3 module
@@ -269,11 +283,10 @@ class RowWriter:
                            [self._execution_row(e) for e in executions_])
         if events:
             _insert_chunks(cursor, self._event_sql, [self._event_row(e) for e in events])
-        if inbound_seqs:
+        if sessions:
             now = datetime.now(UTC)
             stamp = self._seq_time(now) if self._seq_time is not None else now
-            _insert_chunks(cursor, self._seq_sql,
-                           [(name, seq, stamp) for name, seq in inbound_seqs.items()])
+            _insert_chunks(cursor, self._seq_sql, [(*row, stamp) for row in sessions])
 
 
 def _multi_row_sql(table: str, names: Sequence[str], suffix: str = "", row: str = ""

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.errors import StoreError
 from oms.store.db import is_memory_sqlite
-from oms.store.fastwrite import PostgresGroup, RowWriter
+from oms.store.fastwrite import PostgresGroup, RowWriter, SessionRow, session_rows
 from oms.store.schema import executions, fix_sessions, order_events, orders
 
 log = logging.getLogger(__name__)
@@ -101,13 +101,17 @@ def order_upsert(dialect_name: str) -> sa.Insert:
     )
 
 
-def inbound_seq_upsert(dialect_name: str) -> sa.Insert:
-    """Record the last committed inbound MsgSeqNum of a FIX session."""
+def session_upsert(dialect_name: str) -> sa.Insert:
+    """Record a FIX session's last committed inbound MsgSeqNum and its outbox marks; a
+    value given as NULL leaves the stored one as it is (as fastwrite's SESSION_UPSERT)."""
     statement = _dialect_insert(dialect_name, fix_sessions)
     excluded = statement.excluded
+    c = fix_sessions.c
     return statement.on_conflict_do_update(
-        index_elements=[fix_sessions.c.name],
-        set_={"last_inbound_seq": excluded.last_inbound_seq, "updated_at": excluded.updated_at},
+        index_elements=[c.name],
+        set_={**{name: sa.func.coalesce(excluded[name], c[name])
+                 for name in ("last_inbound_seq", "outbox_committed", "outbox_sent")},
+              "updated_at": excluded.updated_at},
     )
 
 
@@ -133,6 +137,12 @@ class _Group:
     executions: list[ExecutionRecord]
     events: list[EventRecord]
     inbound_seqs: dict[str, int] = dataclasses.field(default_factory=dict)
+    outbound: dict[str, int] = dataclasses.field(default_factory=dict)
+    out_sent: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def sessions(self) -> list[SessionRow]:
+        return session_rows(self.inbound_seqs, self.outbound, self.out_sent)
 
     @property
     def rows(self) -> int:
@@ -145,15 +155,20 @@ def merge(batches: Sequence[Batch], last_seq: int = 0) -> _Group:
     execs: list[ExecutionRecord] = []
     events: list[EventRecord] = []
     seqs: dict[str, int] = {}
+    outbound: dict[str, int] = {}
+    out_sent: dict[str, int] = {}
     for batch in batches:
         seqs.update(batch.inbound_seqs)  # later batches carry later sequence numbers
+        outbound.update(batch.outbound)  # ... and later outbox marks
+        out_sent.update(batch.out_sent)
         for order_id, snapshot in batch.orders.items():
             current = latest.get(order_id)
             if current is None or snapshot.version >= current.version:
                 latest[order_id] = snapshot
         execs.extend(batch.executions)
         events.extend(batch.events)
-    return _Group(list(batches), last_seq, list(latest.values()), execs, events, seqs)
+    return _Group(list(batches), last_seq, list(latest.values()), execs, events, seqs,
+                  outbound, out_sent)
 
 
 class JournalWriter:
@@ -190,7 +205,7 @@ class JournalWriter:
         self.failing = False  # True from a failed commit until the next success
 
         self._upsert = order_upsert(engine.dialect.name)
-        self._seq_upsert = inbound_seq_upsert(engine.dialect.name)
+        self._seq_upsert = session_upsert(engine.dialect.name)
         self._rows = RowWriter(engine.dialect.name)
         self._pg_group = PostgresGroup(self._rows) if self._rows.dialect == "postgresql" \
             else None
@@ -419,11 +434,11 @@ class JournalWriter:
             try:
                 if self._pg_group is not None:
                     self._pg_group.write(cursor, group.orders, group.executions,
-                                         group.events, group.inbound_seqs)
+                                         group.events, group.sessions)
                 else:
                     cursor.execute("BEGIN IMMEDIATE")  # the driver is in autocommit mode
                     self._rows.write(cursor, group.orders, group.executions, group.events,
-                                     group.inbound_seqs)
+                                     group.sessions)
             finally:
                 cursor.close()
             if self._pg_group is None:
@@ -446,12 +461,14 @@ class JournalWriter:
             raw.invalidate()
 
     def _write_seqs(self, connection: Connection, group: _Group) -> None:
-        if group.inbound_seqs:
+        sessions = group.sessions
+        if sessions:
             now = datetime.now(UTC)
             connection.execute(self._seq_upsert, [
                 {"name": name, "role": "", "sender_comp_id": "", "target_comp_id": "",
-                 "status": "", "last_inbound_seq": seq, "updated_at": now}
-                for name, seq in group.inbound_seqs.items()])
+                 "status": "", "last_inbound_seq": inbound, "outbox_committed": committed,
+                 "outbox_sent": sent, "updated_at": now}
+                for name, inbound, committed, sent in sessions])
 
     def _write_rows(self, connection: Connection, group: _Group) -> int:
         """The slow path: each row in a savepoint; refused rows become error events."""

@@ -116,6 +116,9 @@ order_events = sa.Table(
     sa.Column("body", sa.Text(), nullable=False),
     # on an inbound message's row, the state change(s) it caused (migration 0002)
     sa.Column("transition", sa.Text(), nullable=False, server_default=""),
+    # on an outbound message's row, its place in the session's outbox: 1, 2, 3, ... per
+    # session in the order the messages were committed (#16, migration 0003); NULL on others
+    sa.Column("outbox_seq", sa.BigInteger(), nullable=True),
     sa.Index("ix_order_events_order_id", "order_id"),
 )
 
@@ -168,6 +171,12 @@ fix_sessions = sa.Table(
     # start the engine is told to expect the next one, so the counterparty resends whatever
     # arrived but was never committed (#2: durability across kill -9)
     sa.Column("last_inbound_seq", sa.BigInteger(), nullable=True),
+    # the outbox (#16): the last outbound message committed for this session and the last
+    # one known to have been handed to the FIX engine (``order_events.outbox_seq``); at
+    # start, what lies between them is checked against the engine's message store and
+    # whatever never reached it is sent (oms/fix/outbox.py)
+    sa.Column("outbox_committed", sa.BigInteger(), nullable=True),
+    sa.Column("outbox_sent", sa.BigInteger(), nullable=True),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 

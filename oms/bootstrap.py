@@ -11,15 +11,19 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import quickfix as fix
 
 from oms.admin import AdminServer
+from oms.app.commands import RecoverOutbox
 from oms.app.core import Core, CoreSettings, Route
 from oms.config import OmsConfig
 from oms.fix.app import BROKER, UPSTREAM, OmsApplication
 from oms.fix.engine import Engine
+from oms.fix.outbox import plan as outbox_plan
+from oms.fix.outbox import store_prefix, stored_bodies
 from oms.fix.settings import FIX44, SessionSpec, engine_defaults, session_key, yn
 from oms.gc_policy import IdleCollector, gc_pauses_ns
 from oms.percentiles import percentiles
@@ -134,10 +138,11 @@ class OmsServer:
         }
         core.load(open_orders, seen, cl_ord_ids)
         log.info("reloaded %d open orders from the blotter", len(open_orders))
+        outbox_committed, outbox_sent = repository.load_outbox_marks(db)
+        core.load_outbox(outbox_committed, outbox_sent)
         application = self.application = OmsApplication(roles, core.submit)
         core.sender = application
         self.journal.start()
-        core.start()
         defaults = fix_defaults(config)
         if upstream_specs:
             self.acceptor = Engine("acceptor", application,
@@ -149,6 +154,12 @@ class OmsServer:
         rewind_inbound(repository.load_inbound_seqs(db),
                        [s for s in upstream_specs + broker_specs
                         if s.settings.get("ResetOnLogon") != "Y"])
+        # before any session can log on: what was committed and never sent goes first
+        core.process(recover_outbox(
+            db, application, upstream_specs + broker_specs, Path(defaults["FileStorePath"]),
+            persisted=config.fix.persist_messages, committed=outbox_committed,
+            sent=outbox_sent))
+        core.start()
         for engine in (self.acceptor, self.initiator):
             if engine is not None:
                 engine.start()
@@ -236,6 +247,35 @@ class OmsServer:
             return []
         return [{"session": key, "role": role, "logged_on": app.is_logged_on(key)}
                 for key, role in app.roles.items()]
+
+
+def recover_outbox(db: SaEngine, application: OmsApplication, specs: list[SessionSpec],
+                   store_dir: Path, *, persisted: bool, committed: dict[str, int],
+                   sent: dict[str, int]) -> list[RecoverOutbox]:
+    """#16: find the outbound messages committed before the last stop and never handed to
+    the FIX engine, hand those of sessions that keep their sequence numbers to it now, and
+    say what was done (and what waits for a logon) to the core (oms/fix/outbox.py)."""
+    specs_by_key = {spec.key: spec for spec in specs}
+    found = repository.load_outbound_since(db, sent, committed)
+    commands = []
+    for session, candidates in found.items():
+        spec = specs_by_key.get(session)
+        if spec is None:
+            log.warning("outbox: %d messages committed for %s, which this config does not "
+                        "have; left alone", len(candidates), session)
+            continue
+        if not candidates:
+            continue
+        restarts = spec.settings.get("ResetOnLogon") == "Y" or not persisted
+        stored = stored_bodies(store_prefix(store_dir, session), 2 * len(candidates) + 64) \
+            if persisted else set()
+        plan = outbox_plan(session, sent.get(session, 0), candidates, stored, restarts)
+        if plan.send_now:
+            application.send(plan.send_now)
+        log.warning("%s: %s", session, plan.note)
+        commands.append(RecoverOutbox(session, 0 if restarts else plan.last, plan.hold,
+                                      plan.note))
+    return commands
 
 
 def rewind_inbound(committed: dict[str, int], specs: list[SessionSpec]) -> None:

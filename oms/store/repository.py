@@ -344,3 +344,65 @@ def load_inbound_seqs(engine: Engine) -> dict[str, int]:
             sa.select(fix_sessions.c.name, fix_sessions.c.last_inbound_seq).where(
                 fix_sessions.c.last_inbound_seq.is_not(None)))
         return {name: int(seq) for name, seq in rows}
+
+
+# --- the outbox (#16) -------------------------------------------------------------------
+def load_outbox_marks(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
+    """Per FIX session, the outbox_seq of the last outbound message committed and of the
+    last one known to have been handed to the engine (sessions with none are absent)."""
+    from oms.store.schema import fix_sessions
+
+    s = fix_sessions.c
+    committed: dict[str, int] = {}
+    sent: dict[str, int] = {}
+    with engine.connect() as connection:
+        for name, last_committed, last_sent in connection.execute(
+                sa.select(s.name, s.outbox_committed, s.outbox_sent)):
+            if last_committed is not None:
+                committed[name] = int(last_committed)
+            if last_sent is not None:
+                sent[name] = int(last_sent)
+    return committed, sent
+
+
+def load_outbound_since(engine: Engine, after: dict[str, int], upto: dict[str, int],
+                        chunk: int = 10_000) -> dict[str, list[tuple[int, str, str]]]:
+    """The outbound messages of each session whose outbox_seq lies in (``after``,
+    ``upto``], as (outbox_seq, MsgType, journal body) in outbox order.
+
+    They are the last ones journaled, so the journal is read backwards by its primary key,
+    ``chunk`` rows at a time, until every range is complete: no index on outbox_seq (one
+    would cost every commit a B-tree insert for a look that happens once per start)."""
+    e = order_events.c
+    wanted = {name: (after.get(name, 0), last) for name, last in upto.items()
+              if last > after.get(name, 0)}
+    found: dict[str, list[tuple[int, str, str]]] = {name: [] for name in wanted}
+    if not wanted:
+        return found
+    with _read(engine) as connection, connection.begin():
+        top = connection.execute(sa.select(sa.func.max(e.id))).scalar() or 0
+        missing = dict(wanted)
+        while missing and top > 0:
+            rows = connection.execute(
+                sa.select(e.session, e.outbox_seq, e.msg_type, e.body)
+                .where(e.id > top - chunk, e.id <= top, e.outbox_seq.is_not(None),
+                       e.session.in_(list(missing)))
+            ).all()
+            passed: set[str] = set()
+            for session, seq, msg_type, body in rows:
+                first, last = wanted[session]
+                if first < seq <= last:
+                    found[session].append((int(seq), msg_type, body))
+                elif seq <= first:
+                    passed.add(session)  # older than the range: nothing further back
+            for session in list(missing):
+                first, last = wanted[session]
+                if session in passed or len(found[session]) >= last - first:
+                    del missing[session]
+            top -= chunk
+        if missing:
+            log.warning("outbox: outbound rows missing from the journal for %s",
+                        ", ".join(sorted(missing)))
+    for rows_of_session in found.values():
+        rows_of_session.sort()
+    return found

@@ -321,3 +321,106 @@ def test_stats_say_where_an_orders_time_goes_and_reset_starts_a_new_sample(stack
         assert 0 < figures["p50"] <= figures["p99"] <= figures["max"], stage
     assert {stage: after_reset[stage]["count"] for stage in stages} \
         == dict.fromkeys(stages, 0)
+
+
+def _lose_messages(database_url: str, session: str, bodies: list[str]) -> None:
+    """Make the blotter look as if ``bodies`` had been committed for ``session`` and the
+    process had died before handing them to the engine (#16: the window between a group
+    commit and its send)."""
+    from datetime import UTC, datetime
+
+    from oms.store.schema import fix_sessions, order_events
+
+    engine = _blotter(database_url)
+    try:
+        with engine.begin() as connection:
+            committed = connection.execute(sa.select(fix_sessions.c.outbox_committed).where(
+                fix_sessions.c.name == session)).scalar_one()
+            for number, body in enumerate(bodies, start=committed + 1):
+                connection.execute(order_events.insert().values(
+                    ts=datetime.now(UTC), kind="out", order_id=None, session=session,
+                    msg_type=body.split("|")[0].removeprefix("35="), body=body,
+                    transition="", outbox_seq=number))
+            connection.execute(sa.update(fix_sessions).where(fix_sessions.c.name == session)
+                               .values(outbox_committed=committed + len(bodies)))
+    finally:
+        engine.dispose()
+
+
+def _outbox_notes(database_url: str) -> list[str]:
+    from oms.store.schema import order_events
+
+    engine = _blotter(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.select(order_events.c.body).where(
+                order_events.c.kind == "outbox").order_by(order_events.c.id)).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_messages_committed_but_never_sent_reach_the_client_after_a_restart(
+        stack, database_url):
+    # Arrange: an order acknowledged; then the blotter holds two reports the process
+    # committed and never sent (a status change and a text), as after a kill -9
+    s = stack(broker_options={"fill_mode": "none"})
+    s.start_broker()
+    s.start_oms()
+    client = s.client()
+    cl_ord_id = client.send_order(symbol="IBM", side="buy", qty=100, ord_type="2",
+                                  price=D("10"))
+    wait_until(lambda: client.order(cl_ord_id).status == "0")
+    order_id = client.order(cl_ord_id).order_id
+    s.stop_oms()
+    lost = [f"35=8|37={order_id}|11={cl_ord_id}|17=LOST-{n}|150=3|39=3|55=IBM|54=1|38=100|"
+            f"40=2|44=10|59=0|151=0|14=0|6=0|60=20261207-10:00:00.000|58=kept {n}"
+            for n in (1, 2)]
+    _lose_messages(database_url, "FIX.4.4:OMS->CLIENT1", lost)
+
+    # Act
+    s.start_oms()
+
+    # Assert: both reach the client, once each, and the journal says what happened
+    wait_until(lambda: {"LOST-1", "LOST-2"} <= {r.exec_id for r in client.received})
+    assert [r.exec_id for r in client.received].count("LOST-1") == 1
+    assert client.order(cl_ord_id).status == "3"
+    notes = _outbox_notes(database_url)
+    assert len(notes) == 1 and "2 never reached it and are sent now" in notes[0], notes
+    fresh = client.send_order(symbol="IBM", side="buy", qty=10, ord_type="1")
+    wait_until(lambda: client.order(fresh).status == "0")
+    assert client.protocol_errors == 0, client.protocol_error_samples
+
+
+def test_messages_the_engine_already_had_are_not_sent_again_after_a_restart(
+        stack, database_url):
+    # Arrange: two orders acknowledged; then the blotter forgets that their acks were
+    # sent, as if the process had died before recording it (they are in the FIX store)
+    s = stack(broker_options={"fill_mode": "none"})
+    s.start_broker()
+    s.start_oms()
+    client = s.client()
+    ids = [client.send_order(symbol="IBM", side="buy", qty=100, ord_type="2", price=D("10"))
+           for _ in range(2)]
+    wait_until(lambda: all(client.order(i).status == "0" for i in ids))
+    s.stop_oms()
+    from oms.store.schema import fix_sessions
+
+    engine = _blotter(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.update(fix_sessions).values(outbox_sent=0))
+    finally:
+        engine.dispose()
+    received = len(client.received)
+
+    # Act
+    s.start_oms()
+    fresh = client.send_order(symbol="IBM", side="buy", qty=10, ord_type="1")
+    wait_until(lambda: client.order(fresh).status == "0")
+
+    # Assert: nothing was sent twice; the journal says the engine had them all
+    notes = _outbox_notes(database_url)
+    assert notes and all("sent now" not in note for note in notes), notes
+    assert any("2 were in the FIX store" in note for note in notes), notes
+    assert len(client.received) == received + 1
+    assert client.protocol_errors == 0, client.protocol_error_samples

@@ -890,7 +890,9 @@ class Core:
                 raise InvalidStateTrigger(order.status._name_, Trigger.REPLACE._name_,
                                           order.order_id)
             old_cl_ord_id = order.cl_ord_id
-            order.replace()
+            # #16: the broker's OrderQty stands: it is the quantity it works (Appendix D
+            # C.3.c raises it to CumQty when fills passed the requested quantity)
+            order.replace(cmd.order_qty)
             self.by_upstream[(order.session, order.cl_ord_id)] = order
             self._transition(order, Trigger.REPLACE, before)
             self._report(order, ExecType.REPLACED, orig_cl_ord_id=pending.orig_cl_ord_id

@@ -438,7 +438,7 @@ class Core:
                 orig_cl_ord_id: str = "", last_qty: Decimal = ZERO, last_px: Decimal = ZERO,
                 exec_ref_id: str = "", text: str = "", rej_reason: str = "",
                 broker: tuple[str, str] = ("", ""), status_req_id: str = "",
-                exec_id: str | None = None) -> str:
+                exec_id: str | None = None, restatement_reason: str = "") -> str:
         """Send an ExecutionReport about ``order`` upstream and record the execution."""
         exec_id = exec_id or self.ids.exec_id()
         leaves = order.leaves_qty
@@ -458,6 +458,8 @@ class Core:
         ]
         if rej_reason:
             fields.append((103, rej_reason))
+        if restatement_reason:
+            fields.append((378, restatement_reason))
         if exec_ref_id:
             fields.append((19, exec_ref_id))
         if order.account:
@@ -921,7 +923,10 @@ class Core:
         elif exec_type == ExecType.RESTATED._value_:
             order.restate(cmd.order_qty)
             self._transition(order, Trigger.RESTATE, before)
-            self._report(order, ExecType.RESTATED, broker=broker, text=cmd.text)
+            # #16: the client is owed the broker's reason (378) for the restatement; it is
+            # kept in the journal's inbound row, the ExecutionReport row has no place for it
+            self._report(order, ExecType.RESTATED, broker=broker, text=cmd.text,
+                         restatement_reason=cmd.exec_restatement_reason)
         elif exec_type == ExecType.TRADE_CANCEL._value_:
             busted = order.bust(cmd.exec_ref_id)
             self._transition(order, Trigger.TRADE_CANCEL, before)

@@ -234,6 +234,7 @@ def broker_report(
     text: str = "",
     broker_order_id: str = "BRK-1",
     session: str = BROKER,
+    exec_restatement_reason: str = "",
 ) -> ApplyBrokerReport:
     """An ExecutionReport from the broker about our child order ``cl_ord_id``."""
     return ApplyBrokerReport(
@@ -254,6 +255,7 @@ def broker_report(
         ord_rej_reason="",
         text=text,
         poss_dup=False,
+        exec_restatement_reason=exec_restatement_reason,
     )
 
 

@@ -51,6 +51,7 @@ def core_settings(config: OmsConfig) -> CoreSettings:
         send_pending_new=config.oms.send_pending_new,
         max_batch=config.oms.max_batch,
         inline_journal=config.oms.journal == "inline",
+        max_digits=config.oms.max_digits,
         reset_sessions=frozenset(
             session_key(u.sender_comp_id, u.target_comp_id)
             for u in config.upstream if u.reset_on_logon

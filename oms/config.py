@@ -91,6 +91,10 @@ class OmsSection(_Strict):
     # batch (measured better: fewer hand-offs between threads sharing the GIL);
     # "thread": a writer thread commits while the core works on the next batch
     journal: Literal["thread", "inline"] = "inline"
+    # #16: quantities and prices (38, 44, 99 from clients; 32, 31, 14, 38 from brokers)
+    # with more digits than this, written out plainly (integer and fraction digits), are
+    # refused. At most 28: Decimal computes with 28 significant digits and rounds beyond
+    max_digits: int = Field(15, ge=1, le=28)
 
 
 class OmsConfig(_Strict):

@@ -106,6 +106,7 @@ class ApplyBrokerReport:
     ord_rej_reason: str
     text: str
     poss_dup: bool
+    exec_restatement_reason: str = ""  # ExecRestatementReason (378), passed on upstream
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -82,6 +83,32 @@ def fmt(value: Decimal) -> str:
     from such values, so ``str`` is exact and only rarely needs the slower ``format``."""
     text = str(value)
     return format(value, "f") if "E" in text else text
+
+
+def plain_digits(value: Decimal) -> int:
+    """How many digits ``value`` has written out in plain notation: its integer digits
+    (none when it is below 1) and its fraction digits as given. 1E+30 has 31,
+    0.0000000000000001 has 16, 100.50 has 5 (#16: the limit of ``max_digits``)."""
+    _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # NaN or infinity (the FIX layer refuses them first)
+        return sys.maxsize
+    if exponent >= 0:
+        return 1 if digits == (0,) else len(digits) + exponent
+    return max(len(digits), -exponent)
+
+
+def too_many_digits(value: Decimal, limit: int) -> bool:
+    """``plain_digits(value) > limit``, without the digit tuple for an ordinary value.
+
+    #16: Decimal computes with 28 significant digits, so a value beyond that is rounded
+    (CumQty + LeavesQty no longer make OrderQty). ``str`` writes every digit counted as a
+    character (and an exponent as "E"), so a short text without one is within the limit:
+    one ``str`` for the values the FIX path carries every time, the tuple only for the rest.
+    """
+    text = str(value)
+    if len(text) <= limit and "E" not in text:
+        return False
+    return plain_digits(value) > limit
 
 
 def utc_now() -> datetime:
@@ -152,6 +179,9 @@ class CoreSettings:
     # the core goes on with the next batch meanwhile; smaller ones (light load) are sent at
     # once by the thread that committed them (a hand-off would cost more than it saves)
     offload_sends_from: int = 32
+    # #16: quantities and prices with more digits than this (written out plainly, integer
+    # and fraction digits) are refused: on orders, replaces and broker reports
+    max_digits: int = 15
 
 
 @dataclass
@@ -491,7 +521,7 @@ class Core:
                 orig_cl_ord_id: str = "", last_qty: Decimal = ZERO, last_px: Decimal = ZERO,
                 exec_ref_id: str = "", text: str = "", rej_reason: str = "",
                 broker: tuple[str, str] = ("", ""), status_req_id: str = "",
-                exec_id: str | None = None) -> str:
+                exec_id: str | None = None, restatement_reason: str = "") -> str:
         """Send an ExecutionReport about ``order`` upstream and record the execution."""
         exec_id = exec_id or self.ids.exec_id()
         leaves = order.leaves_qty
@@ -511,6 +541,8 @@ class Core:
         ]
         if rej_reason:
             fields.append((103, rej_reason))
+        if restatement_reason:
+            fields.append((378, restatement_reason))
         if exec_ref_id:
             fields.append((19, exec_ref_id))
         if order.account:
@@ -649,18 +681,28 @@ class Core:
             return f"TimeInForce (59) {cmd.time_in_force!r} is not supported", other
         if cmd.order_qty is None:
             return "OrderQty (38) is required", OrdRejReason.INCORRECT_QUANTITY._value_
+        limit = self.settings.max_digits
+        if too_many_digits(cmd.order_qty, limit):
+            return f"OrderQty (38) has more than {limit} significant digits", \
+                OrdRejReason.INCORRECT_QUANTITY._value_
         if cmd.order_qty <= ZERO:
             return f"OrderQty (38) must be positive, got {fmt(cmd.order_qty)}", \
                 OrdRejReason.INCORRECT_QUANTITY._value_
         if ord_type.needs_price:
             if cmd.price is None:
                 return "Price (44) is required for a limit order", other
-        if cmd.price is not None and cmd.price <= ZERO:
-            return f"Price (44) must be positive, got {fmt(cmd.price)}", other
+        if cmd.price is not None:
+            if too_many_digits(cmd.price, limit):
+                return f"Price (44) has more than {limit} significant digits", other
+            if cmd.price <= ZERO:
+                return f"Price (44) must be positive, got {fmt(cmd.price)}", other
         if ord_type.needs_stop_px and cmd.stop_px is None:
             return "StopPx (99) is required for a stop order", other
-        if cmd.stop_px is not None and cmd.stop_px <= ZERO:
-            return f"StopPx (99) must be positive, got {fmt(cmd.stop_px)}", other
+        if cmd.stop_px is not None:
+            if too_many_digits(cmd.stop_px, limit):
+                return f"StopPx (99) has more than {limit} significant digits", other
+            if cmd.stop_px <= ZERO:
+                return f"StopPx (99) must be positive, got {fmt(cmd.stop_px)}", other
         if self.settings.symbols and cmd.symbol not in self.settings.symbols:
             return f"Unknown symbol {cmd.symbol}", OrdRejReason.UNKNOWN_SYMBOL._value_
         return "", ""
@@ -828,7 +870,10 @@ class Core:
             return f"OrdType (40) {cmd.ord_type!r} is not supported"
         if cmd.time_in_force and _enum_or_none(TimeInForce, cmd.time_in_force) is None:
             return f"TimeInForce (59) {cmd.time_in_force!r} is not supported"
+        limit = self.settings.max_digits
         if cmd.order_qty is not None:
+            if too_many_digits(cmd.order_qty, limit):
+                return f"OrderQty (38) has more than {limit} significant digits"
             if cmd.order_qty <= ZERO:
                 return f"OrderQty (38) must be positive, got {fmt(cmd.order_qty)}"
             if cmd.order_qty < order.cum_qty:
@@ -837,10 +882,16 @@ class Core:
         price = cmd.price if cmd.price is not None else order.price
         if ord_type.needs_price and price is None:
             return "Price (44) is required for a limit order"
-        if cmd.price is not None and cmd.price <= ZERO:
-            return f"Price (44) must be positive, got {fmt(cmd.price)}"
-        if cmd.stop_px is not None and cmd.stop_px <= ZERO:
-            return f"StopPx (99) must be positive, got {fmt(cmd.stop_px)}"
+        if cmd.price is not None:
+            if too_many_digits(cmd.price, limit):
+                return f"Price (44) has more than {limit} significant digits"
+            if cmd.price <= ZERO:
+                return f"Price (44) must be positive, got {fmt(cmd.price)}"
+        if cmd.stop_px is not None:
+            if too_many_digits(cmd.stop_px, limit):
+                return f"StopPx (99) has more than {limit} significant digits"
+            if cmd.stop_px <= ZERO:
+                return f"StopPx (99) must be positive, got {fmt(cmd.stop_px)}"
         return ""
 
     # --- OrderStatusRequest ------------------------------------------------------------
@@ -888,6 +939,14 @@ class Core:
                         f"ExecutionReport for unknown ClOrdID {cmd.cl_ord_id}")
             log.warning("broker ER for unknown ClOrdID %s on %s", cmd.cl_ord_id, cmd.session)
             return
+        problem = self._broker_digits_problem(cmd)
+        if problem:
+            # #16: refused like any malformed report: journaled, the order left as it was
+            log.warning("order %s: broker ER %s refused: %s", order.order_id, cmd.exec_id,
+                        problem)
+            self._event("error", order.order_id, cmd.session, cmd.exec_type,
+                        f"ExecutionReport {cmd.exec_id} refused: {problem}")
+            return
         try:
             self._apply_broker_report(order, cmd)
             if cmd.broker_order_id and cmd.broker_order_id != NONE_ID and \
@@ -900,6 +959,15 @@ class Core:
             self._event("error", order.order_id, cmd.session, cmd.exec_type,
                         f"{type(exc).__name__}: {exc}")
             self._snapshot(order)
+
+    def _broker_digits_problem(self, cmd: ApplyBrokerReport) -> str:
+        """A broker quantity or price with more digits than ``max_digits``, named, or ""."""
+        limit = self.settings.max_digits
+        for value, name in ((cmd.last_qty, "LastQty (32)"), (cmd.last_px, "LastPx (31)"),
+                            (cmd.cum_qty, "CumQty (14)"), (cmd.order_qty, "OrderQty (38)")):
+            if value is not None and too_many_digits(value, limit):
+                return f"{name} has more than {limit} significant digits"
+        return ""
 
     def _apply_broker_report(self, order: Order, cmd: ApplyBrokerReport) -> None:
         exec_type = cmd.exec_type
@@ -943,7 +1011,9 @@ class Core:
                 raise InvalidStateTrigger(order.status._name_, Trigger.REPLACE._name_,
                                           order.order_id)
             old_cl_ord_id = order.cl_ord_id
-            order.replace()
+            # #16: the broker's OrderQty stands: it is the quantity it works (Appendix D
+            # C.3.c raises it to CumQty when fills passed the requested quantity)
+            order.replace(cmd.order_qty)
             self.by_upstream[(order.session, order.cl_ord_id)] = order
             self._transition(order, Trigger.REPLACE, before)
             self._report(order, ExecType.REPLACED, orig_cl_ord_id=pending.orig_cl_ord_id
@@ -972,7 +1042,10 @@ class Core:
         elif exec_type == ExecType.RESTATED._value_:
             order.restate(cmd.order_qty)
             self._transition(order, Trigger.RESTATE, before)
-            self._report(order, ExecType.RESTATED, broker=broker, text=cmd.text)
+            # #16: the client is owed the broker's reason (378) for the restatement; it is
+            # kept in the journal's inbound row, the ExecutionReport row has no place for it
+            self._report(order, ExecType.RESTATED, broker=broker, text=cmd.text,
+                         restatement_reason=cmd.exec_restatement_reason)
         elif exec_type == ExecType.TRADE_CANCEL._value_:
             busted = order.bust(cmd.exec_ref_id)
             self._transition(order, Trigger.TRADE_CANCEL, before)

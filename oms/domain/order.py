@@ -362,19 +362,34 @@ class Order:
         self._move(T.TRADE_CORRECT)
         return old
 
-    def replace(self) -> OrdStatus:
-        """The broker confirmed the pending replace: take its new terms."""
+    def replace(self, order_qty: Decimal | None = None) -> OrdStatus:
+        """The broker confirmed the pending replace: take its new terms.
+
+        ``order_qty`` is the OrderQty (38) on the broker's Replaced report, if it gave one:
+        it is the quantity the broker is working, so it stands over the one we asked for
+        (#16: Appendix D C.3.c, fills during the pending replace took CumQty above the
+        requested quantity and the broker raised OrderQty to CumQty). Only a broker
+        quantity below CumQty (or not positive) is refused, and the order is left as it
+        was."""
         self.check(T.REPLACE)
         request = self.pending
         if request is None or request.kind != "replace":
             raise InvalidStateTrigger(self.status.name, T.REPLACE.name, self.order_id)
-        if request.order_qty is not None:
-            if request.order_qty < self.cum_qty:
-                raise Overfill(
-                    f"order {self.order_id}: replace to {request.order_qty} is below "
-                    f"CumQty {self.cum_qty}"
-                )
-            self.order_qty = request.order_qty
+        if order_qty is not None:
+            if order_qty <= ZERO:
+                raise Overfill(f"order {self.order_id}: the broker's Replaced report has "
+                               f"OrderQty {order_qty}, which is not positive")
+            if order_qty < self.cum_qty:
+                raise Overfill(f"order {self.order_id}: the broker's Replaced report has "
+                               f"OrderQty {order_qty}, below CumQty {self.cum_qty}")
+            self.order_qty = order_qty
+        elif request.order_qty is not None:
+            # #16: a Replaced report without OrderQty confirms the quantity we asked for.
+            # If fills while the replace was pending took CumQty above it, the broker cannot
+            # be working less than it has filled: Appendix D C.3.c amends OrderQty to CumQty
+            # (the order is then Filled). Refusing the report instead left the order in
+            # PendingReplace for good, with the broker holding the replace as done.
+            self.order_qty = max(request.order_qty, self.cum_qty)
         if request.price is not None:
             self.price = request.price
         if request.stop_px is not None:

@@ -236,7 +236,7 @@ def _execution_report(key: str, f: dict[str, str], text: str) -> cmd.ApplyBroker
         order_qty=_decimal(f, "38", errors), cum_qty=_decimal(f, "14", errors),
         exec_ref_id=get("19", ""), ord_rej_reason=get("103", ""),
         text="; ".join([get("58", ""), *errors]).strip("; "),
-        poss_dup=get("43") == "Y")
+        poss_dup=get("43") == "Y", exec_restatement_reason=get("378", ""))
 
 
 def _cancel_reject(key: str, f: dict[str, str], text: str) -> cmd.ApplyBrokerCancelReject:

@@ -234,6 +234,7 @@ def broker_report(
     text: str = "",
     broker_order_id: str = "BRK-1",
     session: str = BROKER,
+    exec_restatement_reason: str = "",
 ) -> ApplyBrokerReport:
     """An ExecutionReport from the broker about our child order ``cl_ord_id``."""
     return ApplyBrokerReport(
@@ -254,6 +255,7 @@ def broker_report(
         ord_rej_reason="",
         text=text,
         poss_dup=False,
+        exec_restatement_reason=exec_restatement_reason,
     )
 
 
@@ -295,6 +297,7 @@ class Harness:
         reset_sessions: Iterable[str] = (),
         logged_on: Iterable[str] = (CLIENT, BROKER),
         epoch_ms: int = 0,
+        max_digits: int = 15,
     ) -> None:
         self.clock = FakeClock()
         self.journal = journal if journal is not None else FakeJournal()
@@ -306,6 +309,7 @@ class Harness:
             symbols=frozenset(symbols),
             send_pending_new=send_pending_new,
             reset_sessions=frozenset(reset_sessions),
+            max_digits=max_digits,
         )
         self.core = Core(
             self.settings, self.journal, self.sender, ids=Ids(epoch_ms=epoch_ms), clock=self.clock

@@ -107,6 +107,39 @@ def test_broker_end_of_life_reports_are_relayed_with_no_leaves(exec_type, status
     )
 
 
+def test_broker_restatement_is_relayed_with_its_exec_restatement_reason():
+    # Arrange
+    harness = Harness()
+    harness.working_order(qty="10000")
+
+    # Act: the broker restates the quantity, reason 5 (partial decline of OrderQty)
+    step = harness.broker("D", ord_status="0", order_qty="9000", exec_restatement_reason="5")
+
+    # Assert: #16, the reason reaches the client
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[38], report[151], report[378]) == (
+        "D",
+        "0",
+        "9000",
+        "9000",
+        "5",
+    )
+
+
+def test_broker_restatement_without_a_reason_sends_none_and_other_reports_never_carry_one():
+    # Arrange
+    harness = Harness()
+    harness.working_order(qty="10000")
+
+    # Act
+    restated = harness.broker("D", ord_status="0", order_qty="9000")
+    filled = harness.fill("100", "10", exec_restatement_reason="5")
+
+    # Assert
+    assert 378 not in restated.only_upstream("8")
+    assert 378 not in filled.only_upstream("8")
+
+
 def test_broker_reject_of_the_order_is_relayed_with_its_text():
     # Arrange
     harness = Harness()

@@ -107,6 +107,94 @@ def test_replace_down_to_the_filled_quantity_leaves_the_order_filled():
     assert harness.order().status is OrdStatus.FILLED
 
 
+def test_broker_replaced_with_its_quantity_raised_to_cum_qty_fills_the_order():
+    # Arrange: 10000, a replace to 7000 sent, then a fill of 8000 on the old terms (#16)
+    harness = Harness()
+    harness.working_order(qty="10000")
+    harness.run(replace_order("C3", "C1", order_qty=D(7000), price=D(10)))
+    harness.fill("8000", "10", ord_status="1", cum_qty="8000")
+
+    # Act: the broker confirms with OrderQty raised to CumQty (Appendix D C.3.c)
+    step = harness.broker(
+        "5", cl_ord_id=harness.child("G"), orig_cl_ord_id=harness.child("D"),
+        ord_status="2", order_qty="8000", cum_qty="8000",
+    )
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[11], report[41]) == ("5", "2", "C3", "C1")
+    assert (report[38], report[151], report[14]) == ("8000", "0", "8000")
+    order = harness.order("C3")
+    assert (order.status, order.order_qty, order.cl_ord_id) == (OrdStatus.FILLED, D(8000), "C3")
+    assert step.events("error") == []
+
+
+def test_broker_replaced_quantity_stands_over_the_requested_one():
+    # Arrange: 30 filled, a replace to 80 sent
+    harness = Harness()
+    harness.pending_replace(filled="30", order_qty=D(80), price=D("10.5"))
+
+    # Act: the broker works 90
+    step = harness.broker(
+        "5", cl_ord_id=harness.child("G"), orig_cl_ord_id=harness.child("D"), order_qty="90"
+    )
+
+    # Assert
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[38], report[44], report[151]) == (
+        "5",
+        "1",
+        "90",
+        "10.5",
+        "60",
+    )
+
+
+def test_broker_replaced_without_quantity_below_cum_qty_takes_cum_qty():
+    # Arrange: 10000, a replace to 7000 sent, then a fill of 8000 (#16)
+    harness = Harness()
+    harness.working_order(qty="10000")
+    harness.run(replace_order("C3", "C1", order_qty=D(7000), price=D(10)))
+    harness.fill("8000", "10", ord_status="1")
+
+    # Act: the Replaced report carries no OrderQty
+    step = harness.broker("5", cl_ord_id=harness.child("G"), orig_cl_ord_id=harness.child("D"))
+
+    # Assert: Appendix D C.3.c, OrderQty amended to CumQty
+    report = step.only_upstream("8")
+    assert (report[150], report[39], report[38], report[151], report[14]) == (
+        "5",
+        "2",
+        "8000",
+        "0",
+        "8000",
+    )
+
+
+def test_broker_replaced_with_a_quantity_below_cum_qty_is_refused_and_the_order_kept():
+    # Arrange: 10000, a replace to 7000 sent, then a fill of 8000 (#16)
+    harness = Harness()
+    harness.working_order(qty="10000")
+    harness.run(replace_order("C3", "C1", order_qty=D(7000), price=D(10)))
+    harness.fill("8000", "10", ord_status="1")
+
+    # Act: the broker says it works 7000, less than it has filled
+    step = harness.broker(
+        "5", cl_ord_id=harness.child("G"), orig_cl_ord_id=harness.child("D"), order_qty="7000"
+    )
+
+    # Assert
+    assert step.upstream == []
+    [error] = step.events("error")
+    assert "OrderQty 7000, below CumQty 8000" in error.body
+    order = harness.order("C1")
+    assert (order.status, order.order_qty, order.cl_ord_id) == (
+        OrdStatus.PENDING_REPLACE,
+        D(10000),
+        "C1",
+    )
+
+
 def test_broker_pending_replace_is_reported_with_the_replace_cl_ord_ids():
     # Arrange
     harness = Harness()

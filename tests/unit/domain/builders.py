@@ -142,7 +142,7 @@ def perform(order: Order, step: str) -> None:
     ``ack``, ``reject``, ``fill <ExecID> <qty> <px>``, ``bust <ExecRefID>``,
     ``correct <ExecRefID> <ExecID> <qty> <px>``, ``cancel_request``,
     ``replace_request <qty> [<price>]``, ``pending_cancel``, ``pending_replace``,
-    ``cancel_reject``, ``replace_reject``, ``canceled``, ``replaced``, ``expired``,
+    ``cancel_reject``, ``replace_reject``, ``canceled``, ``replaced [<broker's qty>]``, ``expired``,
     ``done_for_day``, ``suspended``, ``stopped``, ``restated [<qty>]``.
     """
     verb, *args = step.split()
@@ -174,7 +174,7 @@ def perform(order: Order, step: str) -> None:
     elif verb == "replace_request":
         order.request(replace_request(*args))
     elif verb == "replaced":
-        order.replace()
+        order.replace(D(args[0]) if args else None)
     elif verb == "restated":
         order.restate(D(args[0]) if args else None)
     else:

@@ -106,6 +106,26 @@ SCENARIOS: dict[str, list[Step]] = {
         ("pending_replace", S.PENDING_REPLACE, "7000", "3000", "50"),
         ("replaced", S.FILLED, "7000", "0", "50"),
     ],
+    # #16: fills while the replace is pending take CumQty above the requested 7000; the
+    # broker confirms the replace with OrderQty raised to CumQty (Appendix D C.3.c)
+    "C.3.c replace to decrease below cum qty, the broker's OrderQty is cum qty": [
+        ("ack", S.NEW, "0", "10000", "0"),
+        ("fill A 1000 50", S.PARTIALLY_FILLED, "1000", "9000", "50"),
+        ("replace_request 7000", S.PENDING_REPLACE, "1000", "9000", "50"),
+        ("fill B 7000 50", S.PENDING_REPLACE, "8000", "2000", "50"),
+        ("pending_replace", S.PENDING_REPLACE, "8000", "2000", "50"),
+        ("replaced 8000", S.FILLED, "8000", "0", "50"),
+    ],
+    # #16: the same Replaced report without OrderQty: the requested 7000 is below CumQty,
+    # so OrderQty is amended to CumQty as C.3.c shows
+    "C.3.c replace to decrease below cum qty, replaced without OrderQty": [
+        ("ack", S.NEW, "0", "10000", "0"),
+        ("fill A 1000 50", S.PARTIALLY_FILLED, "1000", "9000", "50"),
+        ("replace_request 7000", S.PENDING_REPLACE, "1000", "9000", "50"),
+        ("fill B 7000 50", S.PENDING_REPLACE, "8000", "2000", "50"),
+        ("pending_replace", S.PENDING_REPLACE, "8000", "2000", "50"),
+        ("replaced", S.FILLED, "8000", "0", "50"),
+    ],
     "replace rejected after pending replace, then another accepted": [
         ("ack", S.NEW, "0", "10000", "0"),
         ("replace_request 12000", S.PENDING_REPLACE, "0", "10000", "0"),

@@ -311,15 +311,66 @@ def test_replace_lowering_quantity_to_cum_qty_fills_the_order():
     assert not order.is_live
 
 
-def test_replace_below_cum_qty_raises_overfill_and_leaves_order_unchanged():
-    # Arrange: 40 of 100 filled
+def test_replace_confirmed_without_a_quantity_below_cum_qty_amends_order_qty_to_cum_qty():
+    # Arrange: 40 of 100 filled, a replace to 39 pending (#16, Appendix D C.3.c)
     order = order_in(S.PARTIALLY_FILLED)
     order.request(replace_request("39"))
+
+    # Act
+    status = order.replace()
+
+    # Assert
+    assert status is S.FILLED
+    assert (order.order_qty, order.cum_qty, order.leaves_qty) == (D(40), D(40), D(0))
+    assert order.price == D("9.50")  # the replace's other terms are taken
+
+
+def test_replace_takes_the_broker_quantity_over_the_requested_one():
+    # Arrange: 40 of 100 filled, a replace to 39 pending; the broker works 45 (#16)
+    order = order_in(S.PARTIALLY_FILLED)
+    order.request(replace_request("39"))
+
+    # Act
+    status = order.replace(D(45))
+
+    # Assert
+    assert status is S.PARTIALLY_FILLED
+    assert (order.order_qty, order.cum_qty, order.leaves_qty) == (D(45), D(40), D(5))
+    assert (order.price, order.cl_ord_id) == (D("9.50"), "C2")
+
+
+def test_replace_of_price_only_takes_the_broker_quantity():
+    # Arrange: 40 of 100 filled, a replace of the price only
+    order = order_in(S.PARTIALLY_FILLED)
+    order.request(
+        PendingRequest(
+            kind="replace", cl_ord_id="C2", orig_cl_ord_id="C1", child_cl_ord_id="K2",
+            price=D("9.90"),
+        )
+    )
+
+    # Act
+    order.replace(D(90))
+
+    # Assert
+    assert (order.order_qty, order.price, order.leaves_qty) == (D(90), D("9.90"), D(50))
+
+
+@pytest.mark.parametrize(
+    ("broker_qty", "words"),
+    [("39", "OrderQty 39, below CumQty 40"), ("0", "OrderQty 0, which is not positive")],
+    ids=["below CumQty", "zero"],
+)
+def test_replace_with_a_broker_quantity_below_cum_qty_raises_overfill_and_leaves_order_unchanged(
+    broker_qty, words
+):
+    # Arrange: 40 of 100 filled, a replace to 150 pending
+    order = order_in(S.PENDING_REPLACE)
     before = copy.deepcopy(order)
 
     # Act
-    with pytest.raises(Overfill, match="replace to 39 is below CumQty 40"):
-        order.replace()
+    with pytest.raises(Overfill, match=words):
+        order.replace(D(broker_qty))
 
     # Assert
     assert order == before

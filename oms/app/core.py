@@ -1156,7 +1156,8 @@ class Core:
             # #16: committed before the restart, never sent, and kept for this logon (the
             # session's sequence numbers restarted): first on the wire, before anything new
             self._event("outbox", None, cmd.session, "",
-                        f"sent {len(held)} messages committed before the restart")
+                        f"logged on: sent the {len(held)} held outbound message(s) "
+                        "committed before the restart")
             self._out.extend(held)
             self._released[cmd.session] = self.outbox_committed.get(cmd.session, 0)
         if cmd.session in self.settings.reset_sessions:

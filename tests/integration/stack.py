@@ -105,8 +105,8 @@ class Stack:
     def client(self, **options: Any) -> UpstreamClient:
         client = UpstreamClient(ClientOptions(
             sessions_dir=self.folder / "client-sessions", port=self.upstream_port,
-            sender_comp_id="CLIENT1", target_comp_id="OMS", reset_on_logon=False,
-            heartbeat_interval=5, **{"seed": 11, "timeout": 20, **options}))
+            sender_comp_id="CLIENT1", target_comp_id="OMS", heartbeat_interval=5,
+            **{"seed": 11, "timeout": 20, "reset_on_logon": self.upstream_reset, **options}))
         client.start()
         self.clients.append(client)
         assert client.wait_logged_on(15), "client did not log on to the OMS"

@@ -424,3 +424,32 @@ def test_messages_the_engine_already_had_are_not_sent_again_after_a_restart(
     assert any("2 were in the FIX store" in note for note in notes), notes
     assert len(client.received) == received + 1
     assert client.protocol_errors == 0, client.protocol_error_samples
+
+
+def test_a_session_that_resets_at_logon_gets_the_lost_messages_first_after_it(
+        stack, database_url):
+    # Arrange: the upstream session restarts sequence numbers at every logon, so the
+    # engine's store cannot keep what was committed and never sent across the restart
+    s = stack(broker_options={"fill_mode": "none"}, upstream_reset=True)
+    s.start_broker()
+    s.start_oms()
+    client = s.client()
+    cl_ord_id = client.send_order(symbol="IBM", side="buy", qty=100, ord_type="2",
+                                  price=D("10"))
+    wait_until(lambda: client.order(cl_ord_id).status == "0")
+    order_id = client.order(cl_ord_id).order_id
+    s.stop_oms()
+    lost = [f"35=8|37={order_id}|11={cl_ord_id}|17=HELD-1|150=3|39=3|55=IBM|54=1|38=100|"
+            f"40=2|44=10|59=0|151=0|14=0|6=0|60=20261207-10:00:00.000"]
+    _lose_messages(database_url, "FIX.4.4:OMS->CLIENT1", lost)
+
+    # Act
+    s.start_oms()
+
+    # Assert: held until the client's logon, then sent
+    wait_until(lambda: "HELD-1" in {r.exec_id for r in client.received})
+    assert client.order(cl_ord_id).status == "3"
+    notes = _outbox_notes(database_url)
+    assert any("1 wait for the logon" in note for note in notes), notes
+    assert "logged on: sent the 1 held outbound message(s) committed before the restart" \
+        in notes

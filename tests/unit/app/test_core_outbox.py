@@ -124,4 +124,4 @@ def test_held_messages_go_first_at_the_sessions_logon_and_hold_the_mark_until_th
     assert logon.sent[0].fields[0] == (97, "Y")
     assert harness.core.outbox_sent[CLIENT] == harness.core.outbox_committed[CLIENT] == 6
     assert [e.body for e in logon.batch.events if e.kind == "outbox"] == [
-        "sent 2 messages committed before the restart"]
+        "logged on: sent the 2 held outbound message(s) committed before the restart"]

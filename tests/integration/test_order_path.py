@@ -359,23 +359,33 @@ def _outbox_notes(database_url: str) -> list[str]:
         engine.dispose()
 
 
-def test_messages_committed_but_never_sent_reach_the_client_after_a_restart(
-        stack, database_url):
-    # Arrange: an order acknowledged; then the blotter holds two reports the process
-    # committed and never sent (a status change and a text), as after a kill -9
-    s = stack(broker_options={"fill_mode": "none"})
+def _one_order_acked_then_stopped(s: Stack):  # type: ignore[no-untyped-def]
+    """Broker, OMS and client up; one order acknowledged; the OMS stopped. Returns the
+    client, the order's ClOrdID and our OrderID."""
     s.start_broker()
     s.start_oms()
     client = s.client()
     cl_ord_id = client.send_order(symbol="IBM", side="buy", qty=100, ord_type="2",
                                   price=D("10"))
     wait_until(lambda: client.order(cl_ord_id).status == "0")
-    order_id = client.order(cl_ord_id).order_id
     s.stop_oms()
-    lost = [f"35=8|37={order_id}|11={cl_ord_id}|17=LOST-{n}|150=3|39=3|55=IBM|54=1|38=100|"
-            f"40=2|44=10|59=0|151=0|14=0|6=0|60=20261207-10:00:00.000|58=kept {n}"
-            for n in (1, 2)]
-    _lose_messages(database_url, "FIX.4.4:OMS->CLIENT1", lost)
+    return client, cl_ord_id, client.order(cl_ord_id).order_id
+
+
+def _done_for_day(order_id: str, cl_ord_id: str, exec_id: str) -> str:
+    """A DoneForDay report about that order, as the journal holds an outbound message."""
+    return (f"35=8|37={order_id}|11={cl_ord_id}|17={exec_id}|150=3|39=3|55=IBM|54=1|38=100|"
+            f"40=2|44=10|59=0|151=0|14=0|6=0|60=20261207-10:00:00.000|58=kept {exec_id}")
+
+
+def test_messages_committed_but_never_sent_reach_the_client_after_a_restart(
+        stack, database_url):
+    # Arrange: an order acknowledged; then the blotter holds two reports the process
+    # committed and never sent (a status change and a text), as after a kill -9
+    s = stack(broker_options={"fill_mode": "none"})
+    client, cl_ord_id, order_id = _one_order_acked_then_stopped(s)
+    _lose_messages(database_url, "FIX.4.4:OMS->CLIENT1",
+                   [_done_for_day(order_id, cl_ord_id, f"LOST-{n}") for n in (1, 2)])
 
     # Act
     s.start_oms()
@@ -431,17 +441,9 @@ def test_a_session_that_resets_at_logon_gets_the_lost_messages_first_after_it(
     # Arrange: the upstream session restarts sequence numbers at every logon, so the
     # engine's store cannot keep what was committed and never sent across the restart
     s = stack(broker_options={"fill_mode": "none"}, upstream_reset=True)
-    s.start_broker()
-    s.start_oms()
-    client = s.client()
-    cl_ord_id = client.send_order(symbol="IBM", side="buy", qty=100, ord_type="2",
-                                  price=D("10"))
-    wait_until(lambda: client.order(cl_ord_id).status == "0")
-    order_id = client.order(cl_ord_id).order_id
-    s.stop_oms()
-    lost = [f"35=8|37={order_id}|11={cl_ord_id}|17=HELD-1|150=3|39=3|55=IBM|54=1|38=100|"
-            f"40=2|44=10|59=0|151=0|14=0|6=0|60=20261207-10:00:00.000"]
-    _lose_messages(database_url, "FIX.4.4:OMS->CLIENT1", lost)
+    client, cl_ord_id, order_id = _one_order_acked_then_stopped(s)
+    _lose_messages(database_url, "FIX.4.4:OMS->CLIENT1",
+                   [_done_for_day(order_id, cl_ord_id, "HELD-1")])
 
     # Act
     s.start_oms()

@@ -194,7 +194,7 @@ def run_crash_suite(folder: Path, database_url: str,
         _wait_final(client, broker, options)
         stop_process(stack.process)  # politely: the blotter is read after a clean stop
         stack.process = None
-        _audit(report, client.record(), client, broker.book(), database_url)
+        audit(read_ledgers(client, broker, database_url), report)
     finally:
         if stream is not None:
             stream.stop()
@@ -322,8 +322,23 @@ def _wait_final(client: UpstreamClient, broker: BrokerSimulator, options: CrashO
 
 # --- the audit ----------------------------------------------------------------------------
 
-def _blotter(database_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                          list[dict[str, Any]]]:
+@dataclass
+class Ledgers:
+    """The three views as plain data, read once everything has stopped moving."""
+
+    client: dict[str, dict[str, Any]]  # UpstreamClient.record()
+    client_counts: dict[str, Any]  # protocol_errors, protocol_error_samples, duplicate_exec_ids
+    blotter_orders: list[dict[str, Any]]  # repository.list_orders(status="all")
+    blotter_executions: list[dict[str, Any]]  # fill executions (F, G, H) in seq order
+    blotter_inconsistencies: list[dict[str, Any]]  # repository.order_fill_consistency
+    broker: dict[str, Any]  # BrokerSimulator.book()
+
+
+def read_ledgers(client: UpstreamClient, broker: BrokerSimulator,
+                 database_url: str) -> Ledgers:
+    counts = {"protocol_errors": client.protocol_errors,
+              "protocol_error_samples": list(client.protocol_error_samples),
+              "duplicate_exec_ids": client.duplicate_exec_ids}
     engine = make_engine(database_url)
     try:
         rows = repository.list_orders(engine, status="all")
@@ -333,14 +348,20 @@ def _blotter(database_url: str) -> tuple[list[dict[str, Any]], list[dict[str, An
                 sa.select(e.order_id, e.exec_id, e.exec_type, e.last_qty, e.last_px,
                           e.broker_exec_id).where(e.exec_type.in_(("F", "G", "H")))
                 .order_by(e.seq)).mappings()]
-        return rows, execs, repository.order_fill_consistency(engine)
+        inconsistencies = repository.order_fill_consistency(engine)
     finally:
         engine.dispose()
+    return Ledgers(client.record(), counts, rows, execs, inconsistencies, broker.book())
 
 
-def _audit(report: CrashReport, record: dict[str, dict[str, Any]], client: UpstreamClient,
-           book: dict[str, Any], database_url: str) -> None:
-    rows, execs, report.fill_inconsistencies = _blotter(database_url)
+def audit(ledgers: Ledgers, report: CrashReport) -> None:
+    """Compare the three ledgers order by order; fill in ``report``'s counts, notes and
+    disagreements (the module doc lists the checks)."""
+    record, book = ledgers.client, ledgers.broker
+    rows, execs = ledgers.blotter_orders, ledgers.blotter_executions
+    report.fill_inconsistencies = ledgers.blotter_inconsistencies
+    protocol_errors = ledgers.client_counts["protocol_errors"]
+    duplicate_exec_ids = ledgers.client_counts["duplicate_exec_ids"]
 
     # the blotter, indexed by OrderID and by every upstream ClOrdID its rows carry
     row_by_id = {row["order_id"]: row for row in rows}
@@ -353,8 +374,11 @@ def _audit(report: CrashReport, record: dict[str, dict[str, Any]], client: Upstr
     for execution in execs:
         execs_by_order.setdefault(execution["order_id"], []).append(execution)
     booked = Counter(x["broker_exec_id"] for x in execs if x["broker_exec_id"])
-    ours_by_broker_exec = {x["broker_exec_id"]: x["exec_id"] for x in execs
-                           if x["broker_exec_id"]}
+    ours_by_broker_exec: dict[str, list[str]] = {}  # a broker ExecID -> our ExecIDs for it
+    for execution in execs:
+        if execution["broker_exec_id"]:
+            ours_by_broker_exec.setdefault(execution["broker_exec_id"], []).append(
+                execution["exec_id"])
     our_exec_ids = {x["exec_id"] for x in execs}
 
     # the broker's book, its orders indexed by every child ClOrdID (an accepted order first)
@@ -372,21 +396,21 @@ def _audit(report: CrashReport, record: dict[str, dict[str, Any]], client: Upstr
     report.fills_broker = sum(len(order["fills"]) for order in broker_orders.values())
     report.children_sent_twice = sum(1 for kinds in book["children"].values()
                                      if sum(kinds.values()) > 1)
-    report.protocol_errors = client.protocol_errors
+    report.protocol_errors = protocol_errors
     doubled_booking = sum(count - 1 for count in booked.values() if count > 1)
     doubled_at_client = sum(count - 1 for count in client_exec_ids.values() if count > 1)
-    report.doubled = client.duplicate_exec_ids + doubled_booking + doubled_at_client
-    if client.duplicate_exec_ids:
-        report.notes.append(f"{client.duplicate_exec_ids} ExecIDs reached the client twice "
+    report.doubled = duplicate_exec_ids + doubled_booking + doubled_at_client
+    if duplicate_exec_ids:
+        report.notes.append(f"{duplicate_exec_ids} ExecIDs reached the client twice "
                             "without PossDup/PossResend")
     if doubled_booking:
         report.notes.append(f"{doubled_booking} broker ExecIDs booked twice in the blotter")
     twice = [(c, k) for c, k in book["children"].items() if sum(k.values()) > 1]
     if twice:
         report.notes.append(f"children sent twice, e.g. {twice[:5]}")
-    if client.protocol_errors:
+    if protocol_errors:
         report.notes.append(f"client protocol errors, e.g. "
-                            f"{client.protocol_error_samples[:5]}")
+                            f"{ledgers.client_counts['protocol_error_samples'][:5]}")
 
     seen_rows: set[str] = set()
     for first_cl_ord_id, view in record.items():
@@ -432,12 +456,16 @@ def _audit(report: CrashReport, record: dict[str, dict[str, Any]], client: Upstr
 
         # fill by fill: each broker fill booked once and passed on to the client once
         mine = {exec_id for exec_id, _, _ in view["fills"]}
-        lost = []
+        lost, twice = [], []
         for broker_exec_id, qty, _ in (broker["fills"] if broker is not None else []):
-            ours = ours_by_broker_exec.get(broker_exec_id)
-            if ours is None or ours not in mine:
+            ours = ours_by_broker_exec.get(broker_exec_id, [])
+            if len(ours) > 1:
+                twice.append(f"{broker_exec_id} as {', '.join(ours)}")
+            if not mine.intersection(ours):
                 lost.append(f"{broker_exec_id} ({qty}) "
-                            f"{'never booked' if ours is None else f'booked as {ours}'}")
+                            f"{f'booked as {ours[0]}' if ours else 'never booked'}")
+        if twice:
+            problems.append(f"broker fills booked twice: {'; '.join(twice)}")
         if lost:
             report.lost += len(lost)
             problems.append(f"fills lost on the way to the client: {', '.join(lost)}")

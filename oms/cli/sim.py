@@ -104,6 +104,8 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
 @click.option("--ex-destination", default="", help="ExDestination (100) on every order.")
 @click.option("--cancel-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--replace-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--replace-cancel-ratio", type=click.FloatRange(0, 1), default=0.0,
+              show_default=True, help="Share of orders replaced, then canceled.")
 @click.option("--timeout", type=float, default=60.0, show_default=True)
 @click.option("--seed", type=int, default=None)
 @click.option("--reset-on-logon/--no-reset-on-logon", default=False, show_default=True)
@@ -113,7 +115,7 @@ def client(host: str, port: int, sender_comp_id: str, target_comp_id: str, sessi
            orders: int, rate: float, window: int, symbols: str, sides: str, limit_ratio: float,
            qty_min: int, qty_max: int, px_min: str, px_max: str, time_in_force: str,
            account: str, ex_destination: str, cancel_ratio: float, replace_ratio: float,
-           timeout: float, seed: int | None, reset_on_logon: bool, as_json: bool,
+           replace_cancel_ratio: float, timeout: float, seed: int | None, reset_on_logon: bool, as_json: bool,
            verbose: bool) -> None:
     """A simulated upstream client: sends orders and prints what came back."""
     from rich.console import Console
@@ -130,7 +132,8 @@ def client(host: str, port: int, sender_comp_id: str, target_comp_id: str, sessi
             min_price=Decimal(px_min), max_price=Decimal(px_max),
             time_in_force=time_in_force, account=account or None,
             ex_destination=ex_destination or None, cancel_ratio=cancel_ratio,
-            replace_ratio=replace_ratio, timeout=timeout, seed=seed,
+            replace_ratio=replace_ratio, replace_cancel_ratio=replace_cancel_ratio,
+            timeout=timeout, seed=seed,
             reset_on_logon=reset_on_logon, verbose=verbose)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

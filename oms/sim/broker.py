@@ -15,6 +15,11 @@ is at ``fill_px``, the limit price, or ``market_px``); no PendingNew/PendingCanc
 PendingReplace acks; no DoneForDay or expiry; no persistence of orders (the FileStore keeps
 the session's messages and sequence numbers only, so a restarted simulator forgets its
 orders). QuickFIX 1.16 acceptors listen on every interface: ``host`` is only reported.
+
+For an auditor (tests/fault) it keeps a book, read with ``book()``: how many D, F and G
+carried each ClOrdID (counted on arrival, before any check, so a child sent twice shows even
+when it is refused as a duplicate), and every order it ever answered with its ClOrdID chain,
+quantities and the fills it sent. A list append per message; ``keep_book=False`` turns it off.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -85,6 +90,7 @@ class BrokerSimOptions(BaseModel):
     file_log: bool = False
     data_dictionary: Path | None = None  # None: fix_config/FIX44.xml
     retain_finished: int = Field(100_000, ge=0)  # finished orders kept for status/late cancels
+    keep_book: bool = True  # the auditor's book (book()): grows with every order, never pruned
 
 
 @dataclass
@@ -124,6 +130,8 @@ class SimOrder:
     cum_qty: Decimal = ZERO
     notional: Decimal = ZERO
     fills_left: int = 0
+    cl_ord_ids: list[str] = field(default_factory=list)  # the chain, first ClOrdID first
+    fills: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)  # ExecID, qty, px
 
     @property
     def leaves_qty(self) -> Decimal:
@@ -224,8 +232,11 @@ class BrokerApplication(fix.Application):
         self._session_ids: dict[str, fix.SessionID] = {}
         self._orders: dict[tuple[str, str], SimOrder] = {}  # (session, any ClOrdID of the chain)
         self._by_order_id: dict[str, SimOrder] = {}
-        self._chains: dict[str, list[str]] = {}  # OrderID -> ClOrdIDs, to forget finished orders
         self._finished: deque[SimOrder] = deque()
+        # the auditor's book: ClOrdID -> MsgTypes (D/F/G) that carried it, in arrival order;
+        # every order answered, by OrderID, never forgotten (``book()``)
+        self._arrivals: dict[str, list[str]] = {}
+        self._book: dict[str, SimOrder] | None = {} if options.keep_book else None
         prefix = run_prefix()
         self._exec_ids = (f"{prefix}-E{n}" for n in itertools.count(1))
         self._order_ids = (f"{prefix}-O{n}" for n in itertools.count(1))
@@ -260,6 +271,8 @@ class BrokerApplication(fix.Application):
         key = sessionID.toString()
         try:
             with self._lock:
+                if self._book is not None and msg_type != "H" and message.isSetField(11):
+                    self._arrivals.setdefault(message.getField(11), []).append(msg_type)
                 handler(self, key, message)
         except fix.FIXException:
             raise  # the engine turns these into the right session-level Reject
@@ -287,7 +300,10 @@ class BrokerApplication(fix.Application):
             price=price,
             account=message.getField(1) if message.isSetField(1) else None,
             fill_px=self._fill_px(ord_type, price),
+            cl_ord_ids=[cl_ord_id],
         )
+        if self._book is not None:
+            self._book[order.order_id] = order
         reason = self._new_order_problem(key, order)
         if reason is not None:
             order.status = "8"
@@ -353,7 +369,9 @@ class BrokerApplication(fix.Application):
         if order.is_done:
             self.counters.orders_filled += 1
             self._finish(order)
-        self._send_report(order, "F", last_qty=quantity, last_px=price)
+        exec_id = self._send_report(order, "F", last_qty=quantity, last_px=price)
+        if self._book is not None:
+            order.fills.append((exec_id, quantity, price))
 
     def _unsolicited_cancel(self, order: SimOrder) -> None:
         with self._lock:
@@ -425,7 +443,7 @@ class BrokerApplication(fix.Application):
     def _relabel(self, order: SimOrder, cl_ord_id: str) -> None:
         order.cl_ord_id = cl_ord_id
         self._orders[(order.session_key, cl_ord_id)] = order
-        self._chains[order.order_id].append(cl_ord_id)
+        order.cl_ord_ids.append(cl_ord_id)
 
     # -- status requests ----------------------------------------------------------------
 
@@ -459,14 +477,13 @@ class BrokerApplication(fix.Application):
     def _remember(self, order: SimOrder) -> None:
         self._orders[(order.session_key, order.cl_ord_id)] = order
         self._by_order_id[order.order_id] = order
-        self._chains[order.order_id] = [order.cl_ord_id]
 
     def _finish(self, order: SimOrder) -> None:
         """Keep finished orders for late cancels and status requests, up to a bound."""
         self._finished.append(order)
         while len(self._finished) > self.options.retain_finished:
             old = self._finished.popleft()
-            for cl_ord_id in self._chains.pop(old.order_id, ()):
+            for cl_ord_id in old.cl_ord_ids:
                 self._orders.pop((old.session_key, cl_ord_id), None)
             self._by_order_id.pop(old.order_id, None)
 
@@ -483,10 +500,12 @@ class BrokerApplication(fix.Application):
         rej_reason: str | None = None,
         text: str | None = None,
         status_req_id: str | None = None,
-    ) -> None:
+    ) -> str:
+        """Send an ExecutionReport for ``order``; return its ExecID."""
+        exec_id = next(self._exec_ids)
         msg = new_message("8")
         msg.setField(37, order.order_id)
-        msg.setField(17, next(self._exec_ids))
+        msg.setField(17, exec_id)
         msg.setField(150, exec_type)
         msg.setField(39, order.status)
         msg.setField(11, order.cl_ord_id)
@@ -514,6 +533,7 @@ class BrokerApplication(fix.Application):
         if status_req_id is not None:
             msg.setField(790, status_req_id)
         self._send(msg, order.session_key)
+        return exec_id
 
     def _send_cancel_reject(
         self,
@@ -547,6 +567,30 @@ class BrokerApplication(fix.Application):
         if not sent:
             log.warning("broker simulator: could not send on %s", key)
 
+    # -- the auditor's book -------------------------------------------------------------
+
+    def book(self) -> dict[str, Any]:
+        """The book as plain data: ``children`` maps each ClOrdID that arrived in a D, F or
+        G to how many of each carried it (``{"D": 2}`` is a child sent twice); ``orders``
+        maps each OrderID to its ClOrdID chain, OrderQty, CumQty, OrdStatus and fills
+        (ExecID, LastQty, LastPx) as sent. Empty with ``keep_book=False``."""
+        with self._lock:
+            children = {
+                cl_ord_id: {kind: kinds.count(kind) for kind in set(kinds)}
+                for cl_ord_id, kinds in self._arrivals.items()
+            }
+            orders = {
+                order_id: {
+                    "cl_ord_ids": list(order.cl_ord_ids),
+                    "order_qty": order.order_qty,
+                    "cum_qty": order.cum_qty,
+                    "status": order.status,
+                    "fills": list(order.fills),
+                }
+                for order_id, order in (self._book or {}).items()
+            }
+        return {"children": children, "orders": orders}
+
     _handlers: dict[str, Callable[[BrokerApplication, str, fix.Message], None]] = {
         "D": _on_new_order,
         "F": _on_cancel,
@@ -574,6 +618,10 @@ class BrokerSimulator:
 
     def counters_dict(self) -> dict[str, int]:
         return asdict(self.application.counters)
+
+    def book(self) -> dict[str, Any]:
+        """What arrived and what was sent, for an auditor: ``BrokerApplication.book``."""
+        return self.application.book()
 
     def session_ids(self) -> list[fix.SessionID]:
         return [

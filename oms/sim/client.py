@@ -6,7 +6,10 @@ chosen share of them once they are acked, and tracks every order through its rep
 ClOrdID/OrigClOrdID. It records, in ``time.perf_counter()`` seconds, when each order was sent,
 first acked (ExecType 0, or 8 for a reject) and finished (OrdStatus 2, 4, 8 or C), keeps every
 ExecutionReport and OrderCancelReject received, and summarises counts, latency percentiles and
-per-order final states. It checks each ExecutionReport as a strict FIX 4.4 client would
+per-order final states. For an auditor (tests/fault) each order also keeps its acks and its
+fills (ExecID, LastQty, LastPx), and the client counts ExecIDs that came twice without
+PossDup/PossResend (``duplicate_exec_ids``) apart from resent ones (``resent_exec_ids``).
+A follow-up may be ``replace_cancel``: replace once acked, cancel once the replace is answered. It checks each ExecutionReport as a strict FIX 4.4 client would
 (required tags present, CumQty + LeavesQty <= OrderQty, fills adding up to CumQty, no
 duplicate ExecIDs) and counts violations as ``protocol_errors`` rather than failing.
 
@@ -107,6 +110,8 @@ class ClientOptions(BaseModel):
     ex_destination: str | None = None
     cancel_ratio: float = Field(0.0, ge=0, le=1)  # share of orders canceled once acked
     replace_ratio: float = Field(0.0, ge=0, le=1)  # share of orders replaced once acked
+    # share of orders replaced once acked, then canceled once the replace is answered
+    replace_cancel_ratio: float = Field(0.0, ge=0, le=1)
     timeout: float = Field(30.0, gt=0)  # seconds to wait for all orders to be done
     logon_timeout: float = Field(10.0, gt=0)
     reset_on_logon: bool = True
@@ -126,8 +131,9 @@ class ClientOptions(BaseModel):
             raise ValueError("min_qty must not exceed max_qty")
         if not ZERO < self.min_price <= self.max_price:
             raise ValueError("need 0 < min_price <= max_price")
-        if self.cancel_ratio + self.replace_ratio > 1:
-            raise ValueError("cancel_ratio + replace_ratio must not exceed 1")
+        if self.cancel_ratio + self.replace_ratio + self.replace_cancel_ratio > 1:
+            raise ValueError(
+                "cancel_ratio + replace_ratio + replace_cancel_ratio must not exceed 1")
         if not self.symbols or not self.sides:
             raise ValueError("symbols and sides must not be empty")
         return self
@@ -177,7 +183,10 @@ class TrackedOrder:
     filled_at: float | None = None
     done_at: float | None = None
     replaces: int = 0
-    follow_up: str | None = None  # "cancel" or "replace", sent once the order is acked
+    follow_up: str | None = None  # cancel, replace or replace_cancel, sent once acked
+    cancel_after_replace: bool = False  # replace_cancel: cancel once the replace is answered
+    acks: int = 0  # ExecutionReports with ExecType New (0) or Rejected (8)
+    fills: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)  # ExecID, qty, px
     pending: dict[str, str] = field(default_factory=dict)  # request ClOrdID -> cancel|replace
     reports: list[Received] = field(default_factory=list)
 
@@ -217,6 +226,8 @@ class UpstreamClient(fix.Application):
         self._orders: dict[str, TrackedOrder] = {}  # first ClOrdID -> order
         self._by_cl_ord_id: dict[str, TrackedOrder] = {}  # every ClOrdID we sent -> order
         self._exec_ids: set[str] = set()
+        self.duplicate_exec_ids = 0  # an ExecID seen before, without PossDup/PossResend
+        self.resent_exec_ids = 0  # an ExecID seen before, flagged PossDup or PossResend
         self._done = 0
         self._unanswered = 0  # cancel/replace requests without an ER 4/5 or a 9 yet
         self._cancel_rejects = 0
@@ -299,10 +310,10 @@ class UpstreamClient(fix.Application):
         try:
             if msg_type == "8":
                 follow_up = self._on_execution_report(fields, received_at)
-                if follow_up is not None:
-                    self._send_follow_up(*follow_up)
             else:
-                self._on_cancel_reject(fields, received_at)
+                follow_up = self._on_cancel_reject(fields, received_at)
+            if follow_up is not None:
+                self._send_follow_up(*follow_up)
         except Exception:
             log.exception("upstream client: cannot handle %s", msg_type)
             with self._lock:
@@ -322,7 +333,8 @@ class UpstreamClient(fix.Application):
     ) -> str:
         """Send a NewOrderSingle; what is not given is drawn from the options. ``side`` is a
         FIX code or a name (buy/sell/sell_short), ``ord_type`` 1 market or 2 limit.
-        ``follow_up`` (cancel|replace) is sent once the order is acked. Returns the ClOrdID."""
+        ``follow_up`` (cancel|replace|replace_cancel) is sent once the order is acked.
+        Returns the ClOrdID."""
         options = self.options
         rng = self._rng
         side_code = SIDE_CODES.get(side, side) if side else SIDE_CODES[rng.choice(options.sides)]
@@ -480,7 +492,10 @@ class UpstreamClient(fix.Application):
                 self._protocol_error(f"ER {report.exec_id} lacks tags {missing}")
             if report.exec_id is not None:
                 if report.exec_id in self._exec_ids:
-                    if not possible_duplicate:
+                    if possible_duplicate:
+                        self.resent_exec_ids += 1
+                    else:
+                        self.duplicate_exec_ids += 1
                         self._protocol_error(f"duplicate ExecID {report.exec_id}")
                     return None  # a resent report must never count twice
                 self._exec_ids.add(report.exec_id)
@@ -505,16 +520,20 @@ class UpstreamClient(fix.Application):
         """Update the order from one ER; return a follow-up (kind, ClOrdID) to send."""
         exec_type = report.exec_type
         self._check_quantities(order, report)
-        if exec_type in ("0", "8") and order.acked_at is None:
-            order.acked_at = report.received_at
+        if exec_type in ("0", "8"):
+            order.acks += 1
+            if order.acked_at is None:
+                order.acked_at = report.received_at
         if exec_type == "F" and report.last_qty is not None:
             order.fills_qty += report.last_qty
+            order.fills.append((report.exec_id or "", report.last_qty, report.last_px or ZERO))
             if report.cum_qty is not None and report.cum_qty != order.fills_qty:
                 self._protocol_error(
                     f"{order.cl_ord_id}: CumQty {report.cum_qty} != sum of LastQty {order.fills_qty}"
                 )
+        answered = None
         if exec_type in ("4", "5") and report.cl_ord_id is not None:
-            self._answered(order, report.cl_ord_id)
+            answered = self._answered(order, report.cl_ord_id)
             order.current_cl_ord_id = report.cl_ord_id
         if exec_type == "5":
             order.replaces += 1
@@ -538,8 +557,21 @@ class UpstreamClient(fix.Application):
             self._changed.notify_all()
         if exec_type == "0" and order.follow_up and not order.is_done:
             kind, order.follow_up = order.follow_up, None
+            if kind == "replace_cancel":
+                kind, order.cancel_after_replace = "replace", True
             return kind, order.current_cl_ord_id
+        if answered == "replace":
+            return self._cancel_after_replace(order)
         return None
+
+    def _cancel_after_replace(self, order: TrackedOrder) -> tuple[str, str] | None:
+        """replace_cancel: the replace was answered (replaced or refused); cancel next."""
+        if not order.cancel_after_replace:
+            return None
+        order.cancel_after_replace = False
+        if order.is_done:
+            return None
+        return "cancel", order.current_cl_ord_id
 
     def _check_quantities(self, order: TrackedOrder, report: Received) -> None:
         order_qty = report.order_qty if report.order_qty is not None else order.order_qty
@@ -552,7 +584,7 @@ class UpstreamClient(fix.Application):
         if report.exec_type not in ("H", "G", "I") and cum < order.cum_qty:
             self._protocol_error(f"ER {report.exec_id}: CumQty went down to {cum}")
 
-    def _on_cancel_reject(self, f: Fields, received_at: float) -> None:
+    def _on_cancel_reject(self, f: Fields, received_at: float) -> tuple[str, str] | None:
         report = Received(
             msg_type="9",
             received_at=received_at,
@@ -573,21 +605,27 @@ class UpstreamClient(fix.Application):
                 if str(tag) not in f:
                     self._protocol_error(f"OrderCancelReject lacks tag {tag}")
             order = self._order_for(report)
+            follow_up = None
             if order is None:
                 self._protocol_error(f"OrderCancelReject for unknown ClOrdID {report.cl_ord_id}")
             else:
                 if self.options.keep_messages:
                     order.reports.append(report)
-                if report.cl_ord_id is not None:
-                    self._answered(order, report.cl_ord_id)
+                if report.cl_ord_id is not None and \
+                        self._answered(order, report.cl_ord_id) == "replace":
+                    follow_up = self._cancel_after_replace(order)
             self._changed.notify_all()
         if self.on_message is not None:
             self.on_message(report)
+        return follow_up
 
-    def _answered(self, order: TrackedOrder, request_id: str) -> None:
-        if order.pending.pop(request_id, None) is not None:
+    def _answered(self, order: TrackedOrder, request_id: str) -> str | None:
+        """Mark a cancel/replace request answered; its kind, or None if it was not pending."""
+        kind = order.pending.pop(request_id, None)
+        if kind is not None:
             self._unanswered -= 1
             self._changed.notify_all()
+        return kind
 
     def _protocol_error(self, description: str) -> None:
         """Count a counterparty's violation of FIX 4.4; call with the lock held."""
@@ -623,9 +661,11 @@ class UpstreamClient(fix.Application):
         count = self.options.orders
         cancels = round(count * self.options.cancel_ratio)
         replaces = min(round(count * self.options.replace_ratio), count - cancels)
-        chosen = self._rng.sample(range(count), cancels + replaces)
+        both = min(round(count * self.options.replace_cancel_ratio), count - cancels - replaces)
+        chosen = self._rng.sample(range(count), cancels + replaces + both)
         plan = {index: "cancel" for index in chosen[:cancels]}
-        plan.update({index: "replace" for index in chosen[cancels:]})
+        plan.update({index: "replace" for index in chosen[cancels:cancels + replaces]})
+        plan.update({index: "replace_cancel" for index in chosen[cancels + replaces:]})
         return plan
 
     def _wait_for_window(self, window: int, timeout: float) -> bool:
@@ -689,6 +729,36 @@ class UpstreamClient(fix.Application):
                     "fill": percentiles(fill_latency, scale=1000, digits=3),
                 },
                 "orders": {o.cl_ord_id: _final_state(o) for o in orders},
+            }
+
+
+    def record(self) -> dict[str, dict[str, Any]]:
+        """Every order as an auditor wants it, by its first ClOrdID: every ClOrdID sent
+        for it, OrderID, OrdStatus, OrderQty, CumQty, the sum of LastQty, the fills (ExecID,
+        LastQty, LastPx), acks (ExecType 0 or 8), messages received and the cancel/replace
+        requests still unanswered. Plain data, taken under the lock."""
+        with self._lock:
+            chains: dict[str, list[str]] = {}
+            for cl_ord_id, order in self._by_cl_ord_id.items():
+                chains.setdefault(order.cl_ord_id, []).append(cl_ord_id)
+            return {
+                order.cl_ord_id: {
+                    "cl_ord_ids": chains.get(order.cl_ord_id, [order.cl_ord_id]),
+                    "current_cl_ord_id": order.current_cl_ord_id,
+                    "order_id": order.order_id,
+                    "status": order.status,
+                    "order_qty": order.order_qty,
+                    "cum_qty": order.cum_qty,
+                    "fills_qty": order.fills_qty,
+                    "fills": list(order.fills),
+                    "acks": order.acks,
+                    "received": len(order.reports),
+                    "unanswered": dict(order.pending),
+                    "reports": [
+                        (r.msg_type, r.exec_type, r.ord_status, r.cl_ord_id, r.cum_qty,
+                         r.exec_id) for r in order.reports],
+                }
+                for order in self._orders.values()
             }
 
 

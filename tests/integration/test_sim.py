@@ -321,6 +321,87 @@ def test_configured_flow_cancels_and_replaces_a_share_of_orders(start_pair: Star
             assert final["cum_qty"] == final["order_qty"]
 
 
+def test_replace_then_cancel_follow_up_replaces_once_acked_then_cancels(
+    start_pair: StartPair,
+) -> None:
+    # Arrange: the broker acks and never fills
+    broker, client = start_pair(client={"orders": 0}, fill_mode="none")
+
+    # Act
+    cl_ord_id = client.send_order(qty=100, ord_type="1", follow_up="replace_cancel")
+    wait_status(client, cl_ord_id, "4")
+
+    # Assert: New, Replaced (to 150), then Canceled under the replace's ClOrdID
+    order = client.order(cl_ord_id)
+    assert [r.exec_type for r in reports(client, cl_ord_id)] == ["0", "5", "4"]
+    assert order.replaces == 1 and order.order_qty == 150 and order.acks == 1
+    assert client.wait_done(WAIT)
+    assert broker.counters.replaces_received == 1 and broker.counters.cancels_received == 1
+
+
+def test_replace_then_cancel_still_cancels_when_the_replace_is_refused(
+    start_pair: StartPair,
+) -> None:
+    # Arrange
+    _, client = start_pair(client={"orders": 0}, fill_mode="none", replace_policy="deny")
+
+    # Act
+    cl_ord_id = client.send_order(qty=100, ord_type="1", follow_up="replace_cancel")
+    wait_status(client, cl_ord_id, "4")
+
+    # Assert
+    assert len(reports(client, cl_ord_id, "9")) == 1
+    assert client.order(cl_ord_id).replaces == 0
+    assert client.wait_done(WAIT)
+
+
+def test_broker_book_and_client_record_agree_fill_by_fill(start_pair: StartPair) -> None:
+    # Arrange
+    broker, client = start_pair(
+        client={"orders": 0}, fill_mode="partial", partial_fills=2, fill_interval=0.02
+    )
+
+    # Act
+    filled = client.send_order(qty=100, ord_type="2", price=Decimal("10"))
+    replaced = client.send_order(qty=100, ord_type="1", follow_up="replace")
+    assert client.wait_done(WAIT)
+
+    # Assert: the book holds each order's chain and fills, as the client received them
+    book = broker.book()
+    by_first = {o["cl_ord_ids"][0]: o for o in book["orders"].values()}
+    for cl_ord_id in (filled, replaced):
+        order = client.order(cl_ord_id)
+        booked = by_first[cl_ord_id]
+        assert booked["cum_qty"] == order.cum_qty == order.fills_qty
+        assert booked["fills"] == order.fills
+        assert booked["cl_ord_ids"][-1] == order.current_cl_ord_id
+    assert len(by_first[replaced]["cl_ord_ids"]) == 2
+    assert set(book["children"]) == {filled, replaced, client.order(replaced).current_cl_ord_id}
+    assert all(sum(kinds.values()) == 1 for kinds in book["children"].values())
+    assert client.duplicate_exec_ids == 0
+
+
+def test_broker_book_counts_a_clordid_sent_twice_even_when_refused(
+    start_pair: StartPair,
+) -> None:
+    # Arrange: a raw D sent twice with one ClOrdID while the first is still working
+    broker, client = start_pair(client={"orders": 0}, fill_mode="none")
+    from oms.sim.client import _message
+
+    fields = [(11, "TWICE-1"), (55, "IBM"), (54, "1"), (60, "20240102-13:14:15.123"),
+              (38, "100"), (40, "1"), (59, "0")]
+
+    # Act
+    client._send(_message("D", fields))
+    client._send(_message("D", fields))
+
+    # Assert: the second is refused, and still counted as a second arrival of the ClOrdID
+    assert client.wait_for(lambda: len(broker.book()["orders"]) == 2, WAIT)
+    book = broker.book()
+    assert book["children"]["TWICE-1"] == {"D": 2}
+    assert sorted(o["status"] for o in book["orders"].values()) == ["0", "8"]
+
+
 def test_run_client_prints_final_counts(tmp_path: Path) -> None:
     # Arrange
     port = free_port()

@@ -539,8 +539,6 @@ class UpstreamClient(fix.Application):
             order.replaces += 1
             if report.order_qty is not None:
                 order.order_qty = report.order_qty
-        if report.ord_status is not None:
-            order.status = report.ord_status
         if report.order_id is not None:
             order.order_id = report.order_id
         if report.cum_qty is not None:
@@ -549,12 +547,8 @@ class UpstreamClient(fix.Application):
             order.leaves_qty = report.leaves_qty
         if report.avg_px is not None:
             order.avg_px = report.avg_px
-        if order.status in TERMINAL_ORD_STATUSES and order.done_at is None:
-            order.done_at = report.received_at
-            if order.status == "2":
-                order.filled_at = report.received_at
-            self._done += 1
-            self._changed.notify_all()
+        if report.ord_status is not None:
+            self._set_status(order, report.ord_status, report.received_at)
         if exec_type == "0" and order.follow_up and not order.is_done:
             kind, order.follow_up = order.follow_up, None
             if kind == "replace_cancel":
@@ -563,6 +557,16 @@ class UpstreamClient(fix.Application):
         if answered == "replace":
             return self._cancel_after_replace(order)
         return None
+
+    def _set_status(self, order: TrackedOrder, status: str, received_at: float) -> None:
+        """The order's OrdStatus as the counterparty last gave it; a final one finishes it."""
+        order.status = status
+        if status in TERMINAL_ORD_STATUSES and order.done_at is None:
+            order.done_at = received_at
+            if status == "2":
+                order.filled_at = received_at
+            self._done += 1
+            self._changed.notify_all()
 
     def _cancel_after_replace(self, order: TrackedOrder) -> tuple[str, str] | None:
         """replace_cancel: the replace was answered (replaced or refused); cancel next."""
@@ -611,6 +615,11 @@ class UpstreamClient(fix.Application):
             else:
                 if self.options.keep_messages:
                     order.reports.append(report)
+                if report.ord_status and report.cxl_rej_reason != "1":
+                    # FIX 4.4: OrdStatus on a 9 is the order's status after the reject (a
+                    # cancel refused because fills finished the order says Filled, and
+                    # no ExecutionReport follows); "unknown order" says Rejected of no order
+                    self._set_status(order, report.ord_status, received_at)
                 if report.cl_ord_id is not None and \
                         self._answered(order, report.cl_ord_id) == "replace":
                     follow_up = self._cancel_after_replace(order)

@@ -75,8 +75,9 @@ def store_prefix(store_dir: Path, session: str) -> Path:
     return store_dir / f"{begin}-{sender}-{target}."
 
 
-def _header_entries(path: Path) -> Iterator[tuple[int, int]]:
-    """(offset, size) of the store's messages, newest first, reading the index backwards."""
+def _header_entries(path: Path) -> Iterator[tuple[int, int, int]]:
+    """(MsgSeqNum, offset, size) of the store's messages, newest first, reading the index
+    backwards."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
@@ -92,17 +93,33 @@ def _header_entries(path: Path) -> Iterator[tuple[int, int]]:
             carry = entries.pop(0) if start > 0 else b""  # may be cut: read it with the next
             for entry in reversed(entries):
                 if entry:
-                    _, offset, size = entry.split(b",")
-                    yield int(offset), int(size)
+                    seq, offset, size = entry.split(b",")
+                    yield int(seq), int(offset), int(size)
             end = start
         if carry:
-            _, offset, size = carry.split(b",")
-            yield int(offset), int(size)
+            seq, offset, size = carry.split(b",")
+            yield int(seq), int(offset), int(size)
+
+
+def next_sender_seq(prefix: Path) -> int | None:
+    """The MsgSeqNum the engine will give its next outbound message (``.seqnums``: sender,
+    then target), or None when the store has no such file."""
+    try:
+        text = Path(f"{prefix}seqnums").read_text()
+    except FileNotFoundError:
+        return None
+    sender, _, _ = text.partition(":")
+    return int(sender) if sender.strip() else None
 
 
 def stored_bodies(prefix: Path, count: int) -> set[Key]:
-    """The bodies (``body_key``) of the last ``count`` application messages in a FileStore.
+    """The bodies (``body_key``) of the last ``count`` application messages in a FileStore
+    that the engine will resend when asked.
 
+    QuickFIX stores a message, then counts its sequence number in ``.seqnums``: a kill in
+    between leaves a stored message under the number the next message (the next start's
+    Logon) will take again, and only the later one is ever resent. So a message stored at
+    or beyond the next sender number, or under a number stored again later, does not count.
     An empty set when the store has none (a new session, or ``PersistMessages=N``)."""
     found: set[Key] = set()
     if count <= 0:
@@ -111,8 +128,13 @@ def stored_bodies(prefix: Path, count: int) -> set[Key]:
         body = Path(f"{prefix}body").open("rb")
     except FileNotFoundError:
         return found
+    limit = next_sender_seq(prefix)
+    seen: set[int] = set()
     with body:
-        for offset, size in _header_entries(Path(f"{prefix}header")):
+        for seq, offset, size in _header_entries(Path(f"{prefix}header")):
+            if (limit is not None and seq >= limit) or seq in seen:
+                continue  # never sent, or overwritten: the engine resends the later one
+            seen.add(seq)
             body.seek(offset)
             text = body.read(size).decode("latin-1")
             fields = [(tag, value) for tag, _, value in

@@ -20,17 +20,22 @@ def _wire(seq: int, msg_type: str, body: str) -> str:
             f"52=20261207-10:00:00.000{SOH}56=CLIENT1{SOH}{fields}{SOH}10=000{SOH}")
 
 
-def _write_store(folder: Path, messages: list[str]) -> Path:
-    """A FileStore's ``.body`` and ``.header`` files as QuickFIX 1.16 writes them."""
+def _write_store(folder: Path, messages: list[str], seqs: list[int] | None = None,
+                 next_sender: int | None = None) -> Path:
+    """A FileStore's ``.body``, ``.header`` and ``.seqnums`` files as QuickFIX 1.16 writes
+    them; by default message n has MsgSeqNum n and the next one is counted."""
     prefix = store_prefix(folder, SESSION)
+    seqs = seqs or list(range(1, len(messages) + 1))
     body, header, offset = [], [], 0
-    for seq, text in enumerate(messages, start=1):
+    for seq, text in zip(seqs, messages, strict=True):
         data = text.encode("latin-1")
         header.append(f"{seq},{offset},{len(data)} ")
         body.append(data)
         offset += len(data)
     Path(f"{prefix}body").write_bytes(b"".join(body))
     Path(f"{prefix}header").write_text("".join(header))
+    sender = next_sender if next_sender is not None else max(seqs) + 1
+    Path(f"{prefix}seqnums").write_text(f"{sender:020d} : {1:020d}")
     return prefix
 
 
@@ -87,6 +92,32 @@ def test_stored_bodies_reads_an_index_longer_than_one_chunk(tmp_path, monkeypatc
 
     # Assert
     assert found == {body_key([("37", f"O{n}"), ("17", f"E{n}")]) for n in range(1, 40)}
+
+
+def test_a_message_stored_but_never_counted_is_not_held_by_the_store(tmp_path):
+    # Arrange: killed between storing message 3 and counting it: the next start's Logon
+    # takes MsgSeqNum 3 again, so the engine never resends the stored report
+    prefix = _write_store(tmp_path, [_wire(n, "8", f"37=O{n}|17=E{n}") for n in (1, 2, 3)],
+                          next_sender=3)
+
+    # Act
+    found = stored_bodies(prefix, 10)
+
+    # Assert
+    assert found == {body_key([("37", f"O{n}"), ("17", f"E{n}")]) for n in (1, 2)}
+
+
+def test_a_message_whose_number_was_stored_again_is_not_held_by_the_store(tmp_path):
+    # Arrange: report 3 stored, then (after the kill) the Logon stored under 3 as well
+    prefix = _write_store(tmp_path, [_wire(1, "8", "37=O1|17=E1"), _wire(3, "8", "37=O3|17=E3"),
+                                     _wire(3, "A", "98=0|108=30"), _wire(4, "8", "37=O4|17=E4")],
+                          seqs=[1, 3, 3, 4])
+
+    # Act
+    found = stored_bodies(prefix, 10)
+
+    # Assert
+    assert found == {body_key([("37", "O1"), ("17", "E1")]), body_key([("37", "O4"), ("17", "E4")])}
 
 
 def test_a_missing_store_holds_nothing(tmp_path):

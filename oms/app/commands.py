@@ -104,6 +104,8 @@ class ApplyBrokerReport:
     ord_rej_reason: str
     text: str
     poss_dup: bool
+    # AvgPx (6): a status answer's CumQty and AvgPx give the fills we never saw (#16)
+    avg_px: Decimal | None = None
 
 
 @dataclass(slots=True)

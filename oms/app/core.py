@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 from typing import Any, cast
 
 from oms.app.commands import (
@@ -55,7 +55,15 @@ from oms.domain.enums import (
 )
 from oms.domain.errors import InvalidStateTrigger, OmsError, Overfill, UnknownExecution
 from oms.domain.ids import Ids
-from oms.domain.order import ZERO, Order, PendingRequest, Trigger, pending_to_json
+from oms.domain.order import (
+    AVG_PX_QUANTUM,
+    ZERO,
+    Order,
+    PendingRequest,
+    Trigger,
+    pending_to_json,
+    plain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +79,12 @@ _BROKER_EXEC_TRIGGERS = {
 
 
 # a broker's OrdStatus, in answer to our status query, that says the order is working there
-# (an order it says has ended is left to the reports that ended it: they carry the fills)
 _BROKER_WORKING = frozenset((OrdStatus.NEW._value_, OrdStatus.PARTIALLY_FILLED._value_))
+# a broker's OrdStatus in answer to our status query that shows no cancel/replace pending:
+# by FIX 4.4's OrdStatus precedence a pending request would show as PendingCancel (6) or
+# PendingReplace (E) over all of these; Canceled (4) is the answer to a pending cancel
+_BROKER_NOTHING_PENDING = _BROKER_WORKING | frozenset((
+    OrdStatus.FILLED._value_, OrdStatus.DONE_FOR_DAY._value_, OrdStatus.EXPIRED._value_))
 
 
 def fmt(value: Decimal) -> str:
@@ -81,6 +93,16 @@ def fmt(value: Decimal) -> str:
     from such values, so ``str`` is exact and only rarely needs the slower ``format``."""
     text = str(value)
     return format(value, "f") if "E" in text else text
+
+
+def inferred_price(notional: Decimal, qty: Decimal) -> Decimal:
+    """The price of ``qty`` whose value is ``notional`` (#16: the fill a status answer
+    implies): exact when the division terminates, else rounded as AvgPx is."""
+    with localcontext() as context:
+        context.clear_flags()
+        price = notional / qty
+        inexact = context.flags[Inexact]
+    return plain(price.quantize(AVG_PX_QUANTUM) if inexact else price)
 
 
 def utc_now() -> datetime:
@@ -857,34 +879,13 @@ class Core:
             if order.accepted:
                 self._event("ignored", order.order_id, cmd.session, "8", "repeated New ack")
                 return
-            order.apply(Trigger.ACCEPT)
-            self._transition(order, Trigger.ACCEPT, before)
-            self._report(order, ExecType.NEW, broker=broker)
+            self._accept(order, broker)
         elif exec_type == ExecType.TRADE._value_:
             if cmd.last_qty is None or cmd.last_px is None:
                 raise Overfill(f"fill {cmd.exec_id} without LastQty/LastPx")
-            exec_id = self.ids.exec_id()
-            trigger = order.fill(exec_id, cmd.last_qty, cmd.last_px, cmd.exec_id)
-            self._transition(order, trigger, before)
-            self._report(order, ExecType.TRADE, last_qty=cmd.last_qty, last_px=cmd.last_px,
-                         broker=broker, exec_id=exec_id)
+            self._book_fill(order, cmd.last_qty, cmd.last_px, broker)
         elif exec_type == ExecType.CANCELED._value_:
-            # a cancel while our cancel is pending answers it, whichever ClOrdID the broker
-            # quoted (an unsolicited cancel can cross our request on the wire)
-            solicited = pending is not None and pending.kind == "cancel"
-            order.apply(Trigger.CANCEL)
-            self._transition(order, Trigger.CANCEL, before)
-            if pending is not None and pending.kind == "replace" and pending.cl_ord_id:
-                # the pending replace can no longer happen; 39 is the status after it (4)
-                self._cancel_reject(order.session, order, pending.cl_ord_id,
-                                    pending.orig_cl_ord_id, CxlRejResponseTo.REPLACE,
-                                    CxlRejReason.TOO_LATE_TO_CANCEL, "Order was canceled")
-            if solicited and pending is not None and pending.cl_ord_id:
-                self._report(order, ExecType.CANCELED, cl_ord_id=pending.cl_ord_id,
-                             orig_cl_ord_id=pending.orig_cl_ord_id, broker=broker,
-                             text=cmd.text)
-            else:
-                self._report(order, ExecType.CANCELED, broker=broker, text=cmd.text)
+            self._cancel_order(order, broker, cmd.text)
         elif exec_type == ExecType.REPLACED._value_:
             if pending is None or pending.kind != "replace":
                 raise InvalidStateTrigger(order.status._name_, Trigger.REPLACE._name_,
@@ -912,10 +913,7 @@ class Core:
         elif exec_type == ExecType.PENDING_NEW._value_:
             self._event("ignored", order.order_id, cmd.session, "8", "broker PendingNew")
         elif exec_type in _BROKER_EXEC_TRIGGERS:
-            trigger = _BROKER_EXEC_TRIGGERS[exec_type]
-            order.apply(trigger)
-            self._transition(order, trigger, before)
-            self._report(order, ExecType(exec_type), broker=broker, text=cmd.text)
+            self._broker_status_change(order, exec_type, broker, cmd.text)
         elif exec_type == ExecType.RESTATED._value_:
             order.restate(cmd.order_qty)
             self._transition(order, Trigger.RESTATE, before)
@@ -936,36 +934,131 @@ class Core:
                          last_qty=cmd.last_qty, last_px=cmd.last_px, broker=broker,
                          exec_id=exec_id)
         elif exec_type == ExecType.ORDER_STATUS._value_:
-            if cmd.ord_status == OrdStatus.REJECTED._value_ and \
-                    order.status is OrdStatus.PENDING_NEW:
-                # #2: the answer to our status query after a logon: the broker never got
-                # this order (committed here, lost before it went out): refuse it upstream
-                order.text = f"Broker does not know the order: {cmd.text or 'unknown'}"
-                order.apply(Trigger.REJECT)
-                self._transition(order, Trigger.REJECT, before)
-                self._report(order, ExecType.REJECTED, text=order.text,
-                             rej_reason=OrdRejReason.BROKER_OPTION._value_)
-            elif pending is not None and cmd.ord_status in _BROKER_WORKING:
-                # the broker has the order working with no cancel/replace pending: our
-                # request was committed here but never reached it; say so, do not guess
-                self._refuse_pending(order, pending, CxlRejReason.OTHER,
-                                     "The request did not reach the broker; send it again")
-            else:
-                if order.status is OrdStatus.PENDING_NEW and cmd.ord_status in _BROKER_WORKING:
-                    # the broker has the order working, and its New never reached us (a
-                    # broker that reset its sequence numbers does not resend it): its answer
-                    # to our query after the logon is the acknowledgement (no broker ExecID
-                    # kept: a status answer books nothing, and may repeat an ExecID)
-                    order.apply(Trigger.ACCEPT)
-                    self._transition(order, Trigger.ACCEPT, before)
-                    self._report(order, ExecType.NEW)
-                if cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
-                    self._event("error", order.order_id, cmd.session, "8",
-                                f"broker reports CumQty {fmt(cmd.cum_qty)}, "
-                                f"blotter has {fmt(order.cum_qty)}")
+            self._apply_status_answer(order, cmd)
         else:
             self._event("error", order.order_id, cmd.session, "8",
                         f"ExecType {exec_type} is not handled")
+
+    # --- what a broker report does, each in one place -----------------------------------
+    def _accept(self, order: Order, broker: tuple[str, str] = ("", "")) -> None:
+        """The broker has the order: New upstream."""
+        before = order.status
+        order.apply(Trigger.ACCEPT)
+        self._transition(order, Trigger.ACCEPT, before)
+        self._report(order, ExecType.NEW, broker=broker)
+
+    def _book_fill(self, order: Order, qty: Decimal, px: Decimal, broker: tuple[str, str],
+                   text: str = "") -> None:
+        """Book a fill and report it upstream (ExecType Trade) under an ExecID of ours."""
+        before = order.status
+        exec_id = self.ids.exec_id()
+        trigger = order.fill(exec_id, qty, px, broker[1])
+        self._transition(order, trigger, before)
+        self._report(order, ExecType.TRADE, last_qty=qty, last_px=px, broker=broker,
+                     exec_id=exec_id, text=text)
+
+    def _cancel_order(self, order: Order, broker: tuple[str, str], text: str) -> None:
+        """The broker canceled the order."""
+        before = order.status
+        pending = order.pending
+        # a cancel while our cancel is pending answers it, whichever ClOrdID the broker
+        # quoted (an unsolicited cancel can cross our request on the wire)
+        solicited = pending is not None and pending.kind == "cancel"
+        order.apply(Trigger.CANCEL)
+        self._transition(order, Trigger.CANCEL, before)
+        if pending is not None and pending.kind == "replace" and pending.cl_ord_id:
+            # the pending replace can no longer happen; 39 is the status after it (4)
+            self._cancel_reject(order.session, order, pending.cl_ord_id,
+                                pending.orig_cl_ord_id, CxlRejResponseTo.REPLACE,
+                                CxlRejReason.TOO_LATE_TO_CANCEL, "Order was canceled")
+        if solicited and pending is not None and pending.cl_ord_id:
+            self._report(order, ExecType.CANCELED, cl_ord_id=pending.cl_ord_id,
+                         orig_cl_ord_id=pending.orig_cl_ord_id, broker=broker, text=text)
+        else:
+            self._report(order, ExecType.CANCELED, broker=broker, text=text)
+
+    def _broker_status_change(self, order: Order, exec_type: str, broker: tuple[str, str],
+                              text: str) -> None:
+        """DoneForDay, Expired, Suspended or Stopped, as the broker says."""
+        before = order.status
+        trigger = _BROKER_EXEC_TRIGGERS[exec_type]
+        order.apply(trigger)
+        self._transition(order, trigger, before)
+        self._report(order, ExecType(exec_type), broker=broker, text=text)
+
+    # --- the answer to our OrderStatusRequest ----------------------------------------------
+    def _apply_status_answer(self, order: Order, cmd: ApplyBrokerReport) -> None:
+        """Reconcile the order with the broker's answer to our status query (ExecType I).
+
+        #16: after a logon whose sequence numbers were reset, the broker's resend cannot
+        bring what happened while we were away: this answer is all we learn. It says the
+        broker's OrdStatus, CumQty and AvgPx, not its fills, so a CumQty above ours is
+        booked as one fill whose price the two AvgPx give. Its ExecID names no trade (and
+        may repeat): nothing here keeps it. A CumQty below ours is an error: we never
+        unbook a fill (a bust says which one)."""
+        said = cmd.ord_status
+        if said == OrdStatus.REJECTED._value_ and order.status is OrdStatus.PENDING_NEW:
+            # #2: the broker never got this order (committed here, lost before it went
+            # out): refuse it upstream
+            before = order.status
+            order.text = f"Broker does not know the order: {cmd.text or 'unknown'}"
+            order.apply(Trigger.REJECT)
+            self._transition(order, Trigger.REJECT, before)
+            self._report(order, ExecType.REJECTED, text=order.text,
+                         rej_reason=OrdRejReason.BROKER_OPTION._value_)
+            return
+        if not order.accepted and order.is_live and said != OrdStatus.REJECTED._value_:
+            # the broker has the order, and its New never reached us (a broker that reset
+            # its sequence numbers does not resend it): this answer is the acknowledgement
+            self._accept(order)
+        if cmd.cum_qty is not None and cmd.cum_qty > order.cum_qty:
+            self._book_status_fill(order, cmd)
+        elif cmd.cum_qty is not None and cmd.cum_qty < order.cum_qty:
+            self._event("error", order.order_id, cmd.session, "8",
+                        f"broker reports CumQty {fmt(cmd.cum_qty)}, blotter has "
+                        f"{fmt(order.cum_qty)}: fills are never unbooked without a bust")
+        pending = order.pending
+        if pending is not None and said in _BROKER_NOTHING_PENDING:
+            # the broker shows no cancel/replace (it would say PendingCancel/PendingReplace,
+            # FIX 4.4 OrdStatus precedence): our request never reached it, or its answer
+            # was lost with the connection; say so, do not guess
+            if said in _BROKER_WORKING or said == OrdStatus.DONE_FOR_DAY._value_:
+                self._refuse_pending(order, pending, CxlRejReason.OTHER,
+                                     "The request did not reach the broker; send it again")
+            else:
+                ended = "filled" if said == OrdStatus.FILLED._value_ else "expired"
+                self._refuse_pending(order, pending, CxlRejReason.TOO_LATE_TO_CANCEL,
+                                     f"The broker reports the order {ended}")
+        if said == order.status._value_:
+            return
+        if said == OrdStatus.CANCELED._value_:
+            self._cancel_order(order, ("", ""), cmd.text)
+        elif said in (OrdStatus.EXPIRED._value_, OrdStatus.DONE_FOR_DAY._value_):
+            # OrdStatus and ExecType share these codes (C, 3)
+            self._broker_status_change(order, said, ("", ""), cmd.text)
+        elif said == OrdStatus.FILLED._value_:
+            # the booked fill takes the order to Filled; here it did not
+            self._event("error", order.order_id, cmd.session, "8",
+                        f"broker reports the order filled, blotter has CumQty "
+                        f"{fmt(order.cum_qty)} of {fmt(order.order_qty)}")
+
+    def _book_status_fill(self, order: Order, cmd: ApplyBrokerReport) -> None:
+        """Book the CumQty the broker has and we do not as one fill (#16)."""
+        assert cmd.cum_qty is not None
+        qty = cmd.cum_qty - order.cum_qty
+        px = None if cmd.avg_px is None else \
+            inferred_price(cmd.cum_qty * cmd.avg_px - order.notional, qty)
+        if px is None or px < ZERO:
+            said = "no AvgPx" if cmd.avg_px is None else f"AvgPx {fmt(cmd.avg_px)}"
+            self._event("error", order.order_id, cmd.session, "8",
+                        f"broker reports CumQty {fmt(cmd.cum_qty)} and {said}, blotter has "
+                        f"{fmt(order.cum_qty)} at AvgPx {fmt(order.avg_px)}: the "
+                        f"{fmt(qty)} missing have no price; nothing booked")
+            return
+        assert cmd.avg_px is not None
+        self._book_fill(order, qty, px, (cmd.session, ""),
+                        text=f"Inferred from the broker's status answer: CumQty "
+                             f"{fmt(cmd.cum_qty)}, AvgPx {fmt(cmd.avg_px)}")
 
     def _on_broker_cancel_reject(self, cmd: ApplyBrokerCancelReject) -> None:
         order = self._find_child(cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,

@@ -234,6 +234,7 @@ def _execution_report(key: str, f: dict[str, str], text: str) -> cmd.ApplyBroker
         exec_type=f["150"], ord_status=f["39"],
         last_qty=_decimal(f, "32", errors), last_px=_decimal(f, "31", errors),
         order_qty=_decimal(f, "38", errors), cum_qty=_decimal(f, "14", errors),
+        avg_px=_decimal(f, "6", errors),
         exec_ref_id=get("19", ""), ord_rej_reason=get("103", ""),
         text="; ".join([get("58", ""), *errors]).strip("; "),
         poss_dup=get("43") == "Y")

@@ -91,6 +91,9 @@ class OmsSection(_Strict):
     # batch (measured better: fewer hand-offs between threads sharing the GIL);
     # "thread": a writer thread commits while the core works on the next batch
     journal: Literal["thread", "inline"] = "inline"
+    # #16: after a broker logon, status queries (35=H) go out at most this many per interval
+    status_query_batch: int = Field(100, ge=1)
+    status_query_interval: float = Field(0.1, ge=0)  # seconds
 
 
 class OmsConfig(_Strict):

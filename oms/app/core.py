@@ -34,6 +34,7 @@ from oms.app.commands import (
     Barrier,
     CancelOrder,
     Command,
+    ContinueStatusQueries,
     OperatorCancel,
     QueryOrderStatus,
     ReplaceOrder,
@@ -41,7 +42,7 @@ from oms.app.commands import (
     SessionLoggedOut,
     SubmitOrder,
 )
-from oms.app.ports import Journal, OutMessage, Sender
+from oms.app.ports import Journal, OutMessage, Sender, Timers
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.enums import (
     CxlRejReason,
@@ -165,7 +166,11 @@ class CoreSettings:
     symbols: frozenset[str] = frozenset()  # empty: any symbol
     send_pending_new: bool = False
     max_batch: int = 500
-    reset_sessions: frozenset[str] = frozenset()  # upstream sessions with ResetOnLogon=Y
+    # sessions with ResetOnLogon=Y (upstream or broker): sequence numbers restart at logon
+    reset_sessions: frozenset[str] = frozenset()
+    # #16: after a broker logon, at most this many status queries (35=H) per interval
+    status_query_batch: int = 100
+    status_query_interval: float = 0.1  # seconds
     # commit each batch in the core thread (fewer thread hand-offs) instead of handing it
     # to the journal writer thread (commits overlap the next batch's processing)
     inline_journal: bool = False
@@ -200,6 +205,15 @@ class CoreStats:
             samples.clear()
 
 
+class ThreadTimers:
+    """``Timers`` on ``threading.Timer``: one short-lived daemon thread per call."""
+
+    def call_later(self, delay: float, action: Callable[[], None]) -> None:
+        timer = threading.Timer(delay, action)
+        timer.daemon = True
+        timer.start()
+
+
 class Core:
     """Owns the live orders; applies commands one at a time on its own thread."""
 
@@ -211,10 +225,12 @@ class Core:
         *,
         ids: Ids | None = None,
         clock: Callable[[], datetime] = utc_now,
+        timers: Timers | None = None,
     ) -> None:
         self.settings = settings
         self.journal = journal
         self.sender = sender
+        self.timers: Timers = timers or ThreadTimers()
         self.ids = ids or Ids()
         self.clock = clock
         self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -226,6 +242,10 @@ class Core:
         self.by_broker_id: dict[tuple[str, str], Order] = {}
         self.seen_broker_execs: set[tuple[str, str]] = set()
         self.seen_cl_ord_ids: dict[str, set[str]] = {}  # for PossResend checks
+        # #16: broker session -> the orders still to query since its logon, and the number
+        # of that logon (a timer of an earlier one finds its round over)
+        self._query_waiting: dict[str, deque[str]] = {}
+        self._query_rounds: dict[str, int] = {}
         self.stats = CoreStats()
         self._thread: threading.Thread | None = None
         self._batch = Batch()
@@ -1117,32 +1137,70 @@ class Core:
 
     # --- sessions, operators ------------------------------------------------------------
     def _on_logon(self, cmd: SessionLoggedOn) -> None:
-        self._event("session", None, cmd.session, "A", "logged on")
+        reset = cmd.reset or cmd.session in self.settings.reset_sessions
+        self._event("session", None, cmd.session, "A",
+                    "logged on, sequence numbers reset" if reset else "logged on")
         if cmd.session in self.settings.reset_sessions:
             # sequence numbers restart at this logon: no resend can reach an older message
             self.seen_cl_ord_ids.pop(cmd.session, None)
-        for route in self.settings.routes.values():
-            if route.session == cmd.session:
-                self._query_broker(route)
+        routes = {route.name for route in self.settings.routes.values()
+                  if route.session == cmd.session}
+        if routes:
+            self._query_broker(cmd.session, routes, every_open=reset)
 
-    def _query_broker(self, route: Route) -> None:
-        """After a broker logon, ask for the status of every order routed to it whose last
-        request is unanswered (PendingNew, PendingCancel, PendingReplace): the request may
-        never have reached the broker. Orders the broker acknowledged need no question: the
-        session's resend brings whatever the broker sent while we were away."""
+    def _query_broker(self, session: str, routes: set[str], *, every_open: bool) -> None:
+        """After a broker logon, ask for the status of the orders routed to it that it may
+        know more about than we do; the queries go out paced (``_send_status_queries``).
+
+        Without a reset, those whose last request is unanswered (PendingNew, PendingCancel,
+        PendingReplace): the request may never have reached the broker, and the session's
+        resend brings whatever else the broker sent while we were away. #16: after a logon
+        that reset sequence numbers no resend comes, so every open order is asked about:
+        a fill during the outage is otherwise lost."""
         uncertain = (OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE)
-        for order in self.orders.values():
-            if order.route == route.name and order.status in uncertain and \
-                    order.child_cl_ord_id:
-                fields: list[tuple[int, str]] = []
-                if order.broker_order_id:
-                    fields.append((37, order.broker_order_id))
-                fields += [(11, order.child_cl_ord_id), (55, order.symbol),
-                           (54, order.side._value_)]
-                self._send(OutMessage(route.session, "H", fields), order.order_id)
+        chosen = deque(
+            order.order_id for order in self.orders.values()
+            if order.route in routes and order.child_cl_ord_id
+            and (order.is_live if every_open else order.status in uncertain))
+        round_ = self._query_rounds[session] = self._query_rounds.get(session, 0) + 1
+        self._query_waiting[session] = chosen
+        self._send_status_queries(session, round_)
+
+    def _send_status_queries(self, session: str, round_: int) -> None:
+        """Query the next ``status_query_batch`` orders waiting for ``session``; if more
+        wait, a timer asks the core for the next group after ``status_query_interval``. The
+        core thread never sleeps: the timer queues a ``ContinueStatusQueries`` command."""
+        waiting = self._query_waiting.get(session)
+        if waiting is None or self._query_rounds.get(session) != round_:
+            return  # the session logged out, or logged on again since: that round is over
+        sent = 0
+        while waiting and sent < self.settings.status_query_batch:
+            order = self.orders.get(waiting.popleft())
+            if order is None or not order.is_live:
+                continue  # ended since the logon: nothing left to ask
+            fields: list[tuple[int, str]] = []
+            if order.broker_order_id:
+                fields.append((37, order.broker_order_id))
+            fields += [(11, order.child_cl_ord_id), (55, order.symbol),
+                       (54, order.side._value_)]
+            self._send(OutMessage(session, "H", fields), order.order_id)
+            sent += 1
+        if not waiting:
+            del self._query_waiting[session]
+            return
+        # the interval counts from when this group is committed and sent
+        later = ContinueStatusQueries(session, round_)
+        delay = self.settings.status_query_interval
+        self._batch.after_commit.append(
+            lambda: self.timers.call_later(delay, lambda: self.submit(later)))
+
+    def _on_continue_status_queries(self, cmd: ContinueStatusQueries) -> None:
+        self._send_status_queries(cmd.session, cmd.round)
 
     def _on_logout(self, cmd: SessionLoggedOut) -> None:
         self._event("session", None, cmd.session, "5", "logged out")
+        # #16: no more queries on this connection; the next logon asks again
+        self._query_waiting.pop(cmd.session, None)
 
     def _on_operator_cancel(self, cmd: OperatorCancel) -> None:
         order = self.orders.get(cmd.order_id)
@@ -1182,6 +1240,7 @@ class Core:
         ApplyBrokerMessageReject: _on_broker_message_reject,
         SessionLoggedOn: _on_logon,
         SessionLoggedOut: _on_logout,
+        ContinueStatusQueries: _on_continue_status_queries,
         OperatorCancel: _on_operator_cancel,
         Barrier: _on_barrier,
     }

@@ -9,7 +9,8 @@ it, so a test asserts on the exact FIX fields and on the records the journal rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import queue
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -78,6 +79,23 @@ class HoldingJournal(FakeJournal):
         for batch in waiting:
             for callback in batch.after_commit:
                 callback()
+
+
+class FakeTimers:
+    """Keeps every action asked for later; they run only when the test says time passed."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[float, Callable[[], None]]] = []
+
+    def call_later(self, delay: float, action: Callable[[], None]) -> None:
+        self.waiting.append((delay, action))
+
+    def fire(self) -> list[float]:
+        """Run every waiting action; the delays they were asked for."""
+        due, self.waiting = self.waiting, []
+        for _, action in due:
+            action()
+        return [delay for delay, _ in due]
 
 
 class FakeSender:
@@ -297,8 +315,11 @@ class Harness:
         reset_sessions: Iterable[str] = (),
         logged_on: Iterable[str] = (CLIENT, BROKER),
         epoch_ms: int = 0,
+        status_query_batch: int = 100,
+        status_query_interval: float = 0.1,
     ) -> None:
         self.clock = FakeClock()
+        self.timers = FakeTimers()
         self.journal = journal if journal is not None else FakeJournal()
         self.sender = FakeSender(logged_on)
         self.settings = CoreSettings(
@@ -308,9 +329,12 @@ class Harness:
             symbols=frozenset(symbols),
             send_pending_new=send_pending_new,
             reset_sessions=frozenset(reset_sessions),
+            status_query_batch=status_query_batch,
+            status_query_interval=status_query_interval,
         )
         self.core = Core(
-            self.settings, self.journal, self.sender, ids=Ids(epoch_ms=epoch_ms), clock=self.clock
+            self.settings, self.journal, self.sender, ids=Ids(epoch_ms=epoch_ms), clock=self.clock,
+            timers=self.timers,
         )
         self._exec_seq = 0
 
@@ -322,6 +346,16 @@ class Harness:
         new = self.journal.batches[batches:]
         assert len(new) <= 1, "process() must hand over at most one batch"
         return Step(new[0] if new else Batch(), self.sender.sent[sent:])
+
+    def after_timers(self) -> Step:
+        """Let the waiting timers fire, then process what they queued as one batch."""
+        self.timers.fire()
+        queued: list[Command] = []
+        while True:
+            try:
+                queued.append(self.core.queue.get_nowait())  # type: ignore[arg-type]
+            except queue.Empty:
+                return self.run(*queued)
 
     def order(self, cl_ord_id: str = "C1") -> Order:
         return self.core.by_upstream[(CLIENT, cl_ord_id)]

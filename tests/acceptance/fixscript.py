@@ -27,7 +27,8 @@ on its own) and answers its Logon, sequence numbers going on; ``B+ reset`` answe
 sequence numbers reset instead (ResetSeqNumFlag 141=Y, MsgSeqNum 1: a broker configured to
 reset at each logon, #16), and takes the Logon the OMS answers that with. This is how a
 broker other than ours talks to the OMS: PendingNew before New, PendingCancel, busts and
-corrections, reports the simulator never sends. ``~ 0.5`` waits half a second (for the OMS to notice a dropped connection).
+corrections, reports the simulator never sends. ``~ 0.5`` waits half a second (for the OMS
+to notice a dropped connection).
 """
 
 from __future__ import annotations

@@ -53,9 +53,13 @@ def core_settings(config: OmsConfig) -> CoreSettings:
         inline_journal=config.oms.journal == "inline",
         max_digits=config.oms.max_digits,
         reset_sessions=frozenset(
-            session_key(u.sender_comp_id, u.target_comp_id)
-            for u in config.upstream if u.reset_on_logon
+            [session_key(u.sender_comp_id, u.target_comp_id)
+             for u in config.upstream if u.reset_on_logon]
+            + [session_key(b.sender_comp_id, b.target_comp_id)
+               for b in config.brokers if b.reset_on_logon]
         ),
+        status_query_batch=config.oms.status_query_batch,
+        status_query_interval=config.oms.status_query_interval,
     )
 
 

@@ -95,6 +95,9 @@ class OmsSection(_Strict):
     # with more digits than this, written out plainly (integer and fraction digits), are
     # refused. At most 28: Decimal computes with 28 significant digits and rounds beyond
     max_digits: int = Field(15, ge=1, le=28)
+    # #16: after a broker logon, status queries (35=H) go out at most this many per interval
+    status_query_batch: int = Field(100, ge=1)
+    status_query_interval: float = Field(0.1, ge=0)  # seconds
 
 
 class OmsConfig(_Strict):

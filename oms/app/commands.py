@@ -107,6 +107,8 @@ class ApplyBrokerReport:
     text: str
     poss_dup: bool
     exec_restatement_reason: str = ""  # ExecRestatementReason (378), passed on upstream
+    # AvgPx (6): a status answer's CumQty and AvgPx give the fills we never saw (#16)
+    avg_px: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -143,6 +145,9 @@ class SessionLoggedOn:
     """A FIX session logged on (upstream or broker)."""
 
     session: str
+    # sequence numbers restarted at this logon (ResetSeqNumFlag 141=Y on the Logon): the
+    # counterparty's resend can no longer bring what it sent before (#16)
+    reset: bool = False
 
 
 @dataclass(slots=True)
@@ -150,6 +155,16 @@ class SessionLoggedOut:
     """A FIX session logged out or dropped."""
 
     session: str
+
+
+@dataclass(slots=True)
+class ContinueStatusQueries:
+    """Send the next paced group of status queries to a broker session (#16): queued by
+    a timer, never by a FIX message. ``round`` names the logon whose queries these are, so
+    a timer left over from an earlier logon does nothing."""
+
+    session: str
+    round: int
 
 
 @dataclass(slots=True)
@@ -193,6 +208,7 @@ Command = (
     | ApplyBrokerMessageReject
     | SessionLoggedOn
     | SessionLoggedOut
+    | ContinueStatusQueries
     | OperatorCancel
     | RecoverOutbox
     | Barrier

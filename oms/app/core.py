@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 from typing import Any, cast
 
 from oms.app.commands import (
@@ -35,6 +35,7 @@ from oms.app.commands import (
     Barrier,
     CancelOrder,
     Command,
+    ContinueStatusQueries,
     OperatorCancel,
     QueryOrderStatus,
     RecoverOutbox,
@@ -43,7 +44,7 @@ from oms.app.commands import (
     SessionLoggedOut,
     SubmitOrder,
 )
-from oms.app.ports import Journal, OutMessage, Sender
+from oms.app.ports import Journal, OutMessage, Sender, Timers
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.enums import (
     CxlRejReason,
@@ -57,7 +58,15 @@ from oms.domain.enums import (
 )
 from oms.domain.errors import InvalidStateTrigger, OmsError, Overfill, UnknownExecution
 from oms.domain.ids import Ids
-from oms.domain.order import ZERO, Order, PendingRequest, Trigger, pending_to_json
+from oms.domain.order import (
+    AVG_PX_QUANTUM,
+    ZERO,
+    Order,
+    PendingRequest,
+    Trigger,
+    pending_to_json,
+    plain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +82,12 @@ _BROKER_EXEC_TRIGGERS = {
 
 
 # a broker's OrdStatus, in answer to our status query, that says the order is working there
-# (an order it says has ended is left to the reports that ended it: they carry the fills)
 _BROKER_WORKING = frozenset((OrdStatus.NEW._value_, OrdStatus.PARTIALLY_FILLED._value_))
+# a broker's OrdStatus in answer to our status query that shows no cancel/replace pending:
+# by FIX 4.4's OrdStatus precedence a pending request would show as PendingCancel (6) or
+# PendingReplace (E) over all of these; Canceled (4) is the answer to a pending cancel
+_BROKER_NOTHING_PENDING = _BROKER_WORKING | frozenset((
+    OrdStatus.FILLED._value_, OrdStatus.DONE_FOR_DAY._value_, OrdStatus.EXPIRED._value_))
 
 
 def fmt(value: Decimal) -> str:
@@ -109,6 +122,16 @@ def too_many_digits(value: Decimal, limit: int) -> bool:
     if len(text) <= limit and "E" not in text:
         return False
     return plain_digits(value) > limit
+
+
+def inferred_price(notional: Decimal, qty: Decimal) -> Decimal:
+    """The price of ``qty`` whose value is ``notional`` (#16: the fill a status answer
+    implies): exact when the division terminates, else rounded as AvgPx is."""
+    with localcontext() as context:
+        context.clear_flags()
+        price = notional / qty
+        inexact = context.flags[Inexact]
+    return plain(price.quantize(AVG_PX_QUANTUM) if inexact else price)
 
 
 def utc_now() -> datetime:
@@ -171,7 +194,11 @@ class CoreSettings:
     symbols: frozenset[str] = frozenset()  # empty: any symbol
     send_pending_new: bool = False
     max_batch: int = 500
-    reset_sessions: frozenset[str] = frozenset()  # upstream sessions with ResetOnLogon=Y
+    # sessions with ResetOnLogon=Y (upstream or broker): sequence numbers restart at logon
+    reset_sessions: frozenset[str] = frozenset()
+    # #16: after a broker logon, at most this many status queries (35=H) per interval
+    status_query_batch: int = 100
+    status_query_interval: float = 0.1  # seconds
     # commit each batch in the core thread (fewer thread hand-offs) instead of handing it
     # to the journal writer thread (commits overlap the next batch's processing)
     inline_journal: bool = False
@@ -209,6 +236,15 @@ class CoreStats:
             samples.clear()
 
 
+class ThreadTimers:
+    """``Timers`` on ``threading.Timer``: one short-lived daemon thread per call."""
+
+    def call_later(self, delay: float, action: Callable[[], None]) -> None:
+        timer = threading.Timer(delay, action)
+        timer.daemon = True
+        timer.start()
+
+
 class Core:
     """Owns the live orders; applies commands one at a time on its own thread."""
 
@@ -220,10 +256,12 @@ class Core:
         *,
         ids: Ids | None = None,
         clock: Callable[[], datetime] = utc_now,
+        timers: Timers | None = None,
     ) -> None:
         self.settings = settings
         self.journal = journal
         self.sender = sender
+        self.timers: Timers = timers or ThreadTimers()
         self.ids = ids or Ids()
         self.clock = clock
         self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -235,6 +273,10 @@ class Core:
         self.by_broker_id: dict[tuple[str, str], Order] = {}
         self.seen_broker_execs: set[tuple[str, str]] = set()
         self.seen_cl_ord_ids: dict[str, set[str]] = {}  # for PossResend checks
+        # #16: broker session -> the orders still to query since its logon, and the number
+        # of that logon (a timer of an earlier one finds its round over)
+        self._query_waiting: dict[str, deque[str]] = {}
+        self._query_rounds: dict[str, int] = {}
         self.stats = CoreStats()
         self._thread: threading.Thread | None = None
         self._batch = Batch()
@@ -978,34 +1020,13 @@ class Core:
             if order.accepted:
                 self._event("ignored", order.order_id, cmd.session, "8", "repeated New ack")
                 return
-            order.apply(Trigger.ACCEPT)
-            self._transition(order, Trigger.ACCEPT, before)
-            self._report(order, ExecType.NEW, broker=broker)
+            self._accept(order, broker)
         elif exec_type == ExecType.TRADE._value_:
             if cmd.last_qty is None or cmd.last_px is None:
                 raise Overfill(f"fill {cmd.exec_id} without LastQty/LastPx")
-            exec_id = self.ids.exec_id()
-            trigger = order.fill(exec_id, cmd.last_qty, cmd.last_px, cmd.exec_id)
-            self._transition(order, trigger, before)
-            self._report(order, ExecType.TRADE, last_qty=cmd.last_qty, last_px=cmd.last_px,
-                         broker=broker, exec_id=exec_id)
+            self._book_fill(order, cmd.last_qty, cmd.last_px, broker)
         elif exec_type == ExecType.CANCELED._value_:
-            # a cancel while our cancel is pending answers it, whichever ClOrdID the broker
-            # quoted (an unsolicited cancel can cross our request on the wire)
-            solicited = pending is not None and pending.kind == "cancel"
-            order.apply(Trigger.CANCEL)
-            self._transition(order, Trigger.CANCEL, before)
-            if pending is not None and pending.kind == "replace" and pending.cl_ord_id:
-                # the pending replace can no longer happen; 39 is the status after it (4)
-                self._cancel_reject(order.session, order, pending.cl_ord_id,
-                                    pending.orig_cl_ord_id, CxlRejResponseTo.REPLACE,
-                                    CxlRejReason.TOO_LATE_TO_CANCEL, "Order was canceled")
-            if solicited and pending is not None and pending.cl_ord_id:
-                self._report(order, ExecType.CANCELED, cl_ord_id=pending.cl_ord_id,
-                             orig_cl_ord_id=pending.orig_cl_ord_id, broker=broker,
-                             text=cmd.text)
-            else:
-                self._report(order, ExecType.CANCELED, broker=broker, text=cmd.text)
+            self._cancel_order(order, broker, cmd.text)
         elif exec_type == ExecType.REPLACED._value_:
             if pending is None or pending.kind != "replace":
                 raise InvalidStateTrigger(order.status._name_, Trigger.REPLACE._name_,
@@ -1035,10 +1056,7 @@ class Core:
         elif exec_type == ExecType.PENDING_NEW._value_:
             self._event("ignored", order.order_id, cmd.session, "8", "broker PendingNew")
         elif exec_type in _BROKER_EXEC_TRIGGERS:
-            trigger = _BROKER_EXEC_TRIGGERS[exec_type]
-            order.apply(trigger)
-            self._transition(order, trigger, before)
-            self._report(order, ExecType(exec_type), broker=broker, text=cmd.text)
+            self._broker_status_change(order, exec_type, broker, cmd.text)
         elif exec_type == ExecType.RESTATED._value_:
             order.restate(cmd.order_qty)
             self._transition(order, Trigger.RESTATE, before)
@@ -1062,36 +1080,131 @@ class Core:
                          last_qty=cmd.last_qty, last_px=cmd.last_px, broker=broker,
                          exec_id=exec_id)
         elif exec_type == ExecType.ORDER_STATUS._value_:
-            if cmd.ord_status == OrdStatus.REJECTED._value_ and \
-                    order.status is OrdStatus.PENDING_NEW:
-                # #2: the answer to our status query after a logon: the broker never got
-                # this order (committed here, lost before it went out): refuse it upstream
-                order.text = f"Broker does not know the order: {cmd.text or 'unknown'}"
-                order.apply(Trigger.REJECT)
-                self._transition(order, Trigger.REJECT, before)
-                self._report(order, ExecType.REJECTED, text=order.text,
-                             rej_reason=OrdRejReason.BROKER_OPTION._value_)
-            elif pending is not None and cmd.ord_status in _BROKER_WORKING:
-                # the broker has the order working with no cancel/replace pending: our
-                # request was committed here but never reached it; say so, do not guess
-                self._refuse_pending(order, pending, CxlRejReason.OTHER,
-                                     "The request did not reach the broker; send it again")
-            else:
-                if order.status is OrdStatus.PENDING_NEW and cmd.ord_status in _BROKER_WORKING:
-                    # the broker has the order working, and its New never reached us (a
-                    # broker that reset its sequence numbers does not resend it): its answer
-                    # to our query after the logon is the acknowledgement (no broker ExecID
-                    # kept: a status answer books nothing, and may repeat an ExecID)
-                    order.apply(Trigger.ACCEPT)
-                    self._transition(order, Trigger.ACCEPT, before)
-                    self._report(order, ExecType.NEW)
-                if cmd.cum_qty is not None and cmd.cum_qty != order.cum_qty:
-                    self._event("error", order.order_id, cmd.session, "8",
-                                f"broker reports CumQty {fmt(cmd.cum_qty)}, "
-                                f"blotter has {fmt(order.cum_qty)}")
+            self._apply_status_answer(order, cmd)
         else:
             self._event("error", order.order_id, cmd.session, "8",
                         f"ExecType {exec_type} is not handled")
+
+    # --- what a broker report does, each in one place -----------------------------------
+    def _accept(self, order: Order, broker: tuple[str, str] = ("", "")) -> None:
+        """The broker has the order: New upstream."""
+        before = order.status
+        order.apply(Trigger.ACCEPT)
+        self._transition(order, Trigger.ACCEPT, before)
+        self._report(order, ExecType.NEW, broker=broker)
+
+    def _book_fill(self, order: Order, qty: Decimal, px: Decimal, broker: tuple[str, str],
+                   text: str = "") -> None:
+        """Book a fill and report it upstream (ExecType Trade) under an ExecID of ours."""
+        before = order.status
+        exec_id = self.ids.exec_id()
+        trigger = order.fill(exec_id, qty, px, broker[1])
+        self._transition(order, trigger, before)
+        self._report(order, ExecType.TRADE, last_qty=qty, last_px=px, broker=broker,
+                     exec_id=exec_id, text=text)
+
+    def _cancel_order(self, order: Order, broker: tuple[str, str], text: str) -> None:
+        """The broker canceled the order."""
+        before = order.status
+        pending = order.pending
+        # a cancel while our cancel is pending answers it, whichever ClOrdID the broker
+        # quoted (an unsolicited cancel can cross our request on the wire)
+        solicited = pending is not None and pending.kind == "cancel"
+        order.apply(Trigger.CANCEL)
+        self._transition(order, Trigger.CANCEL, before)
+        if pending is not None and pending.kind == "replace" and pending.cl_ord_id:
+            # the pending replace can no longer happen; 39 is the status after it (4)
+            self._cancel_reject(order.session, order, pending.cl_ord_id,
+                                pending.orig_cl_ord_id, CxlRejResponseTo.REPLACE,
+                                CxlRejReason.TOO_LATE_TO_CANCEL, "Order was canceled")
+        if solicited and pending is not None and pending.cl_ord_id:
+            self._report(order, ExecType.CANCELED, cl_ord_id=pending.cl_ord_id,
+                         orig_cl_ord_id=pending.orig_cl_ord_id, broker=broker, text=text)
+        else:
+            self._report(order, ExecType.CANCELED, broker=broker, text=text)
+
+    def _broker_status_change(self, order: Order, exec_type: str, broker: tuple[str, str],
+                              text: str) -> None:
+        """DoneForDay, Expired, Suspended or Stopped, as the broker says."""
+        before = order.status
+        trigger = _BROKER_EXEC_TRIGGERS[exec_type]
+        order.apply(trigger)
+        self._transition(order, trigger, before)
+        self._report(order, ExecType(exec_type), broker=broker, text=text)
+
+    # --- the answer to our OrderStatusRequest ----------------------------------------------
+    def _apply_status_answer(self, order: Order, cmd: ApplyBrokerReport) -> None:
+        """Reconcile the order with the broker's answer to our status query (ExecType I).
+
+        #16: after a logon whose sequence numbers were reset, the broker's resend cannot
+        bring what happened while we were away: this answer is all we learn. It says the
+        broker's OrdStatus, CumQty and AvgPx, not its fills, so a CumQty above ours is
+        booked as one fill whose price the two AvgPx give. Its ExecID names no trade (and
+        may repeat): nothing here keeps it. A CumQty below ours is an error: we never
+        unbook a fill (a bust says which one)."""
+        said = cmd.ord_status
+        if said == OrdStatus.REJECTED._value_ and order.status is OrdStatus.PENDING_NEW:
+            # #2: the broker never got this order (committed here, lost before it went
+            # out): refuse it upstream
+            before = order.status
+            order.text = f"Broker does not know the order: {cmd.text or 'unknown'}"
+            order.apply(Trigger.REJECT)
+            self._transition(order, Trigger.REJECT, before)
+            self._report(order, ExecType.REJECTED, text=order.text,
+                         rej_reason=OrdRejReason.BROKER_OPTION._value_)
+            return
+        if not order.accepted and order.is_live and said != OrdStatus.REJECTED._value_:
+            # the broker has the order, and its New never reached us (a broker that reset
+            # its sequence numbers does not resend it): this answer is the acknowledgement
+            self._accept(order)
+        if cmd.cum_qty is not None and cmd.cum_qty > order.cum_qty:
+            self._book_status_fill(order, cmd)
+        elif cmd.cum_qty is not None and cmd.cum_qty < order.cum_qty:
+            self._event("error", order.order_id, cmd.session, "8",
+                        f"broker reports CumQty {fmt(cmd.cum_qty)}, blotter has "
+                        f"{fmt(order.cum_qty)}: fills are never unbooked without a bust")
+        pending = order.pending
+        if pending is not None and said in _BROKER_NOTHING_PENDING:
+            # the broker shows no cancel/replace (it would say PendingCancel/PendingReplace,
+            # FIX 4.4 OrdStatus precedence): our request never reached it, or its answer
+            # was lost with the connection; say so, do not guess
+            if said in _BROKER_WORKING or said == OrdStatus.DONE_FOR_DAY._value_:
+                self._refuse_pending(order, pending, CxlRejReason.OTHER,
+                                     "The request did not reach the broker; send it again")
+            else:
+                ended = "filled" if said == OrdStatus.FILLED._value_ else "expired"
+                self._refuse_pending(order, pending, CxlRejReason.TOO_LATE_TO_CANCEL,
+                                     f"The broker reports the order {ended}")
+        if said == order.status._value_:
+            return
+        if said == OrdStatus.CANCELED._value_:
+            self._cancel_order(order, ("", ""), cmd.text)
+        elif said in (OrdStatus.EXPIRED._value_, OrdStatus.DONE_FOR_DAY._value_):
+            # OrdStatus and ExecType share these codes (C, 3)
+            self._broker_status_change(order, said, ("", ""), cmd.text)
+        elif said == OrdStatus.FILLED._value_:
+            # the booked fill takes the order to Filled; here it did not
+            self._event("error", order.order_id, cmd.session, "8",
+                        f"broker reports the order filled, blotter has CumQty "
+                        f"{fmt(order.cum_qty)} of {fmt(order.order_qty)}")
+
+    def _book_status_fill(self, order: Order, cmd: ApplyBrokerReport) -> None:
+        """Book the CumQty the broker has and we do not as one fill (#16)."""
+        assert cmd.cum_qty is not None
+        qty = cmd.cum_qty - order.cum_qty
+        px = None if cmd.avg_px is None else \
+            inferred_price(cmd.cum_qty * cmd.avg_px - order.notional, qty)
+        if px is None or px < ZERO:
+            said = "no AvgPx" if cmd.avg_px is None else f"AvgPx {fmt(cmd.avg_px)}"
+            self._event("error", order.order_id, cmd.session, "8",
+                        f"broker reports CumQty {fmt(cmd.cum_qty)} and {said}, blotter has "
+                        f"{fmt(order.cum_qty)} at AvgPx {fmt(order.avg_px)}: the "
+                        f"{fmt(qty)} missing have no price; nothing booked")
+            return
+        assert cmd.avg_px is not None
+        self._book_fill(order, qty, px, (cmd.session, ""),
+                        text=f"Inferred from the broker's status answer: CumQty "
+                             f"{fmt(cmd.cum_qty)}, AvgPx {fmt(cmd.avg_px)}")
 
     def _on_broker_cancel_reject(self, cmd: ApplyBrokerCancelReject) -> None:
         order = self._find_child(cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
@@ -1150,7 +1263,9 @@ class Core:
 
     # --- sessions, operators ------------------------------------------------------------
     def _on_logon(self, cmd: SessionLoggedOn) -> None:
-        self._event("session", None, cmd.session, "A", "logged on")
+        reset = cmd.reset or cmd.session in self.settings.reset_sessions
+        self._event("session", None, cmd.session, "A",
+                    "logged on, sequence numbers reset" if reset else "logged on")
         held = self._held.pop(cmd.session, None)
         if held:
             # #16: committed before the restart, never sent, and kept for this logon (the
@@ -1163,28 +1278,64 @@ class Core:
         if cmd.session in self.settings.reset_sessions:
             # sequence numbers restart at this logon: no resend can reach an older message
             self.seen_cl_ord_ids.pop(cmd.session, None)
-        for route in self.settings.routes.values():
-            if route.session == cmd.session:
-                self._query_broker(route)
+        routes = {route.name for route in self.settings.routes.values()
+                  if route.session == cmd.session}
+        if routes:
+            self._query_broker(cmd.session, routes, every_open=reset)
 
-    def _query_broker(self, route: Route) -> None:
-        """After a broker logon, ask for the status of every order routed to it whose last
-        request is unanswered (PendingNew, PendingCancel, PendingReplace): the request may
-        never have reached the broker. Orders the broker acknowledged need no question: the
-        session's resend brings whatever the broker sent while we were away."""
+    def _query_broker(self, session: str, routes: set[str], *, every_open: bool) -> None:
+        """After a broker logon, ask for the status of the orders routed to it that it may
+        know more about than we do; the queries go out paced (``_send_status_queries``).
+
+        Without a reset, those whose last request is unanswered (PendingNew, PendingCancel,
+        PendingReplace): the request may never have reached the broker, and the session's
+        resend brings whatever else the broker sent while we were away. #16: after a logon
+        that reset sequence numbers no resend comes, so every open order is asked about:
+        a fill during the outage is otherwise lost."""
         uncertain = (OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE)
-        for order in self.orders.values():
-            if order.route == route.name and order.status in uncertain and \
-                    order.child_cl_ord_id:
-                fields: list[tuple[int, str]] = []
-                if order.broker_order_id:
-                    fields.append((37, order.broker_order_id))
-                fields += [(11, order.child_cl_ord_id), (55, order.symbol),
-                           (54, order.side._value_)]
-                self._send(OutMessage(route.session, "H", fields), order.order_id)
+        chosen = deque(
+            order.order_id for order in self.orders.values()
+            if order.route in routes and order.child_cl_ord_id
+            and (order.is_live if every_open else order.status in uncertain))
+        round_ = self._query_rounds[session] = self._query_rounds.get(session, 0) + 1
+        self._query_waiting[session] = chosen
+        self._send_status_queries(session, round_)
+
+    def _send_status_queries(self, session: str, round_: int) -> None:
+        """Query the next ``status_query_batch`` orders waiting for ``session``; if more
+        wait, a timer asks the core for the next group after ``status_query_interval``. The
+        core thread never sleeps: the timer queues a ``ContinueStatusQueries`` command."""
+        waiting = self._query_waiting.get(session)
+        if waiting is None or self._query_rounds.get(session) != round_:
+            return  # the session logged out, or logged on again since: that round is over
+        sent = 0
+        while waiting and sent < self.settings.status_query_batch:
+            order = self.orders.get(waiting.popleft())
+            if order is None or not order.is_live:
+                continue  # ended since the logon: nothing left to ask
+            fields: list[tuple[int, str]] = []
+            if order.broker_order_id:
+                fields.append((37, order.broker_order_id))
+            fields += [(11, order.child_cl_ord_id), (55, order.symbol),
+                       (54, order.side._value_)]
+            self._send(OutMessage(session, "H", fields), order.order_id)
+            sent += 1
+        if not waiting:
+            del self._query_waiting[session]
+            return
+        # the interval counts from when this group is committed and sent
+        later = ContinueStatusQueries(session, round_)
+        delay = self.settings.status_query_interval
+        self._batch.after_commit.append(
+            lambda: self.timers.call_later(delay, lambda: self.submit(later)))
+
+    def _on_continue_status_queries(self, cmd: ContinueStatusQueries) -> None:
+        self._send_status_queries(cmd.session, cmd.round)
 
     def _on_logout(self, cmd: SessionLoggedOut) -> None:
         self._event("session", None, cmd.session, "5", "logged out")
+        # #16: no more queries on this connection; the next logon asks again
+        self._query_waiting.pop(cmd.session, None)
 
     def _on_operator_cancel(self, cmd: OperatorCancel) -> None:
         order = self.orders.get(cmd.order_id)
@@ -1231,6 +1382,7 @@ class Core:
         ApplyBrokerMessageReject: _on_broker_message_reject,
         SessionLoggedOn: _on_logon,
         SessionLoggedOut: _on_logout,
+        ContinueStatusQueries: _on_continue_status_queries,
         OperatorCancel: _on_operator_cancel,
         RecoverOutbox: _on_recover_outbox,
         Barrier: _on_barrier,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +50,13 @@ class Sender(Protocol):
     def send(self, messages: list[OutMessage]) -> None: ...
 
     def is_logged_on(self, session: str) -> bool: ...
+
+
+class Timers(Protocol):
+    """Runs an action later, on another thread: the core thread never sleeps (#16: it
+    paces its status queries by having a timer queue the next group as a command)."""
+
+    def call_later(self, delay: float, action: Callable[[], None]) -> None: ...
 
 
 class Journal(Protocol):

@@ -44,6 +44,9 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self._sent: dict[tuple[str, int], tuple[str, str]] = {}  # (session, seq) -> (type, 11)
         self._sending = _Sending()  # the message this thread's sendToTarget is sending
         self._lock = threading.Lock()
+        # sessions whose counterparty's Logon carried ResetSeqNumFlag (141=Y): fromAdmin sees
+        # the Logon, onLogon (right after it, same thread) says so to the core (#16)
+        self._reset_logons: set[str] = set()
         # OMS-internal latency: upstream NewOrderSingle received -> child order sent
         self.internal_latency_ns: deque[int] = deque(maxlen=1_000_000)
 
@@ -55,8 +58,10 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         key = session_id.toString()
         with self._lock:
             self.logged_on.add(key)
-        log.info("FIX session %s logged on", key)
-        self.submit(cmd.SessionLoggedOn(key))
+            reset = key in self._reset_logons
+            self._reset_logons.discard(key)
+        log.info("FIX session %s logged on%s", key, " (sequence numbers reset)" if reset else "")
+        self.submit(cmd.SessionLoggedOn(key, reset=reset))
 
     def onLogout(self, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()
@@ -70,7 +75,15 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         header = message.getHeader()
-        if header.getField(35) != "3":
+        msg_type = header.getField(35)
+        if msg_type == "A":
+            # #16: a Logon with ResetSeqNumFlag (141=Y) restarts sequence numbers: nothing
+            # the counterparty sent before it can be resent. The engine calls onLogon next.
+            if message.isSetField(141) and message.getField(141) == "Y":
+                with self._lock:
+                    self._reset_logons.add(session_id.toString())
+            return
+        if msg_type != "3":
             return
         key = session_id.toString()
         if self.roles.get(key) != BROKER:
@@ -234,6 +247,7 @@ def _execution_report(key: str, f: dict[str, str], text: str) -> cmd.ApplyBroker
         exec_type=f["150"], ord_status=f["39"],
         last_qty=_decimal(f, "32", errors), last_px=_decimal(f, "31", errors),
         order_qty=_decimal(f, "38", errors), cum_qty=_decimal(f, "14", errors),
+        avg_px=_decimal(f, "6", errors),
         exec_ref_id=get("19", ""), ord_rej_reason=get("103", ""),
         text="; ".join([get("58", ""), *errors]).strip("; "),
         poss_dup=get("43") == "Y", exec_restatement_reason=get("378", ""))

@@ -23,9 +23,12 @@ here beyond BodyLength and CheckSum, which simplefix computes.
 script says. Its lines are the same with a ``B`` in front: ``B>`` the broker sends, ``B<``
 the next application message the OMS sends the broker, ``B= 11 CHILD`` remembers a tag of
 that message, ``B!`` drops its connection, ``B+`` takes the OMS's next one (it reconnects
-on its own) and answers its Logon, sequence numbers going on. This is how a broker other than ours talks to
-the OMS: PendingNew before New, PendingCancel, busts and corrections, reports the simulator
-never sends. ``~ 0.5`` waits half a second (for the OMS to notice a dropped connection).
+on its own) and answers its Logon, sequence numbers going on; ``B+ reset`` answers it with
+sequence numbers reset instead (ResetSeqNumFlag 141=Y, MsgSeqNum 1: a broker configured to
+reset at each logon, #16), and takes the Logon the OMS answers that with. This is how a
+broker other than ours talks to the OMS: PendingNew before New, PendingCancel, busts and
+corrections, reports the simulator never sends. ``~ 0.5`` waits half a second (for the OMS
+to notice a dropped connection).
 """
 
 from __future__ import annotations
@@ -75,8 +78,13 @@ class Scenario:
                 for item in line.removeprefix("broker:").split():
                     key, _, value = item.partition("=")
                     scenario.broker[key] = _option(value)
-            elif line in ("B!", "B+"):
+            elif line == "B!":
                 scenario.steps.append((line, (number, None)))
+            elif line.split()[0] == "B+":
+                option = line.removeprefix("B+").strip()
+                if option not in ("", "reset"):
+                    raise ValueError(f"{path.name}:{number}: B+ takes only 'reset': {raw!r}")
+                scenario.steps.append(("B+", (number, option == "reset")))
             elif line.startswith("~"):
                 scenario.steps.append(("~", (number, float(line[1:]))))
             elif line[0] in "><" or line[:2] in ("B>", "B<"):
@@ -128,9 +136,11 @@ class RawFixSession:
                                 header=tag in HEADER_TAGS)
         self.sock.sendall(message.encode())
 
-    def receive(self) -> dict[str, str]:
-        """The next message, as tag -> value (repeated tags keep the first value)."""
-        deadline = time.monotonic() + self.timeout
+    def receive(self, deadline: float | None = None) -> dict[str, str]:
+        """The next message, as tag -> value (repeated tags keep the first value), by
+        ``deadline`` (``time.monotonic``; default: ``timeout`` from now)."""
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
         while True:
             message = self.parser.get_message()
             if message is not None:
@@ -149,8 +159,11 @@ class RawFixSession:
             self.parser.append_buffer(data)
 
     def receive_application(self) -> dict[str, str]:
+        # one deadline for the whole wait: heartbeats must not keep a wait for a message
+        # that never comes going for ever
+        deadline = time.monotonic() + self.timeout
         while True:
-            fields = self.receive()
+            fields = self.receive(deadline)
             msg_type = fields["35"]
             if msg_type == "1":  # TestRequest: answer it
                 self.send([("35", "0"), ("112", fields.get("112", ""))])
@@ -189,7 +202,7 @@ class RawFixBroker(RawFixSession):
     It listens on ``port`` from the start, so the OMS can be started after it;
     ``accept_logon`` takes the OMS's connection (its first, or its next after a drop: it
     reconnects on its own) and answers its Logon with the same HeartBtInt, sequence
-    numbers going on."""
+    numbers going on, or with ``reset`` starting them again at 1."""
 
     def __init__(self, port: int, sender: str, target: str, timeout: float = 10.0) -> None:
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -199,13 +212,24 @@ class RawFixBroker(RawFixSession):
         self.listener.settimeout(timeout)
         super().__init__(socket.socket(), sender, target, timeout)  # until accept_logon
 
-    def accept_logon(self) -> dict[str, str]:
+    def accept_logon(self, reset: bool = False) -> dict[str, str]:
         self.sock.close()
         self.sock, _ = self.listener.accept()
         self.parser = simplefix.FixParser()
         logon = self.receive()
         assert logon["35"] == "A", f"the OMS's first message is not a Logon: {logon}"
-        self.send([("35", "A"), ("98", "0"), ("108", logon.get("108", "30"))])
+        answer = [("35", "A"), ("98", "0"), ("108", logon.get("108", "30"))]
+        if not reset:
+            self.send(answer)
+            return logon
+        self.seq = 0  # our Logon goes out as MsgSeqNum 1
+        self.send([*answer, ("141", "Y")])
+        if logon.get("141") != "Y":
+            # QuickFIX answers a Logon with 141=Y it did not ask for with a Logon of its
+            # own (141=Y, its numbers reset too; Session::nextLogon)
+            again = self.receive()
+            assert again["35"] == "A" and again.get("141") == "Y" and again["34"] == "1", \
+                f"the OMS did not answer our reset Logon with its own: {again}"
         return logon
 
     def close(self) -> None:
@@ -228,7 +252,7 @@ def play(scenario: Scenario, client: RawFixClient, broker: RawFixBroker | None =
             session.sock.close()
         elif kind == "B+":
             assert isinstance(session, RawFixBroker)
-            session.accept_logon()
+            session.accept_logon(reset=bool(payload))
         elif kind[-1] == ">":
             session.send([(t, remembered.get(v[1:], v) if v.startswith("$") else v)
                           for t, v in payload])

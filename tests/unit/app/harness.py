@@ -9,7 +9,8 @@ it, so a test asserts on the exact FIX fields and on the records the journal rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import queue
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -78,6 +79,23 @@ class HoldingJournal(FakeJournal):
         for batch in waiting:
             for callback in batch.after_commit:
                 callback()
+
+
+class FakeTimers:
+    """Keeps every action asked for later; they run only when the test says time passed."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[float, Callable[[], None]]] = []
+
+    def call_later(self, delay: float, action: Callable[[], None]) -> None:
+        self.waiting.append((delay, action))
+
+    def fire(self) -> list[float]:
+        """Run every waiting action; the delays they were asked for."""
+        due, self.waiting = self.waiting, []
+        for _, action in due:
+            action()
+        return [delay for delay, _ in due]
 
 
 class FakeSender:
@@ -230,6 +248,7 @@ def broker_report(
     last_px: str | None = None,
     order_qty: str | None = None,
     cum_qty: str | None = None,
+    avg_px: str | None = None,
     exec_ref_id: str = "",
     text: str = "",
     broker_order_id: str = "BRK-1",
@@ -251,6 +270,7 @@ def broker_report(
         last_px=None if last_px is None else D(last_px),
         order_qty=None if order_qty is None else D(order_qty),
         cum_qty=None if cum_qty is None else D(cum_qty),
+        avg_px=None if avg_px is None else D(avg_px),
         exec_ref_id=exec_ref_id,
         ord_rej_reason="",
         text=text,
@@ -298,8 +318,11 @@ class Harness:
         logged_on: Iterable[str] = (CLIENT, BROKER),
         epoch_ms: int = 0,
         max_digits: int = 15,
+        status_query_batch: int = 100,
+        status_query_interval: float = 0.1,
     ) -> None:
         self.clock = FakeClock()
+        self.timers = FakeTimers()
         self.journal = journal if journal is not None else FakeJournal()
         self.sender = FakeSender(logged_on)
         self.settings = CoreSettings(
@@ -310,9 +333,12 @@ class Harness:
             send_pending_new=send_pending_new,
             reset_sessions=frozenset(reset_sessions),
             max_digits=max_digits,
+            status_query_batch=status_query_batch,
+            status_query_interval=status_query_interval,
         )
         self.core = Core(
-            self.settings, self.journal, self.sender, ids=Ids(epoch_ms=epoch_ms), clock=self.clock
+            self.settings, self.journal, self.sender, ids=Ids(epoch_ms=epoch_ms), clock=self.clock,
+            timers=self.timers,
         )
         self._exec_seq = 0
 
@@ -324,6 +350,16 @@ class Harness:
         new = self.journal.batches[batches:]
         assert len(new) <= 1, "process() must hand over at most one batch"
         return Step(new[0] if new else Batch(), self.sender.sent[sent:])
+
+    def after_timers(self) -> Step:
+        """Let the waiting timers fire, then process what they queued as one batch."""
+        self.timers.fire()
+        queued: list[Command] = []
+        while True:
+            try:
+                queued.append(self.core.queue.get_nowait())  # type: ignore[arg-type]
+            except queue.Empty:
+                return self.run(*queued)
 
     def order(self, cl_ord_id: str = "C1") -> Order:
         return self.core.by_upstream[(CLIENT, cl_ord_id)]

@@ -338,25 +338,43 @@ def test_a_status_answer_saying_working_acknowledges_an_order_whose_new_never_ca
     # Act: the answer to our query says the order is working there
     step = harness.broker("I", cl_ord_id=query[11], ord_status=ord_status, cum_qty=cum_qty)
 
-    # Assert: the client hears New; fills the blotter never saw are an error, not invented
+    # Assert: the client hears New; fills without an AvgPx to price them are an error (#16)
     report = step.only_upstream("8")
     assert (report[150], report[39], report[11], report[14]) == ("0", "0", "C1", "0")
     assert harness.order().status is OrdStatus.NEW
     assert len(step.events("error")) == errors
 
 
-@pytest.mark.parametrize("ord_status", ["2", "4", "C", "8"])
-def test_a_status_answer_saying_ended_does_not_acknowledge_a_pending_new_order(ord_status):
+@pytest.mark.parametrize(("ord_status", "after_new", "status"), [
+    ("2", [], OrdStatus.NEW),  # Filled with CumQty 0: nothing to book (an error event)
+    ("4", ["4"], OrdStatus.CANCELED),
+    ("C", ["C"], OrdStatus.EXPIRED),
+])
+def test_a_status_answer_saying_ended_acknowledges_a_pending_new_order_then_ends_it(
+        ord_status, after_new, status):
     # Arrange
     harness = Harness()
     harness.run(submit_order("C1"))
     query = harness.run(SessionLoggedOn(BROKER)).only_to_broker("H")
 
     # Act
-    step = harness.broker("I", cl_ord_id=query[11], ord_status=ord_status, cum_qty="0",
-                          broker_order_id="NONE" if ord_status == "8" else "BRK-1")
+    step = harness.broker("I", cl_ord_id=query[11], ord_status=ord_status, cum_qty="0")
 
-    # Assert: only "unknown" (8) ends it here; the others wait for the reports that ended it
-    assert [m for m in step.upstream if (150, "0") in m.fields] == []
-    expected = OrdStatus.REJECTED if ord_status == "8" else OrdStatus.PENDING_NEW
-    assert harness.order().status is expected
+    # Assert: #16: the broker has the order (New upstream), then the status it says
+    assert [dict(m.fields)[150] for m in step.upstream] == ["0", *after_new]
+    assert harness.order().status is status
+
+
+def test_a_status_answer_saying_unknown_rejects_a_pending_new_order():
+    # Arrange
+    harness = Harness()
+    harness.run(submit_order("C1"))
+    query = harness.run(SessionLoggedOn(BROKER)).only_to_broker("H")
+
+    # Act
+    step = harness.broker("I", cl_ord_id=query[11], ord_status="8", cum_qty="0",
+                          broker_order_id="NONE")
+
+    # Assert
+    assert [dict(m.fields)[150] for m in step.upstream] == ["8"]
+    assert harness.order().status is OrdStatus.REJECTED

@@ -170,3 +170,109 @@ def test_cancel_answered_after_logout_and_logon_still_reaches_the_client():
     # Assert
     report = step.only_upstream("8")
     assert (report[150], report[11], report[41]) == ("4", "C2", "C1")
+
+
+# --- #16: a broker logon that reset sequence numbers ------------------------------------------
+def open_orders_of_every_kind(harness: Harness) -> list[str]:
+    """C1 New, C2 PartiallyFilled, C3 PendingNew, C4 Filled (not open), C5 New with cancel
+    C6 pending, C7 DoneForDay; the children of the open ones, in the order sent."""
+    for cl_ord_id in ("C1", "C2", "C3", "C4", "C5", "C7"):
+        harness.run(submit_order(cl_ord_id))
+        child = harness.child("D")
+        if cl_ord_id != "C3":
+            harness.ack(cl_ord_id=child)
+        if cl_ord_id == "C2":
+            harness.fill("40", "10", cl_ord_id=child)
+        if cl_ord_id == "C4":
+            harness.fill("100", "10", cl_ord_id=child)
+        if cl_ord_id == "C7":
+            harness.broker("3", cl_ord_id=child)
+    harness.run(cancel_order("C6", "C5"))
+    return [harness.order(c).child_cl_ord_id for c in ("C1", "C2", "C3", "C5", "C7")]
+
+
+def queried(step) -> list[str]:
+    assert {m.msg_type for m in step.to_broker} <= {"H"}
+    return [dict(m.fields)[11] for m in step.to_broker]
+
+
+@pytest.mark.parametrize("how", ["Logon with 141=Y", "reset_on_logon configured"])
+def test_broker_logon_with_reset_queries_every_open_order_paced(how):
+    # Arrange: two queries per interval; five open orders, one filled
+    harness = Harness(status_query_batch=2, status_query_interval=0.25,
+                      reset_sessions={BROKER} if how == "reset_on_logon configured" else ())
+    children = open_orders_of_every_kind(harness)
+    harness.run(SessionLoggedOut(BROKER))
+
+    # Act
+    first = harness.run(SessionLoggedOn(BROKER, reset=how == "Logon with 141=Y"))
+    delays = [delay for delay, _ in harness.timers.waiting]
+    second = harness.after_timers()
+    third = harness.after_timers()
+    after = harness.after_timers()
+
+    # Assert: every open child, two at a time, 0.25 s apart; nothing after the last
+    assert (queried(first), queried(second), queried(third)) == (
+        children[:2], children[2:4], children[4:])
+    assert delays == [0.25]
+    assert after.sent == [] and harness.timers.waiting == []
+    assert first.upstream == []
+    assert "sequence numbers reset" in first.events("session")[0].body
+
+
+def test_broker_logon_without_reset_queries_only_orders_whose_request_is_unanswered():
+    # Arrange
+    harness = Harness(status_query_batch=2)
+    children = open_orders_of_every_kind(harness)
+
+    # Act
+    step = harness.run(SessionLoggedOn(BROKER))
+
+    # Assert: PendingNew C3 and PendingCancel C5 (the session's resend brings the rest)
+    assert queried(step) == [children[2], children[3]]
+    assert harness.timers.waiting == []
+
+
+def test_paced_queries_stop_when_the_broker_logs_out():
+    # Arrange
+    harness = Harness(status_query_batch=2)
+    open_orders_of_every_kind(harness)
+    harness.run(SessionLoggedOn(BROKER, reset=True))
+
+    # Act
+    harness.run(SessionLoggedOut(BROKER))
+    step = harness.after_timers()
+
+    # Assert
+    assert step.to_broker == []
+    assert harness.timers.waiting == []
+
+
+def test_a_timer_of_an_earlier_logon_does_not_query_for_the_next_one():
+    # Arrange: logged on, out and on again before the first logon's timer fired
+    harness = Harness(status_query_batch=2)
+    children = open_orders_of_every_kind(harness)
+    harness.run(SessionLoggedOn(BROKER, reset=True))
+    harness.run(SessionLoggedOut(BROKER))
+    again = harness.run(SessionLoggedOn(BROKER, reset=True))
+
+    # Act: both timers fire together
+    step = harness.after_timers()
+
+    # Assert: the second logon starts over, and its next group goes out once
+    assert queried(again) == children[:2]
+    assert queried(step) == children[2:4]
+
+
+def test_an_order_that_ended_while_waiting_for_its_query_is_not_queried():
+    # Arrange
+    harness = Harness(status_query_batch=2)
+    children = open_orders_of_every_kind(harness)
+    harness.run(SessionLoggedOn(BROKER, reset=True))
+
+    # Act: C3 is rejected before its turn
+    harness.broker("8", cl_ord_id=children[2], ord_status="8")
+    step = harness.after_timers()
+
+    # Assert
+    assert queried(step) == children[3:5]

@@ -1,0 +1,79 @@
+"""The quickfix Application's callbacks: what each turns a message into for the core."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import quickfix as fix
+
+from oms.app import commands as cmd
+from oms.fix.app import BROKER, UPSTREAM, OmsApplication, _execution_report
+from oms.fix.engine import message_from_text, split_fields
+
+BROKER_KEY = "FIX.4.4:OMS->BROKER1"
+BROKER_ID = fix.SessionID("FIX.4.4", "OMS", "BROKER1")
+
+
+def application() -> tuple[OmsApplication, list[cmd.Command]]:
+    submitted: list[cmd.Command] = []
+    app = OmsApplication({BROKER_KEY: BROKER, "FIX.4.4:OMS->CLIENT1": UPSTREAM},
+                         submitted.append)
+    return app, submitted
+
+
+@pytest.mark.parametrize(("body", "reset"), [
+    ("98=0\x01108=30\x01141=Y", True),
+    ("98=0\x01108=30", False),
+    ("98=0\x01108=30\x01141=N", False),
+], ids=["141=Y", "no 141", "141=N"])
+def test_logon_says_whether_the_counterparty_reset_sequence_numbers(body, reset):
+    # Arrange: #16: the engine hands the Logon to fromAdmin, then calls onLogon
+    app, submitted = application()
+
+    # Act
+    app.fromAdmin(message_from_text("A", body), BROKER_ID)
+    app.onLogon(BROKER_ID)
+
+    # Assert
+    assert submitted == [cmd.SessionLoggedOn(BROKER_KEY, reset=reset)]
+
+
+def test_a_reset_is_said_on_that_logon_only():
+    # Arrange
+    app, submitted = application()
+    app.fromAdmin(message_from_text("A", "98=0\x01108=30\x01141=Y"), BROKER_ID)
+    app.onLogon(BROKER_ID)
+    app.onLogout(BROKER_ID)
+
+    # Act: the next logon's Logon has no 141=Y
+    app.fromAdmin(message_from_text("A", "98=0\x01108=30"), BROKER_ID)
+    app.onLogon(BROKER_ID)
+
+    # Assert
+    assert submitted[-1] == cmd.SessionLoggedOn(BROKER_KEY, reset=False)
+
+
+def test_an_execution_report_carries_the_brokers_avg_px():
+    # Arrange
+    text = ("8=FIX.4.4\x019=0\x0135=8\x0134=7\x0149=BROKER1\x0156=OMS\x0137=BK1\x0111=K1\x01"
+            "17=X1\x01150=I\x0139=1\x0155=IBM\x0154=1\x0138=1000\x01151=600\x0114=400\x01"
+            "6=9.95\x0110=000\x01")
+
+    # Act
+    report = _execution_report(BROKER_KEY, split_fields(text), text)
+
+    # Assert
+    assert (report.cum_qty, report.avg_px, report.text) == (Decimal(400), Decimal("9.95"), "")
+
+
+def test_an_avg_px_that_is_not_a_number_is_said_in_the_text():
+    # Arrange
+    text = "35=8\x0134=7\x0111=K1\x0117=X1\x01150=I\x0139=1\x0114=400\x016=abc\x01"
+
+    # Act
+    report = _execution_report(BROKER_KEY, split_fields(text), text)
+
+    # Assert
+    assert report.avg_px is None
+    assert "tag 6" in report.text

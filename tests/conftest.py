@@ -11,7 +11,6 @@ never pass without having tested PostgreSQL. Deselect it with ``-m "not postgres
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,27 +50,10 @@ def sqlite_database_url(tmp_path: Path) -> str:
 @pytest.fixture
 def postgres_database_url() -> Iterator[str]:
     """A URL selecting a fresh PostgreSQL schema of its own, dropped after the test."""
-    import sqlalchemy as sa
+    from tests.databases import postgres_schema
 
-    from oms.store.db import make_engine, normalize_url
-
-    admin = make_engine(postgres_base_url(), poolclass=sa.pool.NullPool)
-    schema = f"oms_test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = normalize_url(postgres_base_url()).update_query_dict(
-        {"options": f"-csearch_path={schema}"}
-    )
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        try:
-            with admin.begin() as connection:
-                # a test that leaked a connection holding locks must not hang the suite
-                connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-                connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            admin.dispose()
+    with postgres_schema(postgres_base_url()) as url:
+        yield url
 
 
 @pytest.fixture(

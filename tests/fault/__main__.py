@@ -19,12 +19,12 @@ import tempfile
 from pathlib import Path
 
 from oms.localproc import sigterm_unwinds
+from tests.databases import postgres_schema
 from tests.fault.harness import (
     DEFAULT_POSTGRES_URL,
     CrashOptions,
     CrashReport,
     HarnessError,
-    postgres_schema,
     run_crash_suite,
 )
 
@@ -75,7 +75,7 @@ def _run(database: str, options: CrashOptions, postgres_url: str, keep: bool) ->
         if database == "sqlite":
             report = run_crash_suite(folder, f"sqlite:///{folder / 'oms.db'}", options)
         else:
-            with postgres_schema(postgres_url) as url:
+            with postgres_schema(postgres_url, "oms_fault") as url:
                 report = run_crash_suite(folder, url, options)
         return report
     finally:

@@ -36,10 +36,7 @@ import random
 import signal
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -51,7 +48,7 @@ from oms.localproc import stop_process
 from oms.sim.broker import BrokerSimulator
 from oms.sim.client import UpstreamClient
 from oms.store import repository
-from oms.store.db import make_engine, normalize_url
+from oms.store.db import make_engine
 from oms.store.schema import executions
 from tests.integration.stack import Stack
 
@@ -502,25 +499,3 @@ def _row_view(row: dict[str, Any] | None,
     fills = [(x["exec_id"], x["last_qty"], x["broker_exec_id"])
              for x in execs_by_order.get(row["order_id"], []) if x["exec_type"] == "F"]
     return {**{key: row[key] for key in keys}, "fills": fills}
-
-
-# --- databases for the command line -----------------------------------------------------
-
-@contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
-    """A URL selecting a fresh PostgreSQL schema, dropped afterwards (as tests/conftest.py's
-    ``postgres_database_url`` fixture, for runs outside pytest)."""
-    admin = make_engine(base_url, poolclass=sa.pool.NullPool)
-    schema = f"oms_fault_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = normalize_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        try:
-            with admin.begin() as connection:
-                connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-                connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            admin.dispose()

@@ -41,6 +41,19 @@ def _blotter(database_url: str):
     return make_engine(database_url)
 
 
+def _set_session_marks(database_url: str, **values: int) -> None:
+    """Set columns of every ``fix_sessions`` row, as if the process had died with the
+    blotter behind (a crash between receiving and committing, or committing and sending)."""
+    from oms.store.schema import fix_sessions
+
+    engine = _blotter(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.update(fix_sessions).values(**values))
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("journal", ["inline", "thread"])
 def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, database_url,
                                                                       journal):
@@ -250,14 +263,7 @@ def test_messages_the_blotter_never_committed_are_asked_for_again_and_counted_on
     summary = client.run()
     assert summary["filled"] == 10
     s.stop_oms()
-    engine = _blotter(database_url)
-    try:
-        from oms.store.schema import fix_sessions
-
-        with engine.begin() as connection:
-            connection.execute(sa.update(fix_sessions).values(last_inbound_seq=1))
-    finally:
-        engine.dispose()
+    _set_session_marks(database_url, last_inbound_seq=1)
 
     # Act: restart; quickfix asks both counterparties to resend everything after MsgSeqNum 1
     s.start_oms()
@@ -413,14 +419,7 @@ def test_messages_the_engine_already_had_are_not_sent_again_after_a_restart(
            for _ in range(2)]
     wait_until(lambda: all(client.order(i).status == "0" for i in ids))
     s.stop_oms()
-    from oms.store.schema import fix_sessions
-
-    engine = _blotter(database_url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(sa.update(fix_sessions).values(outbox_sent=0))
-    finally:
-        engine.dispose()
+    _set_session_marks(database_url, outbox_sent=0)
     received = len(client.received)
 
     # Act

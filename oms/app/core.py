@@ -1031,14 +1031,7 @@ class Core:
             if pending is None or pending.kind != "replace":
                 raise InvalidStateTrigger(order.status._name_, Trigger.REPLACE._name_,
                                           order.order_id)
-            old_cl_ord_id = order.cl_ord_id
-            # #16: the broker's OrderQty stands: it is the quantity it works (Appendix D
-            # C.3.c raises it to CumQty when fills passed the requested quantity)
-            order.replace(cmd.order_qty)
-            self.by_upstream[(order.session, order.cl_ord_id)] = order
-            self._transition(order, Trigger.REPLACE, before)
-            self._report(order, ExecType.REPLACED, orig_cl_ord_id=pending.orig_cl_ord_id
-                         or old_cl_ord_id, broker=broker)
+            self._replaced(order, pending, cmd.order_qty, broker)
         elif exec_type in (ExecType.PENDING_CANCEL._value_, ExecType.PENDING_REPLACE._value_):
             cancel = exec_type == ExecType.PENDING_CANCEL._value_
             trigger = Trigger.CANCEL_PENDING if cancel else Trigger.REPLACE_PENDING
@@ -1133,6 +1126,19 @@ class Core:
         self._report(order, ExecType(exec_type), broker=broker, text=text)
 
     # --- the answer to our OrderStatusRequest ----------------------------------------------
+    def _replaced(self, order: Order, pending: PendingRequest, order_qty: Decimal | None,
+                  broker: tuple[str, str]) -> None:
+        """The broker replaced the order as we asked: its new terms, reported upstream."""
+        before = order.status
+        old_cl_ord_id = order.cl_ord_id
+        # #16: the broker's OrderQty stands: it is the quantity it works (Appendix D
+        # C.3.c raises it to CumQty when fills passed the requested quantity)
+        order.replace(order_qty)
+        self.by_upstream[(order.session, order.cl_ord_id)] = order
+        self._transition(order, Trigger.REPLACE, before)
+        self._report(order, ExecType.REPLACED, orig_cl_ord_id=pending.orig_cl_ord_id
+                     or old_cl_ord_id, broker=broker)
+
     def _apply_status_answer(self, order: Order, cmd: ApplyBrokerReport) -> None:
         """Reconcile the order with the broker's answer to our status query (ExecType I).
 
@@ -1157,6 +1163,14 @@ class Core:
             # the broker has the order, and its New never reached us (a broker that reset
             # its sequence numbers does not resend it): this answer is the acknowledgement
             self._accept(order)
+        pending = order.pending
+        if pending is not None and pending.kind == "replace" and cmd.cl_ord_id and \
+                cmd.cl_ord_id == pending.child_cl_ord_id and \
+                said != OrdStatus.PENDING_REPLACE._value_:
+            # the broker answers under the replace's ClOrdID: it replaced the order, and
+            # its Replaced report was lost with the connection (found by the crash suite
+            # with a broker that resets: a replace, then fills up to the new quantity)
+            self._replaced(order, pending, cmd.order_qty, ("", ""))
         if cmd.cum_qty is not None and cmd.cum_qty > order.cum_qty:
             self._book_status_fill(order, cmd)
         elif cmd.cum_qty is not None and cmd.cum_qty < order.cum_qty:

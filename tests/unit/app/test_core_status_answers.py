@@ -250,3 +250,24 @@ def test_a_filled_answer_whose_fill_cannot_be_booked_is_an_error():
     assert step.sent == []
     assert len(step.events("error")) == 2  # the fill not booked; the status not reached
     assert harness.order().status is OrdStatus.NEW
+
+
+def test_an_answer_under_the_replaces_clordid_confirms_the_replace_then_books_its_fills():
+    # Arrange: C1 for 100 working; replace C3 (to 80 @ 10.5) sent as a child of its own;
+    # the broker's Replaced report and fills were lost with a reset
+    harness = Harness()
+    harness.pending_replace(order_qty=D(120))
+    replace_child = harness.child("G")
+
+    # Act: the broker answers under the replace's ClOrdID: 120, all filled at 10.5
+    step = status_answer(harness, "2", "120", "10.5", cl_ord_id=replace_child,
+                         order_qty="120")
+
+    # Assert: Replaced (the new ClOrdID, 38=120), then the fill that filled it
+    replaced, filled = [tags(m) for m in step.upstream]
+    assert (replaced[150], replaced[39], replaced[11], replaced[41], replaced[38]) == (
+        "5", "0", "C3", "C1", "120")
+    assert (filled[150], filled[39], filled[32], filled[31], filled[14]) == (
+        "F", "2", "120", "10.5", "120")
+    assert harness.order("C3").status is OrdStatus.FILLED
+    assert step.events("error") == []

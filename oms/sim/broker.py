@@ -109,6 +109,7 @@ class BrokerCounters:
     cancel_rejects_sent: int = 0
     unsolicited_cancels_sent: int = 0
     status_requests: int = 0
+    poss_resends_ignored: int = 0  # D/F/G with PossResend=Y whose ClOrdID was handled before
     errors: int = 0
 
 
@@ -236,6 +237,7 @@ class BrokerApplication(fix.Application):
         # the auditor's book: ClOrdID -> MsgTypes (D/F/G) that carried it, in arrival order;
         # every order answered, by OrderID, never forgotten (``book()``)
         self._arrivals: dict[str, list[str]] = {}
+        self._requests: set[tuple[str, str]] = set()  # (session, ClOrdID) of D/F/G handled
         self._book: dict[str, SimOrder] | None = {} if options.keep_book else None
         prefix = run_prefix()
         self._exec_ids = (f"{prefix}-E{n}" for n in itertools.count(1))
@@ -271,8 +273,19 @@ class BrokerApplication(fix.Application):
         key = sessionID.toString()
         try:
             with self._lock:
-                if self._book is not None and msg_type != "H" and message.isSetField(11):
-                    self._arrivals.setdefault(message.getField(11), []).append(msg_type)
+                if msg_type != "H" and message.isSetField(11):
+                    request = (key, message.getField(11))
+                    header = message.getHeader()
+                    if request in self._requests and header.isSetField(97) and \
+                            header.getField(97) == "Y":
+                        # PossResend (97=Y): the sender may have sent it before, under
+                        # another MsgSeqNum (a session that reset); a known ClOrdID was
+                        # handled then, so it is not handled twice (FIX 4.4 Vol 2)
+                        self.counters.poss_resends_ignored += 1
+                        return
+                    self._requests.add(request)
+                    if self._book is not None:
+                        self._arrivals.setdefault(request[1], []).append(msg_type)
                 handler(self, key, message)
         except fix.FIXException:
             raise  # the engine turns these into the right session-level Reject

@@ -45,10 +45,13 @@ def main(argv: list[str] | None = None) -> int:
                         default=os.environ.get("OMS_TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL)
     parser.add_argument("--show", type=int, default=5, help="disagreeing orders to print")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory")
+    parser.add_argument("--broker-reset", action="store_true",
+                        help="the broker session restarts sequence numbers at every logon")
     args = parser.parse_args(argv)
     options = CrashOptions(kills=args.kills, orders=args.orders, rate=args.rate,
                            replace_cancel_ratio=args.replace_cancel_ratio,
-                           cancel_ratio=args.cancel_ratio, seed=args.seed)
+                           cancel_ratio=args.cancel_ratio, seed=args.seed,
+                           broker_reset=args.broker_reset)
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     status = 0
     with sigterm_unwinds():

@@ -78,6 +78,9 @@ class CrashOptions:
     restart_timeout: float = 30.0  # bound on the server's restart and both logons
     final_wait: float = 90.0  # bound on waiting for every order to be final at the end
     quiet: float = 8.0  # the final wait also ends when nothing has moved this long
+    # the broker session restarts sequence numbers at every logon: nothing is resent either
+    # way, and what happened during an outage comes from status queries (#16)
+    broker_reset: bool = False
 
 
 @dataclass
@@ -114,6 +117,7 @@ class CrashReport:
     fills_broker: int = 0
     lost: int = 0
     doubled: int = 0
+    inferred: int = 0  # blotter fills inferred from status answers (a broker that resets)
     children_sent_twice: int = 0
     unacknowledged: int = 0
     orphan_children: int = 0  # broker orders the blotter has no row for
@@ -127,7 +131,8 @@ class CrashReport:
     def ledger_line(self) -> str:
         return (f"crash suite: {self.database} {self.kills} kills, {self.orders} orders, "
                 f"acked {self.acked}, final {self.final}, fills client {self.fills_client} "
-                f"blotter {self.fills_blotter} broker {self.fills_broker}, lost {self.lost}, "
+                f"blotter {self.fills_blotter} broker {self.fills_broker}"
+                f"{f' (inferred {self.inferred})' if self.inferred else ''}, lost {self.lost}, "
                 f"doubled {self.doubled}, children sent twice {self.children_sent_twice}, "
                 f"unacknowledged {self.unacknowledged}, "
                 f"orders disagreeing {len(self.disagreements)}")
@@ -169,7 +174,7 @@ def run_crash_suite(folder: Path, database_url: str,
     options = options or CrashOptions()
     started = time.monotonic()
     report = CrashReport(database_label(database_url), folder=folder)
-    stack = Stack(folder, database_url, broker_options={
+    stack = Stack(folder, database_url, broker_reset=options.broker_reset, broker_options={
         "fill_mode": "partial", "partial_fills": options.partial_fills,
         "fill_interval": options.fill_interval, "seed": options.seed})
     stream: _Stream | None = None
@@ -191,7 +196,8 @@ def run_crash_suite(folder: Path, database_url: str,
         _wait_final(client, broker, options)
         stop_process(stack.process)  # politely: the blotter is read after a clean stop
         stack.process = None
-        audit(read_ledgers(client, broker, database_url), report)
+        audit(read_ledgers(client, broker, database_url), report,
+              status_fills=options.broker_reset)
     finally:
         if stream is not None:
             stream.stop()
@@ -351,9 +357,11 @@ def read_ledgers(client: UpstreamClient, broker: BrokerSimulator,
     return Ledgers(client.record(), counts, rows, execs, inconsistencies, broker.book())
 
 
-def audit(ledgers: Ledgers, report: CrashReport) -> None:
+def audit(ledgers: Ledgers, report: CrashReport, *, status_fills: bool = False) -> None:
     """Compare the three ledgers order by order; fill in ``report``'s counts, notes and
-    disagreements (the module doc lists the checks)."""
+    disagreements (the module doc lists the checks). ``status_fills``: the broker session
+    resets at logon, so broker fills of an outage may reach the blotter only as fills
+    inferred from status answers, which must add up to them exactly."""
     record, book = ledgers.client, ledgers.broker
     rows, execs = ledgers.blotter_orders, ledgers.blotter_executions
     report.fill_inconsistencies = ledgers.blotter_inconsistencies
@@ -454,13 +462,33 @@ def audit(ledgers: Ledgers, report: CrashReport) -> None:
         # fill by fill: each broker fill booked once and passed on to the client once
         mine = {exec_id for exec_id, _, _ in view["fills"]}
         lost, twice = [], []
+        unbooked: list[tuple[str, Decimal]] = []
         for broker_exec_id, qty, _ in (broker["fills"] if broker is not None else []):
             ours = ours_by_broker_exec.get(broker_exec_id, [])
             if len(ours) > 1:
                 twice.append(f"{broker_exec_id} as {', '.join(ours)}")
-            if not mine.intersection(ours):
+            if not ours and status_fills:
+                unbooked.append((broker_exec_id, qty))
+            elif not mine.intersection(ours):
                 lost.append(f"{broker_exec_id} ({qty}) "
                             f"{f'booked as {ours[0]}' if ours else 'never booked'}")
+        if status_fills and row is not None:
+            # #16: after a reset no resend brings the broker's reports of an outage; a
+            # status answer books what they filled as fills of ours with no broker ExecID.
+            # Together they must be exactly the broker fills never booked, and reach the
+            # client
+            inferred = [(x["exec_id"], x["last_qty"]) for x in
+                        execs_by_order.get(row["order_id"], [])
+                        if x["exec_type"] == "F" and not x["broker_exec_id"]]
+            report.inferred += len(inferred)
+            missing = sum((qty for _, qty in unbooked), ZERO)
+            booked_here = sum((qty for _, qty in inferred), ZERO)
+            unseen = [exec_id for exec_id, _ in inferred if exec_id not in mine]
+            if missing != booked_here or unseen:
+                lost += [f"{exec_id} ({qty}) never booked" for exec_id, qty in unbooked]
+                problems.append(f"broker fills never booked ({missing}) against fills "
+                                f"inferred from status answers ({booked_here}), "
+                                f"{len(unseen)} of those not at the client")
         if twice:
             problems.append(f"broker fills booked twice: {'; '.join(twice)}")
         if lost:

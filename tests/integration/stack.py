@@ -34,7 +34,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, step: float 
 
 
 def oms_config(folder: Path, database_url: str, *, upstream_port: int, broker_port: int,
-               upstream_reset: bool = False, **oms_overrides: Any) -> OmsConfig:
+               upstream_reset: bool = False, broker_reset: bool = False,
+               **oms_overrides: Any) -> OmsConfig:
     return OmsConfig(
         oms={"database_url": database_url, "sessions_dir": str(folder / "oms-sessions"),
              "log_level": "WARNING", **oms_overrides},
@@ -43,7 +44,8 @@ def oms_config(folder: Path, database_url: str, *, upstream_port: int, broker_po
         upstream=[{"sender_comp_id": "OMS", "target_comp_id": "CLIENT1",
                    "port": upstream_port, "reset_on_logon": upstream_reset}],
         brokers=[{"name": "SIM", "sender_comp_id": "OMS", "target_comp_id": "BROKER1",
-                  "host": "127.0.0.1", "port": broker_port, "reconnect_interval": 1}],
+                  "host": "127.0.0.1", "port": broker_port, "reconnect_interval": 1,
+                  "reset_on_logon": broker_reset}],
         routing={"default_route": "SIM", "destinations": {"XNYS": "SIM"}},
         base_dir=folder,
     )
@@ -56,6 +58,7 @@ class Stack:
     broker_options: dict[str, Any] = field(default_factory=dict)
     oms_overrides: dict[str, Any] = field(default_factory=dict)
     upstream_reset: bool = False  # the upstream session restarts sequence numbers at logon
+    broker_reset: bool = False  # ... and the broker session
     upstream_port: int = field(default_factory=free_port)
     broker_port: int = field(default_factory=free_port)
     broker: BrokerSimulator | None = None
@@ -67,13 +70,14 @@ class Stack:
     def config(self) -> OmsConfig:
         return oms_config(self.folder, self.database_url, upstream_port=self.upstream_port,
                           broker_port=self.broker_port, upstream_reset=self.upstream_reset,
-                          **self.oms_overrides)
+                          broker_reset=self.broker_reset, **self.oms_overrides)
 
     def start_broker(self) -> BrokerSimulator:
         options = BrokerSimOptions(
             sessions_dir=self.folder / "broker-sessions", port=self.broker_port,
-            sender_comp_id="BROKER1", target_comp_ids=["OMS"], reset_on_logon=False,
-            **{"fill_interval": 0.0, "seed": 7, **self.broker_options})
+            sender_comp_id="BROKER1", target_comp_ids=["OMS"],
+            **{"fill_interval": 0.0, "seed": 7, "reset_on_logon": self.broker_reset,
+               **self.broker_options})
         self.broker = BrokerSimulator(options)
         self.broker.start()
         return self.broker

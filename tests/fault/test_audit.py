@@ -144,3 +144,53 @@ def test_a_lost_fill_is_named_with_its_three_views() -> None:
         "crash suite: postgres 0 kills, 2 orders, acked 2, final 2, fills client 1 blotter 2 "
         "broker 2, lost 1, doubled 0, children sent twice 0, unacknowledged 0, "
         "orders disagreeing 1")
+
+
+def _second_fill_inferred(ledgers: Ledgers, qty: Decimal) -> None:
+    """C-1's second broker fill (X-2, 60) never booked; a fill inferred from a status
+    answer (E-9, no broker ExecID) of ``qty`` booked and sent to the client instead."""
+    executions = ledgers.blotter_executions
+    executions[1] = {**executions[1], "exec_id": "E-9", "last_qty": qty, "broker_exec_id": ""}
+    ledgers.client["C-1"]["fills"][1] = ("E-9", qty, D(10))
+
+
+def test_with_a_resetting_broker_fills_inferred_from_status_answers_stand_for_lost_ones():
+    # Arrange
+    ledgers = agreeing_ledgers()
+    _second_fill_inferred(ledgers, D(60))
+    report = CrashReport("sqlite")
+
+    # Act
+    audit(ledgers, report, status_fills=True)
+
+    # Assert
+    assert report.failures() == [], report.describe()
+    assert (report.lost, report.inferred) == (0, 1)
+
+
+def test_inferred_fills_that_do_not_add_up_to_the_unbooked_ones_are_a_loss():
+    # Arrange: the inferred fill says 50 where the broker filled 60
+    ledgers = agreeing_ledgers()
+    _second_fill_inferred(ledgers, D(50))
+    report = CrashReport("sqlite")
+
+    # Act
+    audit(ledgers, report, status_fills=True)
+
+    # Assert
+    assert report.lost == 1
+    assert any("inferred from status answers (50)" in p
+               for d in report.disagreements for p in d.problems), report.describe()
+
+
+def test_without_a_resetting_broker_an_unbooked_broker_fill_is_lost_whatever_was_inferred():
+    # Arrange
+    ledgers = agreeing_ledgers()
+    _second_fill_inferred(ledgers, D(60))
+    report = CrashReport("sqlite")
+
+    # Act
+    audit(ledgers, report)
+
+    # Assert
+    assert report.lost == 1

@@ -81,6 +81,10 @@ _BROKER_EXEC_TRIGGERS = {
 }
 
 
+# why a pending cancel/replace is refused when the broker's own change overtook it (#16)
+_OVERTAKEN_BY = {ExecType.EXPIRED._value_: "Order expired",
+                 ExecType.DONE_FOR_DAY._value_: "Order is done for the day"}
+
 # a broker's OrdStatus, in answer to our status query, that says the order is working there
 _BROKER_WORKING = frozenset((OrdStatus.NEW._value_, OrdStatus.PARTIALLY_FILLED._value_))
 # a broker's OrdStatus in answer to our status query that shows no cancel/replace pending:
@@ -1044,6 +1048,7 @@ class Core:
             order.text = cmd.text or "Rejected by broker"
             order.apply(Trigger.REJECT)
             self._transition(order, Trigger.REJECT, before)
+            self._answer_overtaken(order, pending, "Order was rejected")
             self._report(order, ExecType.REJECTED, text=order.text, broker=broker,
                          rej_reason=cmd.ord_rej_reason or OrdRejReason.BROKER_OPTION._value_)
         elif exec_type == ExecType.PENDING_NEW._value_:
@@ -1105,11 +1110,8 @@ class Core:
         solicited = pending is not None and pending.kind == "cancel"
         order.apply(Trigger.CANCEL)
         self._transition(order, Trigger.CANCEL, before)
-        if pending is not None and pending.kind == "replace" and pending.cl_ord_id:
-            # the pending replace can no longer happen; 39 is the status after it (4)
-            self._cancel_reject(order.session, order, pending.cl_ord_id,
-                                pending.orig_cl_ord_id, CxlRejResponseTo.REPLACE,
-                                CxlRejReason.TOO_LATE_TO_CANCEL, "Order was canceled")
+        if not solicited:
+            self._answer_overtaken(order, pending, "Order was canceled")
         if solicited and pending is not None and pending.cl_ord_id:
             self._report(order, ExecType.CANCELED, cl_ord_id=pending.cl_ord_id,
                          orig_cl_ord_id=pending.orig_cl_ord_id, broker=broker, text=text)
@@ -1120,10 +1122,25 @@ class Core:
                               text: str) -> None:
         """DoneForDay, Expired, Suspended or Stopped, as the broker says."""
         before = order.status
+        pending = order.pending
         trigger = _BROKER_EXEC_TRIGGERS[exec_type]
         order.apply(trigger)
         self._transition(order, trigger, before)
+        self._answer_overtaken(order, pending, _OVERTAKEN_BY.get(exec_type, "Order changed"))
         self._report(order, ExecType(exec_type), broker=broker, text=text)
+
+    def _answer_overtaken(self, order: Order, pending: PendingRequest | None,
+                          text: str) -> None:
+        """A client's cancel or replace that was pending when the broker ended or held the
+        order (canceled, expired, done for the day, rejected) will get no answer from the
+        broker: refuse it upstream, too late, with the order's status after the change.
+        #16: the request was dropped with no word, and the client waited for good."""
+        if pending is None or order.pending is not None or not pending.cl_ord_id:
+            return
+        response_to = (CxlRejResponseTo.CANCEL if pending.kind == "cancel"
+                       else CxlRejResponseTo.REPLACE)
+        self._cancel_reject(order.session, order, pending.cl_ord_id, pending.orig_cl_ord_id,
+                            response_to, CxlRejReason.TOO_LATE_TO_CANCEL, text)
 
     # --- the answer to our OrderStatusRequest ----------------------------------------------
     def _replaced(self, order: Order, pending: PendingRequest, order_qty: Decimal | None,

@@ -353,3 +353,58 @@ def test_broker_report_for_an_unknown_child_is_an_error():
     assert "C0-404" in error.body
     assert [e.session for e in step.events("in")] == [harness.settings.routes["SIM"].session]
     assert CLIENT not in {e.session for e in step.batch.events}
+
+
+# --- a pending request the broker's own change overtakes (#16) ---------------------------
+@pytest.mark.parametrize(("exec_type", "status", "text"), [
+    ("C", "C", "Order expired"),
+    ("3", "3", "Order is done for the day"),
+])
+def test_a_pending_cancel_overtaken_by_expiry_or_done_for_day_is_refused_too_late(
+        exec_type, status, text):
+    # Arrange: cancel C2 pending at the broker
+    harness = Harness()
+    harness.pending_cancel(filled="25")
+
+    # Act: the broker expires the order (or is done for the day) instead
+    step = harness.broker(exec_type, ord_status=status)
+
+    # Assert: the client's cancel is answered, too late, then the change is reported
+    reject, report = step.upstream
+    assert reject.msg_type == "9" and report.msg_type == "8"
+    fields = dict(reject.fields)
+    assert (fields[11], fields[41], fields[434], fields[102], fields[39], fields[58]) == (
+        "C2", "C1", "1", "0", status, text)
+    assert (dict(report.fields)[150], dict(report.fields)[39]) == (exec_type, status)
+    assert harness.order().pending is None
+
+
+def test_a_pending_replace_overtaken_by_expiry_is_refused_too_late():
+    # Arrange: replace C3 pending
+    harness = Harness()
+    harness.pending_replace()
+
+    # Act
+    step = harness.broker("C", ord_status="C")
+
+    # Assert
+    fields = dict(step.upstream[0].fields)
+    assert (step.upstream[0].msg_type, fields[11], fields[434], fields[102], fields[39]) == (
+        "9", "C3", "2", "0", "C")
+
+
+def test_a_cancel_sent_before_the_ack_is_refused_too_late_when_the_broker_rejects_the_order():
+    # Arrange: C1 not yet acknowledged; cancel C2 sent
+    harness = Harness()
+    harness.run(submit_order())
+    harness.run(cancel_order())
+
+    # Act: the broker rejects the order itself
+    step = harness.broker("8", cl_ord_id=harness.child("D"), ord_status="8",
+                          text="unknown symbol")
+
+    # Assert
+    reject, report = step.upstream
+    fields = dict(reject.fields)
+    assert (reject.msg_type, fields[11], fields[102], fields[39]) == ("9", "C2", "0", "8")
+    assert (dict(report.fields)[150], dict(report.fields)[39]) == ("8", "8")

@@ -27,7 +27,7 @@ class FixEngineConfig(_Strict):
 
     data_dictionary: str = ""  # "" = the FIX44.xml beside this config, else quickfix's own
     heartbeat_interval: int = Field(30, ge=1)
-    socket_nodelay: bool = True  # quickfix defaults to N, which costs ~2 ms a hop
+    socket_nodelay: bool = True  # quickfix defaults to N: Nagle delays every small message
     file_log: bool = False  # QuickFIX FileLog of every message (slower); the journal has them
     start_time: str = "00:00:00"  # session schedule, UTC
     end_time: str = "00:00:00"  # equal to start_time: the session never ends

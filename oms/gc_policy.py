@@ -2,9 +2,10 @@
 
 Each order allocates a few hundred short-lived objects, freed by reference counting, and
 keeps ~10 alive for the day (the ``Order``, its fills, their tuples). CPython's automatic
-collections walk those survivors: at 1,000 orders/s the server ran ~4 young collections
-per 10,000 orders, 7-20 ms each (once 102 ms), and every one of them found nothing to free
-(``collected`` 0). Each stalls every thread, and at that load the core is busy 90-95% of
+collections walk those survivors: at 1,000 orders/s the server ran a few young collections
+per 10,000 orders, each a stall of milliseconds, and every one of them found nothing to
+free (``collected`` 0; docs/perf/README.md, "The garbage collector policy"). Each stalls
+every thread, and at that load the core is busy 90-95% of
 the time, so a stall becomes a queue that takes far longer than itself to drain.
 
 So in the server the automatic collector is off (``gc.disable``). What start-up loaded is
@@ -38,12 +39,11 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 1.0  # no work for this long: collect what is waiting
-# no work for this long: collect everything, the day's orders included (~65 ms with 100,000
-# orders in memory on the benchmark machines), once per idle period
+# no work for this long: collect everything, the day's orders included (tens of ms with
+# 100,000 orders in memory), once per idle period
 DEEP_IDLE_SECONDS = 60.0
 # objects allocated and still alive since the last collection, beyond which they are frozen
-# without a walk (~20,000 orders; a walk of 240,000 small objects took 24 ms on the machine
-# of 2026-12-06)
+# without a walk (~20,000 orders, whose walk would stall every thread for tens of ms)
 FREEZE_CAP = 200_000
 POLL_SECONDS = 0.25
 

@@ -10,8 +10,9 @@ from oms.app.records import Batch
 
 
 class _TagPrefixes(dict[int, str]):
-    """tag -> "tag=", made on first use: a lookup and a concatenation cost ~60% of an
-    f-string that formats the int tag each time (#3: every outbound field)."""
+    """tag -> "tag=", made on first use: a lookup and a concatenation are cheaper than an
+    f-string that formats the int tag each time (#3: every outbound field;
+    docs/perf/README.md, "FIX messages as text")."""
 
     def __missing__(self, tag: int) -> str:
         prefix = self[tag] = f"{tag}="

@@ -2,7 +2,7 @@
 
 Message stores are FileStores under the sessions directory, so sequence numbers and resends
 survive restarts. The QuickFIX FileLog is optional (``file_log``): the OMS journal already keeps
-every application message, and the FileLog costs 5-10% of throughput.
+every application message, and the FileLog costs throughput (a write per message).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def split_fields(text: str) -> dict[str, str]:
 
     ``text`` is the engine's (``Message.toString``): every field is ``tag=value``. When no
     value holds an "=" or an SOH (as many "=" as SOHs), the text splits into tag, value,
-    tag, value... in one go, ~35% faster; otherwise field by field."""
+    tag, value... in one go (docs/perf/README.md, "FIX messages as text"); otherwise
+    field by field."""
     if text.endswith("\x01") and text.count("=") == text.count("\x01"):
         items = iter(text[:-1].replace("\x01", "=").split("="))
         return dict(zip(items, items, strict=True))
@@ -41,8 +42,9 @@ def split_fields(text: str) -> dict[str, str]:
 def message_from_text(msg_type: str, body: str) -> fix.Message:
     """A FIX 4.4 application message from its body (``tag=value`` fields joined by SOH).
 
-    One call into the bindings, ~6x cheaper than a ``setField`` per field; the engine sets
-    the rest of the header (49, 56, 34, 52), BodyLength and CheckSum when it sends."""
+    One call into the bindings instead of a ``setField`` per field (docs/perf/README.md,
+    "FIX messages as text"); the engine sets the rest of the header (49, 56, 34, 52),
+    BodyLength and CheckSum when it sends."""
     return fix.Message(_text(msg_type, body), False)
 
 
@@ -50,8 +52,8 @@ def refill_message(message: fix.Message, msg_type: str, body: str) -> fix.Messag
     """``message`` emptied and made the message of ``message_from_text``, and returned.
 
     #3: for a thread that sends one message after another. One call into the bindings
-    instead of two (a new Message, and its deletion later): 1.4 us against 2.8 per message
-    here, and one hand-off of the GIL fewer (each call into the bindings lets go of it).
+    instead of two (a new Message, and its deletion later), and one hand-off of the GIL
+    fewer (docs/perf/README.md, "One refilled Message per sending thread").
     Only for a message the caller no longer needs: the engine copies what it sends."""
     message.setString(_text(msg_type, body), False)
     return message

@@ -31,9 +31,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Pages of a NEW SQLite database (an existing one keeps its own: in WAL mode the size can't
 # change). #3: every commit writes each page it touched to the WAL and fdatasyncs it. A
 # 1-message group touches ~10-13 pages (a row and its index entries in orders, executions,
-# order_events, fix_sessions), so 4 KiB pages wrote ~40 KiB per commit and 1 KiB pages ~13
-# KiB: commit CPU -10-25% and commit wall time -15-25% (docs/perf/README.md). Rows (an
-# audit line is ~250 bytes) still fit a page; longer ones overflow, which SQLite handles.
+# order_events, fix_sessions), so 4 KiB pages wrote about three times the bytes of 1 KiB
+# pages (docs/perf/README.md, "1 KiB SQLite pages"). Rows (an audit line is ~250 bytes)
+# still fit a page; longer ones overflow, which SQLite handles.
 SQLITE_PAGE_SIZE = 1024
 # any constant works; it only has to be the same for every OMS process (pg_advisory_lock)
 _MIGRATION_LOCK_KEY = 0x0F1C_0044

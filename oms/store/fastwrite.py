@@ -11,8 +11,8 @@ as ISO text in UTC, on a DBAPI connection the journal keeps.
   JSON parameter, ``jsonb_array_elements`` turns them back into rows, and data-modifying
   CTEs write the four tables. Sent on a connection in autocommit mode, the statement is its
   own transaction: one round trip and one WAL flush per group commit, where BEGIN, four
-  statements and COMMIT took six round trips (#3: commits at 1,000 orders/s went from
-  ~2 ms to about one).
+  statements and COMMIT took six round trips (docs/perf/README.md, "PostgreSQL: one
+  statement per group").
 
 What it does not do: validate values (the records come from the core, typed), or handle a
 refused row (the journal falls back to its row-by-row SQLAlchemy path for that).
@@ -67,7 +67,8 @@ def _exact(value: Any) -> Decimal:
 def _amount_text(value: Decimal | None) -> str | None:
     """The exact decimal text of an amount, never an exponent. ``str`` gives the same text
     as ``format(value, "f")`` unless it chose scientific notation (it says so with an
-    "E"), and costs 0.27 us against 0.64 (#3: ~20 amounts per filled order)."""
+    "E"), and costs less than half as much (#3: ~20 amounts per filled order;
+    docs/perf/README.md, "The journal's fast path")."""
     if value is None:
         return None
     text = str(_exact(value))
@@ -78,8 +79,9 @@ class _TimeText:
     """datetime -> the text a database stores for it, remembering recent conversions.
 
     A batch's records share one timestamp, but an order row has two (``created_at``, then
-    ``updated_at``): keeping only the last conversion missed twice per order row, 3.6 us a
-    miss against 0.3 us a hit (#3). Equal instants give the same text."""
+    ``updated_at``): keeping only the last conversion missed twice per order row, and a
+    miss costs ten hits (docs/perf/README.md, "The journal's fast path"). Equal instants
+    give the same text."""
 
     MAX_KEPT = 4096  # then start again: the day's orders are not all kept
 
@@ -255,8 +257,7 @@ class RowWriter:
         # written first with an upsert that sets the other columns and only where the
         # indexed ones are still as stored; a row it leaves alone (a replace's new
         # ClOrdIDs, or a stale snapshot) makes the chunk go again with the full upsert
-        # (#3, scripts/bench_path.py: 32.7 -> 30.9 pages written per commit of 10 orders,
-        # 0.98x the instructions per order).
+        # (docs/perf/README.md, "The state-only order upsert").
         indexed = sorted({column.name for index in orders.indexes for column in index.columns})
         state = [name for name in self.order_names if name != "order_id" and name not in indexed]
         self._order_state_sql = _multi_row_sql("orders", self.order_names, _order_upsert(

@@ -415,8 +415,8 @@ class JournalWriter:
 
     def _write_group(self, group: _Group) -> int:
         """The fast path: plain DBAPI rows (oms.store.fastwrite) in one transaction on a
-        connection the writer keeps (a SQLAlchemy transaction per commit cost ~10% of the
-        CPU at 1,000 orders/s, where commits are small)."""
+        connection the writer keeps (a SQLAlchemy transaction per commit was dear where
+        commits are small: docs/perf/README.md, "The journal's fast path")."""
         raw = self._raw
         if raw is None:
             raw = self._raw = self.engine.raw_connection()
@@ -558,8 +558,8 @@ class WalCheckpointer:
 
     By default SQLite checkpoints inside the commit that takes the WAL past 1,000 pages:
     that commit also copies the pages into the database file and syncs it, a stall on the
-    order path every ~100 commits (#3: ack p99 at 1,000 orders/s 10-15% lower without
-    them). Here PASSIVE checkpoints, which never wait for or block the writer, run beside
+    order path every ~100 commits (docs/perf/README.md, "The WAL checkpointer thread").
+    Here PASSIVE checkpoints, which never wait for or block the writer, run beside
     the commits, and the journal's connection checkpoints itself only past
     ``FALLBACK_PAGES`` (should this thread fall behind or die). Durability is unchanged: a
     checkpoint only moves committed pages from the WAL into the database file.

@@ -261,14 +261,12 @@ def recover_outbox(db: SaEngine, application: OmsApplication, specs: list[Sessio
     the FIX engine, hand those of sessions that keep their sequence numbers to it now, and
     say what was done (and what waits for a logon) to the core (oms/fix/outbox.py)."""
     specs_by_key = {spec.key: spec for spec in specs}
-    found = repository.load_outbound_since(db, sent, committed)
+    # only this process's sessions: another process sharing the database owns the others
+    found = repository.load_outbound_since(
+        db, sent, {name: last for name, last in committed.items() if name in specs_by_key})
     commands = []
     for session, candidates in found.items():
-        spec = specs_by_key.get(session)
-        if spec is None:
-            log.warning("outbox: %d messages committed for %s, which this config does not "
-                        "have; left alone", len(candidates), session)
-            continue
+        spec = specs_by_key[session]
         if not candidates:
             continue
         restarts = spec.settings.get("ResetOnLogon") == "Y" or not persisted

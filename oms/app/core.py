@@ -1135,12 +1135,8 @@ class Core:
         order (canceled, expired, done for the day, rejected) will get no answer from the
         broker: refuse it upstream, too late, with the order's status after the change.
         #16: the request was dropped with no word, and the client waited for good."""
-        if pending is None or order.pending is not None or not pending.cl_ord_id:
-            return
-        response_to = (CxlRejResponseTo.CANCEL if pending.kind == "cancel"
-                       else CxlRejResponseTo.REPLACE)
-        self._cancel_reject(order.session, order, pending.cl_ord_id, pending.orig_cl_ord_id,
-                            response_to, CxlRejReason.TOO_LATE_TO_CANCEL, text)
+        if pending is not None and order.pending is None:
+            self._reject_request(order, pending, CxlRejReason.TOO_LATE_TO_CANCEL, text)
 
     # --- the answer to our OrderStatusRequest ----------------------------------------------
     def _replaced(self, order: Order, pending: PendingRequest, order_qty: Decimal | None,
@@ -1261,6 +1257,11 @@ class Core:
         before = order.status
         order.apply(trigger)
         self._transition(order, trigger, before)
+        self._reject_request(order, pending, reason, text)
+
+    def _reject_request(self, order: Order, pending: PendingRequest,
+                        reason: CxlRejReason | str, text: str) -> None:
+        """The OrderCancelReject for an upstream cancel or replace (none for an operator's)."""
         if pending.cl_ord_id:
             response_to = (CxlRejResponseTo.CANCEL if pending.kind == "cancel"
                            else CxlRejResponseTo.REPLACE)

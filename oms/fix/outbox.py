@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oms.app.ports import OutMessage
+from oms.fix.engine import split_fields
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +138,10 @@ def stored_bodies(prefix: Path, count: int) -> set[Key]:
             seen.add(seq)
             body.seek(offset)
             text = body.read(size).decode("latin-1")
-            fields = [(tag, value) for tag, _, value in
-                      (item.partition("=") for item in text.split("\x01") if item)]
-            msg_type = next((value for tag, value in fields if tag == "35"), "")
-            if msg_type in _ADMIN:
+            fields = split_fields(text)
+            if fields.get("35", "") in _ADMIN:
                 continue
-            found.add(body_key(fields))
+            found.add(body_key(fields.items()))
             count -= 1
             if count == 0:
                 break

@@ -9,24 +9,29 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import quickfix as fix
 
 from oms.admin import AdminServer
 from oms.app.commands import RecoverOutbox
-from oms.app.core import Core, CoreSettings, Route
+from oms.app.core import Core, CoreSettings
+from oms.app.ports import Journal, Route, Sender
 from oms.config import OmsConfig
 from oms.fix.app import BROKER, UPSTREAM, OmsApplication
+from oms.fix.encode import FixEncoder
 from oms.fix.engine import Engine
 from oms.fix.outbox import plan as outbox_plan
 from oms.fix.outbox import store_prefix, stored_bodies
 from oms.fix.settings import FIX44, SessionSpec, engine_defaults, session_key, yn
 from oms.gc_policy import IdleCollector, gc_pauses_ns
 from oms.percentiles import percentiles
+from oms.risk.checks import FieldChecks
+from oms.routing.health import SessionStates
+from oms.routing.router import ConfigRouter
 from oms.store import repository
 from oms.store.db import make_engine, upgrade
 from oms.store.journal import JournalWriter
@@ -38,20 +43,9 @@ log = logging.getLogger(__name__)
 
 
 def core_settings(config: OmsConfig) -> CoreSettings:
-    routes = {
-        broker.name: Route(broker.name, session_key(broker.sender_comp_id, broker.target_comp_id),
-                           broker.account)
-        for broker in config.brokers
-    }
     return CoreSettings(
-        routes=routes,
-        destinations=dict(config.routing.destinations),
-        default_route=config.routing.default_route,
-        symbols=frozenset(config.oms.symbols),
         send_pending_new=config.oms.send_pending_new,
         max_batch=config.oms.max_batch,
-        inline_journal=config.oms.journal == "inline",
-        max_digits=config.oms.max_digits,
         reset_sessions=frozenset(
             [session_key(u.sender_comp_id, u.target_comp_id)
              for u in config.upstream if u.reset_on_logon]
@@ -61,6 +55,38 @@ def core_settings(config: OmsConfig) -> CoreSettings:
         status_query_batch=config.oms.status_query_batch,
         status_query_interval=config.oms.status_query_interval,
     )
+
+
+def routes(config: OmsConfig) -> dict[str, Route]:
+    """Broker name -> its route, from the config's ``[[brokers]]``."""
+    return {
+        broker.name: Route(broker.name, session_key(broker.sender_comp_id, broker.target_comp_id),
+                           broker.account)
+        for broker in config.brokers
+    }
+
+
+def new_core(settings: CoreSettings, journal: Journal, sender: Sender, *,
+             routes: dict[str, Route], destinations: dict[str, str] | None = None,
+             default_route: str = "", symbols: frozenset[str] = frozenset(),
+             max_digits: int = 15, up: Iterable[str] = (), **kwargs: Any) -> Core:
+    """A core wired to today's implementations of its ports: the FIX encoder, the field
+    checks as risk gate, the config router, session health fed by logons (``up``: the
+    sessions to count as logged on from the start, for tools and tests)."""
+    health = SessionStates(up)
+    return Core(settings, journal, sender, encoder=FixEncoder(),
+                risk=FieldChecks(max_digits=max_digits, symbols=symbols),
+                router=ConfigRouter(routes, health, destinations=destinations,
+                                    default_route=default_route),
+                health=health, **kwargs)
+
+
+def configured_core(config: OmsConfig, journal: Journal, sender: Sender) -> Core:
+    """The server's core: ``new_core`` with the config's routes, routing rules and checks."""
+    return new_core(core_settings(config), journal, sender, routes=routes(config),
+                    destinations=dict(config.routing.destinations),
+                    default_route=config.routing.default_route,
+                    symbols=frozenset(config.oms.symbols), max_digits=config.oms.max_digits)
 
 
 def fix_defaults(config: OmsConfig) -> dict[str, str]:
@@ -132,7 +158,7 @@ class OmsServer:
         upstream_specs, broker_specs = session_specs(config)
         roles = {spec.key: UPSTREAM for spec in upstream_specs}
         roles.update({spec.key: BROKER for spec in broker_specs})
-        core = Core(core_settings(config), self.journal, sender=_LateSender())
+        core = configured_core(config, self.journal, _LateSender())
         self.core = core
         open_orders = repository.load_open_orders(db)
         since = datetime.now(UTC) - timedelta(days=1)
@@ -310,7 +336,4 @@ class _LateSender:
 
     def send(self, messages: list) -> None:  # pragma: no cover - never called
         raise RuntimeError("FIX engine not started")
-
-    def is_logged_on(self, session: str) -> bool:
-        return False
 

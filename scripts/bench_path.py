@@ -57,9 +57,10 @@ import quickfix  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from oms.app.commands import Command  # noqa: E402
-from oms.app.core import Core, CoreSettings, Route  # noqa: E402
-from oms.app.ports import OutMessage  # noqa: E402
+from oms.app.core import CoreSettings  # noqa: E402
+from oms.app.ports import OutMessage, Route  # noqa: E402
 from oms.app.records import Batch  # noqa: E402
+from oms.bootstrap import new_core  # noqa: E402
 from oms.domain.ids import Ids  # noqa: E402
 from oms.fix import app as fix_app  # noqa: E402
 from oms.fix.engine import refill_message, split_fields  # noqa: E402
@@ -83,9 +84,6 @@ class _Sender:
         self.messages = 0
         self.message = quickfix.Message()  # filled anew per message, as the server does
 
-    def is_logged_on(self, session: str) -> bool:
-        return True
-
     def send(self, messages: list[OutMessage]) -> None:
         started = CPU()
         message = self.message
@@ -104,9 +102,6 @@ class _TimedJournal:
     def __init__(self, journal: JournalWriter, cpu: dict[str, int]) -> None:
         self.journal = journal
         self.cpu = cpu
-
-    def submit(self, batch: Batch) -> None:
-        self.write_now(batch)
 
     def write_now(self, batch: Batch) -> bool:
         build_before = self.cpu["build"]
@@ -165,9 +160,9 @@ def run(orders: int, batch: int, warmup: int, synchronous: str, folder: Path) ->
     cpu = dict.fromkeys(STAGES, 0)
     journal = JournalWriter(engine, checkpoint_interval=None)
     sender = _Sender(cpu)
-    core = Core(CoreSettings(routes={"SIM": Route("SIM", BROKER)}, default_route="SIM",
-                             inline_journal=True),
-                _TimedJournal(journal, cpu), sender, ids=Ids())  # type: ignore[arg-type]
+    core = new_core(CoreSettings(), _TimedJournal(journal, cpu),  # type: ignore[arg-type]
+                    sender, routes={"SIM": Route("SIM", BROKER)}, default_route="SIM",
+                    up=(BROKER, CLIENT), ids=Ids())
     flow = _Flow()
 
     def group(texts: list[str]) -> None:

@@ -33,7 +33,7 @@ class SubmitOrder:
     ex_destination: str
     poss_resend: bool
     error: str = ""  # set by the FIX layer when a field could not be read
-    poss_dup: bool = False  # PossDupFlag (43): a resend of a message sent before
+    poss_dup: bool = False  # PossDupFlag: a resend of a message sent before
     received_ns: int = 0  # time.perf_counter_ns() when the FIX layer took the message
 
 
@@ -87,7 +87,7 @@ class QueryOrderStatus:
 
 @dataclass(slots=True)
 class ApplyBrokerReport:
-    """ExecutionReport (8) from a broker session."""
+    """ExecutionReport from a broker session."""
 
     session: str
     seq_num: int
@@ -106,14 +106,14 @@ class ApplyBrokerReport:
     ord_rej_reason: str
     text: str
     poss_dup: bool
-    exec_restatement_reason: str = ""  # ExecRestatementReason (378), passed on upstream
-    # AvgPx (6): a status answer's CumQty and AvgPx give the fills we never saw (#16)
+    exec_restatement_reason: str = ""  # ExecRestatementReason, passed on upstream
+    # AvgPx: a status answer's CumQty and AvgPx give the fills we never saw (#16)
     avg_px: Decimal | None = None
 
 
 @dataclass(slots=True)
 class ApplyBrokerCancelReject:
-    """OrderCancelReject (9) from a broker session."""
+    """OrderCancelReject from a broker session."""
 
     session: str
     seq_num: int
@@ -129,7 +129,7 @@ class ApplyBrokerCancelReject:
 
 @dataclass(slots=True)
 class ApplyBrokerMessageReject:
-    """A broker refused one of our messages outright: a session Reject (3) or a
+    """A broker refused one of our messages outright: a session Reject or a
     BusinessMessageReject (j) referring to the D, F or G that carried ``cl_ord_id``."""
 
     session: str

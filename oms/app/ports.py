@@ -1,12 +1,18 @@
-"""The interfaces the core talks through; adapters live in ``fix`` and ``store``."""
+"""The interfaces the core talks through; adapters live in ``fix`` and ``store``, and the
+features (``risk``, ``routing``, ...) implement the ports named for them here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from oms.app.records import Batch
+
+if TYPE_CHECKING:
+    from oms.app.commands import ApplyBrokerReport, CancelOrder, ReplaceOrder, SubmitOrder
+    from oms.app.messages import Outbound
+    from oms.domain.order import Order
 
 
 class _TagPrefixes(dict[int, str]):
@@ -50,7 +56,71 @@ class Sender(Protocol):
 
     def send(self, messages: list[OutMessage]) -> None: ...
 
-    def is_logged_on(self, session: str) -> bool: ...
+
+class Encoder(Protocol):
+    """Turns the core's typed outbound messages (``oms.app.messages``) into FIX: the core
+    journals the encoded text before the commit and sends it after."""
+
+    def encode(self, message: Outbound) -> OutMessage: ...
+
+
+@dataclass(slots=True)
+class Route:
+    """A broker the core can route to: its name in the config and its FIX session."""
+
+    name: str
+    session: str  # the broker session key
+    account: str = ""  # the Account a child order carries when the client gave none
+
+
+@dataclass(slots=True, frozen=True)
+class Denial:
+    """Why an order is refused before it is routed, and its OrdRejReason value."""
+
+    reason: str
+    code: str
+
+
+class RiskGate(Protocol):
+    """What may go through: each check returns why not (a reason for the client), or
+    nothing. The order path asks it before anything reaches a broker, and before a
+    broker's report changes an order."""
+
+    def check_new(self, request: SubmitOrder, order: Order) -> Denial | None:
+        """A new order, before it is routed (``order`` as it would be booked)."""
+
+    def check_amend(self, request: CancelOrder | ReplaceOrder, order: Order) -> str:
+        """A cancel or replace of ``order``: does it name the same instrument and side?"""
+
+    def check_replace(self, request: ReplaceOrder, order: Order) -> str:
+        """The new terms of a replace."""
+
+    def check_report(self, report: ApplyBrokerReport) -> str:
+        """A broker's execution report, before it changes the order."""
+
+
+class SessionHealth(Protocol):
+    """Which FIX sessions can carry messages now, as the core has been told by the
+    logon and logout commands (it never asks the FIX engine)."""
+
+    def logged_on(self, session: str) -> None: ...
+
+    def logged_out(self, session: str) -> None: ...
+
+    def is_up(self, session: str) -> bool: ...
+
+
+class Router(Protocol):
+    """Chooses the broker session for an order (``oms.routing``)."""
+
+    def route(self, order: Order) -> Route | str:
+        """The route for a new order, or why there is none (a reason for the client)."""
+
+    def route_named(self, name: str) -> Route | None:
+        """The route an order was sent on, by its name."""
+
+    def routes_on(self, session: str) -> list[Route]:
+        """The routes whose broker session is ``session``."""
 
 
 class Timers(Protocol):
@@ -63,8 +133,6 @@ class Timers(Protocol):
 class Journal(Protocol):
     """Writes batches durably, then runs their ``after_commit`` callbacks."""
 
-    def submit(self, batch: Batch) -> None:
-        """Queue the batch for a writer thread (returns at once)."""
-
     def write_now(self, batch: Batch) -> bool:
-        """Commit the batch in the calling thread, then run its callbacks."""
+        """Commit the batch in the calling thread, then run its callbacks; False if it
+        gave up (the journal is stopping): the batch was not acknowledged."""

@@ -51,7 +51,7 @@ class OrderSnapshot:
 class ExecutionRecord:
     """One execution we reported upstream (fills, busts, corrections, status changes)."""
 
-    exec_id: str  # our ExecID (17), unique
+    exec_id: str  # our ExecID, unique
     order_id: str
     exec_type: str  # FIX ExecType value
     ord_status: str  # FIX OrdStatus value after this execution

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class OrdStatus(StrEnum):
-    """OrdStatus (39): where an order stands, FIX 4.4 Volume 4 Appendix D."""
+    """OrdStatus: where an order stands, FIX 4.4 Volume 4 Appendix D."""
 
     NEW = "0"  # accepted, nothing filled yet
     PARTIALLY_FILLED = "1"  # some quantity filled, the rest still working
@@ -36,7 +37,7 @@ TERMINAL_STATUSES = frozenset(
 
 
 class ExecType(StrEnum):
-    """ExecType (150): what an ExecutionReport reports."""
+    """ExecType: what an ExecutionReport reports."""
 
     NEW = "0"  # the order was accepted
     DONE_FOR_DAY = "3"  # the order is done for the day
@@ -58,7 +59,7 @@ class ExecType(StrEnum):
 
 
 class Side(StrEnum):
-    """Side (54)."""
+    """Side."""
 
     BUY = "1"
     SELL = "2"
@@ -70,7 +71,7 @@ class Side(StrEnum):
 
 
 class OrdType(StrEnum):
-    """OrdType (40); stop and stop-limit pass through to the broker."""
+    """OrdType; stop and stop-limit pass through to the broker."""
 
     MARKET = "1"
     LIMIT = "2"
@@ -87,7 +88,7 @@ class OrdType(StrEnum):
 
 
 class TimeInForce(StrEnum):
-    """TimeInForce (59); absent on the wire means DAY."""
+    """TimeInForce; absent on the wire means DAY."""
 
     DAY = "0"
     GTC = "1"
@@ -96,7 +97,7 @@ class TimeInForce(StrEnum):
 
 
 class CxlRejReason(StrEnum):
-    """CxlRejReason (102)."""
+    """CxlRejReason."""
 
     TOO_LATE_TO_CANCEL = "0"
     UNKNOWN_ORDER = "1"
@@ -107,14 +108,14 @@ class CxlRejReason(StrEnum):
 
 
 class CxlRejResponseTo(StrEnum):
-    """CxlRejResponseTo (434): which request an OrderCancelReject answers."""
+    """CxlRejResponseTo: which request an OrderCancelReject answers."""
 
     CANCEL = "1"
     REPLACE = "2"
 
 
 class OrdRejReason(StrEnum):
-    """OrdRejReason (103)."""
+    """OrdRejReason."""
 
     BROKER_OPTION = "0"
     UNKNOWN_SYMBOL = "1"
@@ -126,3 +127,15 @@ class OrdRejReason(StrEnum):
     INCORRECT_QUANTITY = "13"
     UNKNOWN_ACCOUNT = "15"
     OTHER = "99"
+
+
+def member_or_none(enum_type, value):  # type: ignore[no-untyped-def]
+    """The member of ``enum_type`` with this value, or None (a dict lookup: calling the
+    class with a value runs Python code in ``enum``, and a miss raised and caught)."""
+    members = _MEMBERS.get(enum_type)
+    if members is None:
+        members = _MEMBERS[enum_type] = {member._value_: member for member in enum_type}
+    return members.get(value)
+
+
+_MEMBERS: dict[type, dict[str, Any]] = {}

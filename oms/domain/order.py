@@ -195,8 +195,8 @@ class PendingRequest:
     """A cancel or cancel/replace sent to the broker and not yet answered."""
 
     kind: str  # "cancel" or "replace"
-    cl_ord_id: str  # the upstream request's ClOrdID (11); "" for an operator cancel
-    orig_cl_ord_id: str  # the upstream ClOrdID it refers to (41)
+    cl_ord_id: str  # the upstream request's ClOrdID; "" for an operator cancel
+    orig_cl_ord_id: str  # the upstream ClOrdID it refers to
     child_cl_ord_id: str  # the ClOrdID we used towards the broker
     order_qty: Decimal | None = None  # replace: the new quantity
     price: Decimal | None = None  # replace: the new price
@@ -365,7 +365,7 @@ class Order:
     def replace(self, order_qty: Decimal | None = None) -> OrdStatus:
         """The broker confirmed the pending replace: take its new terms.
 
-        ``order_qty`` is the OrderQty (38) on the broker's Replaced report, if it gave one:
+        ``order_qty`` is the OrderQty on the broker's Replaced report, if it gave one:
         it is the quantity the broker is working, so it stands over the one we asked for
         (#16: Appendix D C.3.c, fills during the pending replace took CumQty above the
         requested quantity and the broker raised OrderQty to CumQty). Only a broker

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from oms.app.core import order_snapshot
+from oms.app.base import order_snapshot
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import StoreError

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from oms.bootstrap import core_settings
+from oms.bootstrap import configured_core
 from oms.config import parse_config_text
+from oms.risk.checks import FieldChecks
+from tests.unit.app.harness import FakeJournal, FakeSender
 
 BROKER = """
 [[brokers]]
@@ -18,12 +20,19 @@ port = 5002
 """
 
 
+def _checks(config):  # type: ignore[no-untyped-def]
+    """The core's risk gate, as the server wires it from ``config``."""
+    risk = configured_core(config, FakeJournal(), FakeSender()).risk
+    assert isinstance(risk, FieldChecks)
+    return risk
+
+
 def test_max_digits_defaults_to_15(tmp_path: Path):
     # Act
     config = parse_config_text(BROKER, tmp_path)
 
     # Assert
-    assert core_settings(config).max_digits == 15
+    assert _checks(config).max_digits == 15
 
 
 def test_max_digits_from_the_file_reaches_the_core(tmp_path: Path):
@@ -31,7 +40,7 @@ def test_max_digits_from_the_file_reaches_the_core(tmp_path: Path):
     config = parse_config_text("[oms]\nmax_digits = 12\n" + BROKER, tmp_path)
 
     # Assert
-    assert core_settings(config).max_digits == 12
+    assert _checks(config).max_digits == 12
 
 
 @pytest.mark.parametrize("value", [0, 29], ids=["zero", "beyond Decimal's 28 digits"])

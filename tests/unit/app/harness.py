@@ -22,11 +22,13 @@ from oms.app.commands import (
     Command,
     QueryOrderStatus,
     ReplaceOrder,
+    SessionLoggedOut,
     SubmitOrder,
 )
-from oms.app.core import Core, CoreSettings, Route
-from oms.app.ports import OutMessage
+from oms.app.core import CoreSettings
+from oms.app.ports import OutMessage, Route
 from oms.app.records import Batch, EventRecord
+from oms.bootstrap import new_core
 from oms.domain.ids import Ids
 from oms.domain.order import Order
 
@@ -57,10 +59,11 @@ class FakeJournal:
     def __init__(self) -> None:
         self.batches: list[Batch] = []
 
-    def submit(self, batch: Batch) -> None:
+    def write_now(self, batch: Batch) -> bool:
         self.batches.append(batch)
         for callback in batch.after_commit:
             callback()
+        return True
 
 
 class HoldingJournal(FakeJournal):
@@ -70,9 +73,10 @@ class HoldingJournal(FakeJournal):
         super().__init__()
         self.uncommitted: list[Batch] = []
 
-    def submit(self, batch: Batch) -> None:
+    def write_now(self, batch: Batch) -> bool:
         self.batches.append(batch)
         self.uncommitted.append(batch)
+        return True
 
     def commit(self) -> None:
         waiting, self.uncommitted = self.uncommitted, []
@@ -99,17 +103,13 @@ class FakeTimers:
 
 
 class FakeSender:
-    """Records every message sent; ``logged_on`` says which sessions are up."""
+    """Records every message sent."""
 
-    def __init__(self, logged_on: Iterable[str] = (CLIENT, BROKER)) -> None:
+    def __init__(self) -> None:
         self.sent: list[OutMessage] = []
-        self.logged_on: set[str] = set(logged_on)
 
     def send(self, messages: list[OutMessage]) -> None:
         self.sent.extend(messages)
-
-    def is_logged_on(self, session: str) -> bool:
-        return session in self.logged_on
 
 
 # --- reading what was sent ---------------------------------------------------------------
@@ -324,20 +324,20 @@ class Harness:
         self.clock = FakeClock()
         self.timers = FakeTimers()
         self.journal = journal if journal is not None else FakeJournal()
-        self.sender = FakeSender(logged_on)
+        self.sender = FakeSender()
+        self.routes = {"SIM": Route("SIM", BROKER, account=route_account)}
         self.settings = CoreSettings(
-            routes={"SIM": Route("SIM", BROKER, account=route_account)},
-            destinations=destinations or {},
-            default_route="SIM",
-            symbols=frozenset(symbols),
             send_pending_new=send_pending_new,
             reset_sessions=frozenset(reset_sessions),
-            max_digits=max_digits,
             status_query_batch=status_query_batch,
             status_query_interval=status_query_interval,
         )
-        self.core = Core(
-            self.settings, self.journal, self.sender, ids=Ids(epoch_ms=epoch_ms), clock=self.clock,
+        # the sessions in ``logged_on`` count as logged on from the start (no logon
+        # command, so no status queries); a test logs one out with ``logged_out``
+        self.core = new_core(
+            self.settings, self.journal, self.sender, routes=self.routes,
+            destinations=destinations or {}, default_route="SIM", symbols=frozenset(symbols),
+            max_digits=max_digits, up=logged_on, ids=Ids(epoch_ms=epoch_ms), clock=self.clock,
             timers=self.timers,
         )
         self._exec_seq = 0
@@ -360,6 +360,10 @@ class Harness:
                 queued.append(self.core.queue.get_nowait())  # type: ignore[arg-type]
             except queue.Empty:
                 return self.run(*queued)
+
+    def logged_out(self, session: str) -> None:
+        """The core hears that ``session`` logged out (its own batch)."""
+        self.run(SessionLoggedOut(session))
 
     def order(self, cl_ord_id: str = "C1") -> Order:
         return self.core.by_upstream[(CLIENT, cl_ord_id)]

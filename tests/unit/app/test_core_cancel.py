@@ -302,7 +302,7 @@ def test_cancel_while_the_broker_is_down_is_refused():
     # Arrange
     harness = Harness()
     harness.working_order()
-    harness.sender.logged_on.discard(harness.settings.routes["SIM"].session)
+    harness.logged_out(harness.routes["SIM"].session)
 
     # Act
     step = harness.run(cancel_order("C2", "C1"))
@@ -351,7 +351,7 @@ def test_broker_report_for_an_unknown_child_is_an_error():
     assert step.sent == []
     [error] = step.events("error")
     assert "C0-404" in error.body
-    assert [e.session for e in step.events("in")] == [harness.settings.routes["SIM"].session]
+    assert [e.session for e in step.events("in")] == [harness.routes["SIM"].session]
     assert CLIENT not in {e.session for e in step.batch.events}
 
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from oms.app.commands import Barrier
-from oms.app.core import Core
-from oms.app.ports import OutMessage
+from oms.app.ports import OutMessage, Route
+from oms.bootstrap import new_core
 from oms.domain.ids import Ids
 from tests.unit.app.harness import (
     BROKER,
@@ -205,6 +205,11 @@ def test_broker_status_answer_is_never_dropped_as_a_duplicate_exec_id():
     assert step.sent == []
 
 
+def _core(settings, journal, sender):  # type: ignore[no-untyped-def]
+    return new_core(settings, journal, sender, routes={"SIM": Route("SIM", BROKER)},
+                    default_route="SIM", up=(CLIENT, BROKER), ids=Ids())
+
+
 class SlowSender(FakeSender):
     """Takes a while per message and notes which threads sent, to expose any reordering."""
 
@@ -227,7 +232,7 @@ def test_the_sender_thread_keeps_commit_order_and_replies_come_after_their_messa
     settings = Harness().settings
     settings.offload_sends_from = 5
     sender = SlowSender()
-    core = Core(settings, FakeJournal(), sender, ids=Ids())
+    core = _core(settings, FakeJournal(), sender)
     for n in range(40):  # queued before the start: the first batch takes all of them
         core.submit(submit_order(f"B{n}"))
     first = Future()
@@ -255,14 +260,14 @@ def test_the_sender_thread_keeps_commit_order_and_replies_come_after_their_messa
 
 
 def test_a_batch_committed_after_the_core_stopped_is_still_sent():
-    # the journal writer thread (journal = "thread") can commit the core's last batches
-    # after the core and its sender thread have stopped: those are sent where they commit
+    # a journal can call a batch's after-commit callback after the core and its sender
+    # thread have stopped: those messages are sent where the callback runs
     # Arrange
     settings = Harness().settings
     settings.offload_sends_from = 1  # every batch would go to the sender thread
     journal = HoldingJournal()
     sender = FakeSender()
-    core = Core(settings, journal, sender, ids=Ids())
+    core = _core(settings, journal, sender)
     for n in range(3):
         core.submit(submit_order(f"L{n}"))
     core.start()

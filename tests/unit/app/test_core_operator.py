@@ -115,7 +115,7 @@ def _pending(harness: Harness) -> None:
 
 def _broker_down(harness: Harness) -> None:
     harness.working_order()
-    harness.sender.logged_on.discard(BROKER)
+    harness.logged_out(BROKER)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from oms.app.core import plain_digits, too_many_digits
 from oms.domain.enums import OrdStatus
+from oms.domain.numbers import plain_digits, too_many_digits
 from tests.unit.app.harness import Harness, replace_order, submit_order
 
 D = Decimal

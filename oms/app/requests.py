@@ -1,0 +1,260 @@
+"""What clients (and operators) ask of the core: new orders, cancels, replaces, status.
+
+A new order passes the ``RiskGate``, a live-duplicate check and the ``Router``; then it is
+accepted and its child goes to the broker. A cancel or replace is checked against the
+order's state (Appendix D) and the gate, then sent to the broker; the client hears the
+outcome when the broker answers (``oms.app.broker``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from oms.app.base import CoreBase
+from oms.app.commands import (
+    CancelOrder,
+    OperatorCancel,
+    QueryOrderStatus,
+    ReplaceOrder,
+    SubmitOrder,
+)
+from oms.app.events import ChangeRequested, ChildRouted, OrderAccepted, OrderDenied
+from oms.app.messages import (
+    NONE_ID,
+    CancelChildOrder,
+    NewChildOrder,
+    ReplaceChildOrder,
+    UnknownOrderStatus,
+)
+from oms.app.ports import Denial, Route
+from oms.domain.enums import (
+    CxlRejReason,
+    CxlRejResponseTo,
+    ExecType,
+    OrdRejReason,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+    member_or_none,
+)
+from oms.domain.errors import OmsError
+from oms.domain.order import ZERO, Order, PendingRequest, Trigger
+
+_DUPLICATE = OrdRejReason.DUPLICATE_ORDER._value_
+_NO_ROUTE = OrdRejReason.BROKER_OPTION._value_
+
+
+class ClientRequests(CoreBase):
+    """The handlers of client and operator requests."""
+
+    # --- new orders ------------------------------------------------------------------------
+    def _on_submit(self, cmd: SubmitOrder) -> None:
+        if cmd.received_ns:
+            self.stats.queue_wait_ns.append(time.perf_counter_ns() - cmd.received_ns)
+        seen = self.seen_cl_ord_ids.setdefault(cmd.session, set())
+        if (cmd.poss_resend or cmd.poss_dup) and cmd.cl_ord_id in seen:
+            # FIX 4.4 Vol 2: a PossResend/PossDup message already processed is ignored
+            self.inbound(cmd, None, "D")
+            flag = "PossDup" if cmd.poss_dup else "PossResend"
+            self.journal_event("ignored", None, cmd.session, "D",
+                               f"{flag} order {cmd.cl_ord_id} already seen on this session")
+            return
+        seen.add(cmd.cl_ord_id)
+        order = self._new_order(cmd)
+        self.inbound(cmd, order.order_id, "D")
+        checks_started = time.perf_counter_ns()
+        denial = self.risk.check_new(cmd, order)
+        existing = self.by_upstream.get((cmd.session, cmd.cl_ord_id))
+        if denial is None and existing is not None and existing.is_live:
+            denial = Denial(f"Duplicate ClOrdID {cmd.cl_ord_id}: it names a live order",
+                            _DUPLICATE)
+        route: Route | str = ""
+        if denial is None:
+            route = self.router.route(order)
+            if isinstance(route, str):
+                denial = Denial(route, _NO_ROUTE)
+        self.stats.checks_ns.append(time.perf_counter_ns() - checks_started)
+        self.orders[order.order_id] = order
+        self.stats.orders += 1
+        if denial is not None:
+            order.text = denial.reason
+            order.apply(Trigger.DENY)
+            if existing is None or not existing.is_live:
+                self.by_upstream[(order.session, order.cl_ord_id)] = order
+            self.publish(OrderDenied(order, OrdStatus.PENDING_NEW, Trigger.DENY,
+                                     denial.reason, denial.code))
+            return
+        assert isinstance(route, Route)
+        self.by_upstream[(cmd.session, cmd.cl_ord_id)] = order
+        order.route = route.name
+        child_id = order.child_cl_ord_id = self.ids.child_cl_ord_id()
+        self.by_child[child_id] = order
+        self.publish(OrderAccepted(order, order.status, None, route))
+        child = self.emit(NewChildOrder(route.session, order, child_id,
+                                        order.account or route.account, self.now),
+                          order.order_id)
+        child.received_ns = cmd.received_ns
+        self.publish(ChildRouted(order, order.status, None, route, child_id))
+
+    def _new_order(self, cmd: SubmitOrder) -> Order:
+        side = member_or_none(Side, cmd.side)
+        ord_type = member_or_none(OrdType, cmd.ord_type)
+        tif = member_or_none(TimeInForce, cmd.time_in_force or TimeInForce.DAY._value_)
+        return Order(
+            order_id=self.ids.order_id(),
+            session=cmd.session,
+            cl_ord_id=cmd.cl_ord_id,
+            symbol=cmd.symbol,
+            side=side or Side.BUY,
+            ord_type=ord_type or OrdType.MARKET,
+            order_qty=cmd.order_qty if cmd.order_qty is not None else ZERO,
+            price=cmd.price,
+            stop_px=cmd.stop_px,
+            time_in_force=tif or TimeInForce.DAY,
+            account=cmd.account,
+            ex_destination=cmd.ex_destination,
+            created_at=self.now,
+        )
+
+    # --- cancels and replaces --------------------------------------------------------------
+    def _find_upstream(self, session: str, orig_cl_ord_id: str, order_id: str) -> Order | None:
+        order = self.by_upstream.get((session, orig_cl_ord_id))
+        if order is None and order_id and order_id != NONE_ID:
+            candidate = self.orders.get(order_id)
+            if candidate is not None and candidate.session == session:
+                order = candidate
+        return order
+
+    def _check_request(self, cmd: CancelOrder | ReplaceOrder, order: Order | None,
+                       response_to: CxlRejResponseTo) -> Route | None:
+        """Answer a cancel/replace that cannot go ahead with a cancel reject; else the
+        route its order went out on."""
+        def refuse(reason: CxlRejReason, text: str) -> Route | None:
+            self.reports.cancel_reject(cmd.session, order, cmd.cl_ord_id, cmd.orig_cl_ord_id,
+                                       response_to, reason, text)
+            return None
+
+        if order is None:
+            return refuse(CxlRejReason.UNKNOWN_ORDER, f"Unknown order {cmd.orig_cl_ord_id}")
+        duplicate = self.by_upstream.get((cmd.session, cmd.cl_ord_id))
+        if duplicate is not None and cmd.cl_ord_id != cmd.orig_cl_ord_id:
+            return refuse(CxlRejReason.DUPLICATE_CLORDID, f"Duplicate ClOrdID {cmd.cl_ord_id}")
+        reopen = response_to is CxlRejResponseTo.REPLACE and order.status is OrdStatus.FILLED
+        if not order.is_live and not reopen:
+            return refuse(CxlRejReason.TOO_LATE_TO_CANCEL,
+                          f"Order is {order.status._name_.replace('_', ' ').lower()}")
+        if order.status.is_pending_request:
+            return refuse(CxlRejReason.ALREADY_PENDING,
+                          "A cancel or replace is already pending for this order")
+        if order.status is OrdStatus.DONE_FOR_DAY and response_to is CxlRejResponseTo.REPLACE:
+            return refuse(CxlRejReason.TOO_LATE_TO_CANCEL, "Order is done for the day")
+        problem = self.risk.check_amend(cmd, order)
+        if problem:
+            return refuse(CxlRejReason.OTHER, problem)
+        route = self._connected_route(order)
+        if route is None:
+            return refuse(CxlRejReason.BROKER_OPTION,
+                          f"Broker {order.route or '?'} is not connected")
+        return route
+
+    def _connected_route(self, order: Order) -> Route | None:
+        route = self.router.route_named(order.route)
+        return route if route is not None and self.health.is_up(route.session) else None
+
+    def _on_cancel(self, cmd: CancelOrder) -> None:
+        order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
+        self.inbound(cmd, order.order_id if order else None, "F")
+        route = self._check_request(cmd, order, CxlRejResponseTo.CANCEL)
+        if route is None:
+            return
+        assert order is not None
+        self._request_cancel(order, route, PendingRequest(
+            kind="cancel", cl_ord_id=cmd.cl_ord_id, orig_cl_ord_id=cmd.orig_cl_ord_id,
+            child_cl_ord_id=self.ids.child_cl_ord_id()))
+
+    def _request(self, order: Order, request: PendingRequest) -> str:
+        """Put ``request`` on the order; the child ClOrdID it replaces."""
+        before = order.status
+        current_child = order.child_cl_ord_id
+        order.request(request)
+        self.by_child[request.child_cl_ord_id] = order
+        if request.cl_ord_id:
+            self.by_upstream[(order.session, request.cl_ord_id)] = order
+        trigger = Trigger.CANCEL_REQUEST if request.kind == "cancel" else Trigger.REPLACE_REQUEST
+        self.publish(ChangeRequested(order, before, trigger, request))
+        return current_child
+
+    def _request_cancel(self, order: Order, route: Route, request: PendingRequest) -> None:
+        current_child = self._request(order, request)
+        self.emit(CancelChildOrder(route.session, order, request.child_cl_ord_id,
+                                   current_child, order.broker_order_id, self.now),
+                  order.order_id)
+
+    def _on_replace(self, cmd: ReplaceOrder) -> None:
+        order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
+        self.inbound(cmd, order.order_id if order else None, "G")
+        route = self._check_request(cmd, order, CxlRejResponseTo.REPLACE)
+        if route is None:
+            return
+        assert order is not None
+        problem = self.risk.check_replace(cmd, order)
+        if problem:
+            self.reports.cancel_reject(cmd.session, order, cmd.cl_ord_id, cmd.orig_cl_ord_id,
+                                       CxlRejResponseTo.REPLACE, CxlRejReason.OTHER, problem)
+            return
+        ord_type = member_or_none(OrdType, cmd.ord_type) or order.ord_type
+        tif = member_or_none(TimeInForce, cmd.time_in_force) if cmd.time_in_force else None
+        request = PendingRequest(
+            kind="replace", cl_ord_id=cmd.cl_ord_id, orig_cl_ord_id=cmd.orig_cl_ord_id,
+            child_cl_ord_id=self.ids.child_cl_ord_id(),
+            order_qty=cmd.order_qty, price=cmd.price, stop_px=cmd.stop_px,
+            ord_type=ord_type, time_in_force=tif)
+        current_child = self._request(order, request)
+        self.emit(ReplaceChildOrder(
+            route.session, order, request.child_cl_ord_id, current_child,
+            order.broker_order_id,
+            # as on the child's new order: FIX 4.4 asks that unchanged fields be sent again
+            order.account or route.account,
+            cmd.order_qty if cmd.order_qty is not None else order.order_qty,
+            ord_type,
+            cmd.price if cmd.price is not None else order.price,
+            cmd.stop_px if cmd.stop_px is not None else order.stop_px,
+            tif or order.time_in_force, self.now), order.order_id)
+
+    # --- status ------------------------------------------------------------------------------
+    def _on_status(self, cmd: QueryOrderStatus) -> None:
+        order = self._find_upstream(cmd.session, cmd.cl_ord_id, cmd.order_id)
+        self.inbound(cmd, order.order_id if order else None, "H")
+        if order is not None:
+            self.reports.report(order, ExecType.ORDER_STATUS, cl_ord_id=cmd.cl_ord_id,
+                                status_req_id=cmd.ord_status_req_id)
+            return
+        self.emit(UnknownOrderStatus(cmd.session, cmd.cl_ord_id, cmd.order_id,
+                                     cmd.ord_status_req_id, cmd.symbol, cmd.side,
+                                     self.ids.exec_id(), self.now), None)
+
+    # --- operators ---------------------------------------------------------------------------
+    def _on_operator_cancel(self, cmd: OperatorCancel) -> None:
+        order = self.orders.get(cmd.order_id)
+        try:
+            if order is None:
+                raise OmsError(f"unknown order {cmd.order_id}")
+            if not order.is_live:
+                raise OmsError(f"order {cmd.order_id} is {order.status._name_}")
+            if order.status.is_pending_request:
+                raise OmsError(f"order {cmd.order_id} already has a request pending")
+            route = self._connected_route(order)
+            if route is None:
+                raise OmsError(f"broker {order.route or '?'} is not connected")
+            self.journal_event("admin", order.order_id, "", "F", "operator cancel requested")
+            self._request_cancel(order, route, PendingRequest(
+                kind="cancel", cl_ord_id="", orig_cl_ord_id=order.cl_ord_id,
+                child_cl_ord_id=self.ids.child_cl_ord_id(), operator=True))
+        except OmsError as exc:
+            cmd.reply.set_result({"ok": False, "error": str(exc)})
+            return
+        reply = cmd.reply
+        self.batch.after_commit.append(
+            lambda: reply.set_result({"ok": True, "order_id": cmd.order_id,
+                                      "status": "PENDING_CANCEL"}))

@@ -41,7 +41,7 @@ from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot  
 from oms.percentiles import percentiles  # noqa: E402
 from oms.store import JournalWriter, make_engine, upgrade  # noqa: E402
 from oms.store.fastwrite import RowWriter  # noqa: E402
-from oms.store.journal import merge  # noqa: E402
+from oms.store.journal import group_of  # noqa: E402
 
 CLIENT, BROKER = "FIX.4.4:OMS->CLIENT1", "FIX.4.4:OMS->BROKER1"
 BODY = ("8=FIX.4.4|9=200|35=8|34=123|49=BROKER1|56=OMS|52=20261201-21:00:00.000|37=B1|"
@@ -165,7 +165,7 @@ def run_phases(synchronous: str, page_size: int, orders: int, preload: int
             clock = time.thread_time
             for n in range(preload + orders):
                 for batch in groups_of_one_order(n):
-                    group = merge([batch])
+                    group = group_of(batch)
                     for phase, step in steps.items():
                         started = clock()
                         step(group)

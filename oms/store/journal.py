@@ -1,23 +1,22 @@
-"""The group-commit journal writer: one thread that makes the core's batches durable.
+"""The journal: makes the core's batches durable, in the core's own thread.
 
-The core calls ``JournalWriter.submit(batch)`` and carries on. The writer thread takes every
-batch waiting (up to ``max_batches``), merges them (the highest ``version`` of each order,
-executions and events in submission order) and writes the group in ONE transaction with
-executemany statements: an upsert for ``orders``, plain inserts for ``executions`` and
-``order_events``. Only after the commit does it call each batch's ``after_commit`` callbacks,
-in submission order: nothing is sent before it is durable.
+The core calls ``JournalWriter.write_now(batch)`` for each batch it made and takes whatever
+arrived meanwhile as its next batch: that is the group commit. The batch is written in ONE
+transaction (an upsert for ``orders``, plain inserts for ``executions`` and
+``order_events``, the sessions' marks in ``fix_sessions``); only after the commit are the
+batch's ``after_commit`` callbacks called, in order: nothing is sent before it is durable.
 
 Failures:
-- the database refuses or is unreachable: log at ERROR, roll back, retry the same group with
-  backoff (0.05 s doubling to 2 s) until it commits or ``stop()`` gives up. A group is never
+- the database refuses or is unreachable: log at ERROR, roll back, retry the same batch with
+  backoff (0.05 s doubling to 2 s) until it commits or ``stop()`` gives up. A batch is never
   dropped and its callbacks never run unless it committed.
 - a row is refused for its data (a duplicate broker ExecID, a NULL where none may be, a float
-  for an amount): the group is written again row by row in one transaction, each row in a
+  for an amount): the batch is written again row by row in one transaction, each row in a
   savepoint; only the refused rows are skipped, each logged at ERROR and journaled as an
   ``order_events`` row of kind "error". One bad row must not wedge the OMS.
 
 The upsert only replaces an order row with a snapshot whose ``version`` is at least the
-stored one, so a stale snapshot never overwrites a newer state, even across groups.
+stored one, so a stale snapshot never overwrites a newer state.
 
 This module does not decide what goes into a batch, and does not read anything back.
 """
@@ -26,11 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
@@ -50,7 +48,6 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_DELAY = 0.05
 RETRY_MAX_DELAY = 2.0
-_STOP = object()
 
 
 def _fields(record_type: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
@@ -129,10 +126,8 @@ def _is_data_error(exc: BaseException) -> bool:
 
 @dataclasses.dataclass(slots=True)
 class _Group:
-    """Batches merged for one transaction."""
+    """One batch's rows, as the writers take them."""
 
-    batches: list[Batch]
-    last_seq: int
     orders: list[OrderSnapshot]
     executions: list[ExecutionRecord]
     events: list[EventRecord]
@@ -149,45 +144,25 @@ class _Group:
         return len(self.orders) + len(self.executions) + len(self.events)
 
 
-def merge(batches: Sequence[Batch], last_seq: int = 0) -> _Group:
-    """Merge batches: latest version per order (ties: the later batch), rows concatenated."""
-    latest: dict[str, OrderSnapshot] = {}
-    execs: list[ExecutionRecord] = []
-    events: list[EventRecord] = []
-    seqs: dict[str, int] = {}
-    outbound: dict[str, int] = {}
-    out_sent: dict[str, int] = {}
-    for batch in batches:
-        seqs.update(batch.inbound_seqs)  # later batches carry later sequence numbers
-        outbound.update(batch.outbound)  # ... and later outbox marks
-        out_sent.update(batch.out_sent)
-        for order_id, snapshot in batch.orders.items():
-            current = latest.get(order_id)
-            if current is None or snapshot.version >= current.version:
-                latest[order_id] = snapshot
-        execs.extend(batch.executions)
-        events.extend(batch.events)
-    return _Group(list(batches), last_seq, list(latest.values()), execs, events, seqs,
-                  outbound, out_sent)
+def group_of(batch: Batch) -> _Group:
+    """The rows ``batch`` writes (``Batch.orders`` holds the latest snapshot of each order)."""
+    return _Group(list(batch.orders.values()), batch.executions, batch.events,
+                  batch.inbound_seqs, batch.outbound, batch.out_sent)
 
 
 class JournalWriter:
-    """Writes submitted batches in group commits from its own thread; see the module doc."""
+    """Commits batches in the calling thread (the core's); see the module doc."""
 
     def __init__(
         self,
         engine: Engine,
         *,
-        max_batches: int = 1000,
         on_error: Callable[[BaseException], None] | None = None,
         name: str = "journal-writer",
         keep_durations: int = 10_000,
         checkpoint_interval: float | None = 0.5,
     ) -> None:
-        if max_batches < 1:
-            raise ValueError("max_batches must be at least 1")
         self.engine = engine
-        self.max_batches = max_batches
         self.on_error = on_error
         self.name = name
         # counters, read by health checks and benchmarks
@@ -210,15 +185,10 @@ class JournalWriter:
         self._pg_group = PostgresGroup(self._rows) if self._rows.dialect == "postgresql" \
             else None
         self._raw: Any = None  # the fast path's DBAPI connection, kept between commits
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # orders submit() against stop()
-        self._submitted = 0
-        self._acked = 0  # seq of the last batch committed and called back
-        self._done = threading.Condition()
-        self._thread: threading.Thread | None = None
+        # one commit at a time, and none once stop() has closed the connection
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._give_up_at = float("inf")
-        self._finished = False
         # SQLite: WAL checkpoints in a thread of their own (see WalCheckpointer)
         self.checkpointer: WalCheckpointer | None = None
         if engine.dialect.name == "sqlite" and checkpoint_interval and \
@@ -228,124 +198,53 @@ class JournalWriter:
 
     # --- API for the core ------------------------------------------------------------------
     def start(self) -> None:
-        """Start the writer thread; batches submitted before are written first."""
-        if self._thread is not None:
-            raise RuntimeError("the journal writer is already started")
+        """Start the WAL checkpointer (SQLite files); ``write_now`` works without it."""
         if self.checkpointer is not None and not self._stopping.is_set():
             self.checkpointer.start()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def submit(self, batch: Batch) -> None:
-        """Queue ``batch`` for the next group commit; never blocks. Thread-safe."""
-        if not batch:
-            return
-        with self._lock:
-            if self._stopping.is_set():
-                raise StoreError("the journal writer is stopped; the batch was not written")
-            self._submitted += 1
-            self._queue.put((self._submitted, batch))
 
     def write_now(self, batch: Batch) -> bool:
-        """Commit ``batch`` in the calling thread, then run its callbacks; for a core that
-        does its own group commit (it takes whatever arrived while it was committing as
-        its next batch). Retries like the thread does; False if it gave up (stopping)."""
+        """Commit ``batch`` in the calling thread, then run its callbacks; the core does its
+        own group commit (it takes whatever arrived while it was committing as its next
+        batch). A failing commit is retried until it succeeds or ``stop()`` gives up: False
+        then, and nothing in the batch was acknowledged. Raises ``StoreError`` once
+        ``stop()`` was called. Thread-safe: callers commit one at a time."""
         if not batch:
             return True
+        group = group_of(batch)
         with self._lock:
             if self._stopping.is_set():
                 raise StoreError("the journal writer is stopped; the batch was not written")
-            self._submitted += 1
-            seq = self._submitted
-        group = merge([batch], seq)
-        if not self._commit_with_retry(group):
-            log.error("journal gave up on a batch of %d rows; it was not acknowledged",
-                      group.rows)
+            committed = self._commit_with_retry(group)
+            if committed:
+                self.batches_committed += 1
+            else:
+                self.batches_abandoned += 1
+        if not committed:
+            log.error("journal gave up on a batch of %d rows (last error: %s); nothing in "
+                      "it was acknowledged", group.rows, self.last_error)
             return False
-        self._acknowledge(group)
+        self._acknowledge(batch)
         return True
 
-    @property
-    def pending(self) -> int:
-        """Batches submitted and not yet committed and called back."""
-        return self._submitted - self._acked
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every batch submitted before this call is committed and called back.
-
-        Returns False on timeout, or when the writer is not running and cannot get there.
-        """
-        if self._thread is not None and threading.current_thread() is self._thread:
-            raise RuntimeError("flush() from an after_commit callback would wait for itself")
-        with self._lock:
-            target = self._submitted
-        with self._done:
-            if self._acked >= target:
-                return True
-            if self._thread is None:
-                return False
-            self._done.wait_for(lambda: self._acked >= target or self._finished, timeout)
-            return self._acked >= target
-
     def stop(self, timeout: float = 10.0) -> bool:
-        """Write what was submitted, then stop the thread. True if all of it committed.
+        """Refuse further batches and give the connection back. True if every batch given
+        to ``write_now`` committed.
 
-        After ``timeout`` seconds of failing commits the writer gives up: what is left is
+        A ``write_now`` still failing gives up ``timeout`` seconds from now: its batch is
         logged at ERROR and never acknowledged (its callbacks do not run).
         """
-        with self._lock:
-            if not self._stopping.is_set():
-                self._give_up_at = time.monotonic() + timeout
-                self._stopping.set()
-                self._queue.put(_STOP)
-        if self._thread is None:
-            self.start()
-        assert self._thread is not None
-        self._thread.join(timeout + 1.0)
+        if not self._stopping.is_set():
+            self._give_up_at = time.monotonic() + timeout
+            self._stopping.set()
+        idle = self._lock.acquire(timeout=timeout + 1.0)
+        if idle:
+            try:
+                self._close_connection()
+            finally:
+                self._lock.release()
         if self.checkpointer is not None:
             self.checkpointer.stop()
-        return not self._thread.is_alive() and self._acked == self._submitted
-
-    # --- the thread ------------------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            while True:
-                items, stop_seen = self._take()
-                if items:
-                    group = merge([batch for _, batch in items], items[-1][0])
-                    if not self._commit_with_retry(group):
-                        self._abandon(len(items))
-                        return
-                    self._acknowledge(group)
-                if stop_seen:
-                    return
-        except BaseException:  # a bug here must not leave flush() callers hanging silently
-            log.critical("journal writer thread died", exc_info=True)
-            raise
-        finally:
-            self.close_connection()
-            with self._done:
-                self._finished = True
-                self._done.notify_all()
-
-    def _take(self) -> tuple[list[tuple[int, Batch]], bool]:
-        """Block for one batch, then take whatever else is waiting, up to max_batches."""
-        items: list[tuple[int, Batch]] = []
-        item = self._queue.get()
-        while True:
-            if item is _STOP:
-                return items, True
-            items.append(item)
-            if len(items) >= self.max_batches:
-                return items, False
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return items, False
+        return idle and self.batches_abandoned == 0
 
     def _commit_with_retry(self, group: _Group) -> bool:
         delay = RETRY_FIRST_DELAY
@@ -363,9 +262,7 @@ class JournalWriter:
                 self.failing = True
                 self.last_error = exc
                 log.error(
-                    "journal commit of %d batches (%d rows) failed, attempt %d, retrying in "
-                    "%.2fs: %s",
-                    len(group.batches),
+                    "journal commit of %d rows failed, attempt %d, retrying in %.2fs: %s",
                     group.rows,
                     attempt,
                     delay,
@@ -382,7 +279,11 @@ class JournalWriter:
             delay = min(delay * 2, RETRY_MAX_DELAY)
 
     def close_connection(self) -> None:
-        """Give the fast path's connection back (the thread's end, or an inline core's)."""
+        """Give the fast path's connection back to the pool (the next commit takes one)."""
+        with self._lock:
+            self._close_connection()
+
+    def _close_connection(self) -> None:
         if self._raw is not None:
             raw, self._raw = self._raw, None
             self._release(raw)
@@ -523,34 +424,13 @@ class JournalWriter:
             body=body,
         )
 
-    def _acknowledge(self, group: _Group) -> None:
-        for batch in group.batches:
-            for callback in batch.after_commit:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("after_commit callback %r raised", callback)
-        self.batches_committed += len(group.batches)
-        with self._done:
-            self._acked = group.last_seq
-            self._done.notify_all()
-
-    def _abandon(self, taken: int) -> None:
-        left = taken
-        while True:
+    @staticmethod
+    def _acknowledge(batch: Batch) -> None:
+        for callback in batch.after_commit:
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                left += 1
-        self.batches_abandoned += left
-        log.error(
-            "journal writer stopped with %d batches NOT committed (last error: %s); "
-            "nothing in them was acknowledged",
-            left,
-            self.last_error,
-        )
+                callback()
+            except Exception:
+                log.exception("after_commit callback %r raised", callback)
 
 
 class WalCheckpointer:

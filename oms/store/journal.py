@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
@@ -41,41 +41,14 @@ from sqlalchemy.engine import Connection, Engine
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.errors import StoreError
 from oms.store.db import is_memory_sqlite
-from oms.store.fastwrite import PostgresGroup, RowWriter, SessionRow, session_rows
-from oms.store.schema import executions, fix_sessions, order_events, orders
+from oms.store.fastwrite import PostgresGroup, RowWriter
+from oms.store.journaled import JOURNALED, Journaled
+from oms.store.schema import order_events
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST_DELAY = 0.05
 RETRY_MAX_DELAY = 2.0
-
-
-def _fields(record_type: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
-    names = tuple(f.name for f in dataclasses.fields(record_type))
-    return names, attrgetter(*names)
-
-
-_ORDER_FIELDS, _order_values = _fields(OrderSnapshot)
-_EXECUTION_FIELDS, _execution_values = _fields(ExecutionRecord)
-_EVENT_FIELDS, _event_values = _fields(EventRecord)
-
-
-def order_params(snapshots: Iterable[OrderSnapshot]) -> list[dict[str, Any]]:
-    """Bind parameters for ``orders`` rows, one dict per snapshot (no ORM objects)."""
-    names = _ORDER_FIELDS
-    return [dict(zip(names, _order_values(s), strict=True)) for s in snapshots]
-
-
-def execution_params(records: Iterable[ExecutionRecord]) -> list[dict[str, Any]]:
-    """Bind parameters for ``executions`` rows."""
-    names = _EXECUTION_FIELDS
-    return [dict(zip(names, _execution_values(r), strict=True)) for r in records]
-
-
-def event_params(records: Iterable[EventRecord]) -> list[dict[str, Any]]:
-    """Bind parameters for ``order_events`` rows."""
-    names = _EVENT_FIELDS
-    return [dict(zip(names, _event_values(r), strict=True)) for r in records]
 
 
 def _dialect_insert(dialect_name: str, table: sa.Table) -> Any:
@@ -87,29 +60,43 @@ def _dialect_insert(dialect_name: str, table: sa.Table) -> Any:
     raise KeyError(dialect_name)
 
 
-def order_upsert(dialect_name: str) -> sa.Insert:
-    """INSERT ... ON CONFLICT (order_id) DO UPDATE every column, unless the row is newer."""
-    statement = _dialect_insert(dialect_name, orders)
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[orders.c.order_id],
-        set_={name: excluded[name] for name in _ORDER_FIELDS if name != "order_id"},
-        where=orders.c.version <= excluded.version,
+def statement(line: Journaled, dialect_name: str) -> sa.Insert:
+    """The row-by-row path's statement for one table: a plain INSERT, or the same upsert as
+    the fast path's (``oms.store.fastwrite``): the columns ``Journaled.updated``, a NULL in
+    ``keep_null`` leaving the stored value, only where the stored row is not newer."""
+    table = line.table
+    if not line.key:
+        return table.insert()
+    insert = _dialect_insert(dialect_name, table)
+    excluded = insert.excluded
+    c = table.c
+    key = [c[name] for name in line.key]
+    if not line.updated:
+        return insert.on_conflict_do_nothing(index_elements=key)
+    return insert.on_conflict_do_update(
+        index_elements=key,
+        set_={name: sa.func.coalesce(excluded[name], c[name]) if name in line.keep_null
+              else excluded[name] for name in line.updated},
+        where=c[line.newer] <= excluded[line.newer] if line.newer else None,
     )
 
 
-def session_upsert(dialect_name: str) -> sa.Insert:
-    """Record a FIX session's last committed inbound MsgSeqNum and its outbox marks; a
-    value given as NULL leaves the stored one as it is (as fastwrite's SESSION_UPSERT)."""
-    statement = _dialect_insert(dialect_name, fix_sessions)
-    excluded = statement.excluded
-    c = fix_sessions.c
-    return statement.on_conflict_do_update(
-        index_elements=[c.name],
-        set_={**{name: sa.func.coalesce(excluded[name], c[name])
-                 for name in ("last_inbound_seq", "outbox_committed", "outbox_sent")},
-              "updated_at": excluded.updated_at},
-    )
+def params_maker(line: Journaled) -> Callable[[Iterable[Any], datetime], list[dict[str, Any]]]:
+    """``params(rows, now)``: bind parameters for rows of one table, a dict per row (no ORM
+    objects), its constants and, for a stamped table, ``now``."""
+    names = line.names
+    values: Callable[[Any], Any] = tuple  # tuple rows are their values
+    if line.record is not None:
+        get = attrgetter(*names)
+        values = get if len(names) > 1 else (lambda row: (get(row),))
+    constants = dict(line.constants)
+    stamp = line.stamp
+
+    def params(rows: Iterable[Any], now: datetime) -> list[dict[str, Any]]:
+        fixed = {**constants, stamp: now} if stamp is not None else constants
+        return [{**dict(zip(names, values(row), strict=True)), **fixed} for row in rows]
+
+    return params
 
 
 def _is_data_error(exc: BaseException) -> bool:
@@ -128,26 +115,31 @@ def _is_data_error(exc: BaseException) -> bool:
 class _Group:
     """One batch's rows, as the writers take them."""
 
-    orders: list[OrderSnapshot]
-    executions: list[ExecutionRecord]
-    events: list[EventRecord]
-    inbound_seqs: dict[str, int] = dataclasses.field(default_factory=dict)
-    outbound: dict[str, int] = dataclasses.field(default_factory=dict)
-    out_sent: dict[str, int] = dataclasses.field(default_factory=dict)
+    tables: list[Sequence[Any]]  # each table's rows, in ``JOURNALED``'s order
+    rows: int  # how many, less those that ride along (``Journaled.rides_along``)
 
-    @property
-    def sessions(self) -> list[SessionRow]:
-        return session_rows(self.inbound_seqs, self.outbound, self.out_sent)
+    def of(self, table: sa.Table) -> Sequence[Any]:
+        return self.tables[_INDEX[table.name]]
 
-    @property
-    def rows(self) -> int:
-        return len(self.orders) + len(self.executions) + len(self.events)
+
+_ROWS = [line.rows for line in JOURNALED]
+_COUNTED = [index for index, line in enumerate(JOURNALED) if not line.rides_along]
+_INDEX = {line.table.name: index for index, line in enumerate(JOURNALED)}
 
 
 def group_of(batch: Batch) -> _Group:
-    """The rows ``batch`` writes (``Batch.orders`` holds the latest snapshot of each order)."""
-    return _Group(list(batch.orders.values()), batch.executions, batch.events,
-                  batch.inbound_seqs, batch.outbound, batch.out_sent)
+    """The rows ``batch`` writes, table by table."""
+    tables = [rows(batch) for rows in _ROWS]
+    return _Group(tables, sum([len(tables[index]) for index in _COUNTED]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _RowByRow:
+    """One table on the row-by-row path: its statement and its rows' parameters."""
+
+    line: Journaled
+    statement: sa.Insert
+    params: Callable[[Iterable[Any], datetime], list[dict[str, Any]]]
 
 
 class JournalWriter:
@@ -179,8 +171,9 @@ class JournalWriter:
         self.last_error: BaseException | None = None
         self.failing = False  # True from a failed commit until the next success
 
-        self._upsert = order_upsert(engine.dialect.name)
-        self._seq_upsert = session_upsert(engine.dialect.name)
+        self._row_by_row = [_RowByRow(line, statement(line, engine.dialect.name),
+                                      params_maker(line)) for line in JOURNALED]
+        self._error_rows = self._row_by_row[_INDEX[order_events.name]]
         self._rows = RowWriter(engine.dialect.name)
         self._pg_group = PostgresGroup(self._rows) if self._rows.dialect == "postgresql" \
             else None
@@ -334,12 +327,10 @@ class JournalWriter:
             cursor = raw.cursor()
             try:
                 if self._pg_group is not None:
-                    self._pg_group.write(cursor, group.orders, group.executions,
-                                         group.events, group.sessions)
+                    self._pg_group.write(cursor, group.tables)
                 else:
                     cursor.execute("BEGIN IMMEDIATE")  # the driver is in autocommit mode
-                    self._rows.write(cursor, group.orders, group.executions, group.events,
-                                     group.sessions)
+                    self._rows.write(cursor, group.tables)
             finally:
                 cursor.close()
             if self._pg_group is None:
@@ -361,42 +352,29 @@ class JournalWriter:
         except Exception:
             raw.invalidate()
 
-    def _write_seqs(self, connection: Connection, group: _Group) -> None:
-        sessions = group.sessions
-        if sessions:
-            now = datetime.now(UTC)
-            connection.execute(self._seq_upsert, [
-                {"name": name, "role": "", "sender_comp_id": "", "target_comp_id": "",
-                 "status": "", "last_inbound_seq": inbound, "outbox_committed": committed,
-                 "outbox_sent": sent, "updated_at": now}
-                for name, inbound, committed, sent in sessions])
-
     def _write_rows(self, connection: Connection, group: _Group) -> int:
         """The slow path: each row in a savepoint; refused rows become error events."""
         errors: list[EventRecord] = []
         written = 0
-        rows: list[tuple[Any, Callable[[Iterable[Any]], list[dict[str, Any]]], Any]] = [
-            (self._upsert, order_params, o) for o in group.orders
-        ]
-        rows += [(executions.insert(), execution_params, e) for e in group.executions]
-        rows += [(order_events.insert(), event_params, e) for e in group.events]
-        for statement, params_of, record in rows:
-            try:
-                with connection.begin_nested():
-                    connection.execute(statement, params_of([record]))
-                written += 1
-            except Exception as exc:
-                if not _is_data_error(exc):
-                    raise
-                errors.append(self._refused(record, exc))
+        now = datetime.now(UTC)
+        for table, rows in zip(self._row_by_row, group.tables, strict=True):
+            for row in rows:
+                try:
+                    with connection.begin_nested():
+                        connection.execute(table.statement, table.params([row], now))
+                    if not table.line.rides_along:
+                        written += 1
+                except Exception as exc:
+                    if not _is_data_error(exc):
+                        raise
+                    errors.append(self._refused(table.line, row, exc))
         if errors:
-            connection.execute(order_events.insert(), event_params(errors))
+            connection.execute(self._error_rows.statement, self._error_rows.params(errors, now))
             written += len(errors)
             self.rows_skipped += len(errors)
-        self._write_seqs(connection, group)
         return written
 
-    def _refused(self, record: Any, exc: BaseException) -> EventRecord:
+    def _refused(self, line: Journaled, record: Any, exc: BaseException) -> EventRecord:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         order_id: Any
         session: Any
@@ -409,8 +387,11 @@ class JournalWriter:
         elif isinstance(record, OrderSnapshot):
             what = f"order snapshot {record.order_id} version {record.version}"
             order_id, session = record.order_id, record.session
+        elif isinstance(record, EventRecord):
+            what = f"audit event {record.kind} {record.msg_type}"
+            order_id, session = record.order_id, record.session
         else:
-            what = f"audit event {getattr(record, 'kind', '?')} {getattr(record, 'msg_type', '')}"
+            what = f"{line.table.name} row {record!r}"
             order_id = getattr(record, "order_id", None)
             session = getattr(record, "session", "") or ""
         body = f"journal skipped {what}: {reason}"

@@ -44,7 +44,14 @@ from oms.store import (
     upgrade,
 )
 from oms.store.db import SQLITE_PAGE_SIZE
-from oms.store.schema import executions, market_data, metadata, order_events, orders
+from oms.store.schema import (
+    executions,
+    fix_sessions,
+    market_data,
+    metadata,
+    order_events,
+    orders,
+)
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
 SESSION = "FIX.4.4:OMS->CLIENT1"
@@ -516,6 +523,35 @@ def test_a_snapshot_the_columns_refuse_is_skipped_instead_of_retried_forever(
             .all()
         )
     assert len(errors) == 1 and "order snapshot O1" in errors[0] and "float" in errors[0]
+
+
+def test_the_row_by_row_path_records_the_sessions_marks_as_the_fast_path_does(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # Arrange: marks written on the fast path, then batches with a refused row (a float in
+    # a snapshot) that go row by row: one moves every mark, one only the inbound one
+    assert writer.write_now(Batch(events=[event(None, "first")], inbound_seqs={SESSION: 5},
+                                  outbound={SESSION: 3}, out_sent={SESSION: 2}))
+    broken = snapshot(new_order("O1"))
+    broken.price = 10.25  # type: ignore[assignment]
+
+    # Act
+    assert writer.write_now(Batch(orders={"O1": broken}, inbound_seqs={SESSION: 6},
+                                  outbound={SESSION: 4, BROKER: 1}))
+    assert writer.write_now(Batch(orders={"O1": broken}, inbound_seqs={SESSION: 7}))
+
+    # Assert: a NULL mark leaves the stored one; a session the journal creates has the
+    # columns it does not know empty
+    with engine.connect() as connection:
+        stored = {row.name: row for row in connection.execute(sa.select(fix_sessions))}
+    assert writer.rows_skipped == 2
+    assert (stored[SESSION].last_inbound_seq, stored[SESSION].outbox_committed,
+            stored[SESSION].outbox_sent) == (7, 4, 2)
+    assert (stored[BROKER].last_inbound_seq, stored[BROKER].outbox_committed,
+            stored[BROKER].outbox_sent) == (None, 1, None)
+    assert (stored[BROKER].role, stored[BROKER].sender_comp_id, stored[BROKER].target_comp_id,
+            stored[BROKER].status) == ("", "", "", "")
+    assert stored[BROKER].updated_at.tzinfo is not None
 
 
 def test_a_failing_database_never_acks_and_the_batch_commits_once_it_recovers(

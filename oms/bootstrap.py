@@ -1,7 +1,7 @@
 """Builds and wires the server: database, journal, core, FIX engines, admin interface.
 
 ``OmsServer(config).start()`` applies migrations, reloads open orders from the blotter,
-starts the journal writer and the core thread, then the FIX acceptor (upstream clients) and
+starts the journal's WAL checkpointer and the core thread, then the FIX acceptor (upstream clients) and
 initiator (brokers), and the loopback admin interface. ``stop()`` undoes it in reverse order.
 """
 

@@ -9,13 +9,20 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oms.domain.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("fix_config/oms.toml")
+
+
+# [oms] options that were removed, and why: named in the error rather than "extra inputs
+# are not permitted"
+REMOVED_OMS_OPTIONS = {
+    "journal": "the core always commits its own batches (the writer thread, "
+               "journal = \"thread\", is gone)",
+}
 
 
 class _Strict(BaseModel):
@@ -87,10 +94,6 @@ class OmsSection(_Strict):
     symbols: list[str] = Field(default_factory=list)  # empty: any symbol is accepted
     send_pending_new: bool = False  # send ExecType=PendingNew upstream before the broker acks
     max_batch: int = Field(500, ge=1)  # commands per group commit at most
-    # "inline": the core commits each batch itself, and what arrives meanwhile is the next
-    # batch (measured better: fewer hand-offs between threads sharing the GIL);
-    # "thread": a writer thread commits while the core works on the next batch
-    journal: Literal["thread", "inline"] = "inline"
     # #16: quantities and prices (38, 44, 99 from clients; 32, 31, 14, 38 from brokers)
     # with more digits than this, written out plainly (integer and fraction digits), are
     # refused. At most 28: Decimal computes with 28 significant digits and rounds beyond
@@ -98,6 +101,16 @@ class OmsSection(_Strict):
     # #16: after a broker logon, status queries (35=H) go out at most this many per interval
     status_query_batch: int = Field(100, ge=1)
     status_query_interval: float = Field(0.1, ge=0)  # seconds
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_options(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name, why in REMOVED_OMS_OPTIONS.items():
+                if name in data:
+                    raise ValueError(f"[oms] {name} is no longer an option: {why}; "
+                                     f"delete the line")
+        return data
 
 
 class OmsConfig(_Strict):

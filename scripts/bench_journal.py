@@ -13,7 +13,7 @@ so the B-trees have depth, and prints the wall time and the calling thread's CPU
     python scripts/bench_journal.py --phases                 # where a commit's CPU goes
 
 ``--phases`` writes the same groups with the journal's own statements and rows
-(``RowWriter.write``, one table at a time) on a plain ``sqlite3`` connection, at
+(``RowWriter``, one table at a time) on a plain ``sqlite3`` connection, at
 ``synchronous = FULL`` (the server's) and at ``NORMAL`` (no sync at COMMIT, in WAL mode), and
 prints the median CPU of each part of a commit: the difference of the two COMMITs is what
 the ``fdatasync`` costs the committing thread.
@@ -35,13 +35,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot  # noqa: E402
 from oms.percentiles import percentiles  # noqa: E402
-from oms.store import JournalWriter, make_engine, upgrade  # noqa: E402
+from oms.store import JournalWriter, make_engine, schema, upgrade  # noqa: E402
 from oms.store.fastwrite import RowWriter  # noqa: E402
-from oms.store.journal import merge  # noqa: E402
+from oms.store.journal import group_of  # noqa: E402
 
 CLIENT, BROKER = "FIX.4.4:OMS->CLIENT1", "FIX.4.4:OMS->BROKER1"
 BODY = ("8=FIX.4.4|9=200|35=8|34=123|49=BROKER1|56=OMS|52=20261201-21:00:00.000|37=B1|"
@@ -152,12 +154,17 @@ def run_phases(synchronous: str, page_size: int, orders: int, preload: int
             connection.execute(f"PRAGMA synchronous = {synchronous}")
             cursor = connection.cursor()
             rows = RowWriter("sqlite")
+
+            def write(table: sa.Table) -> Callable[[Any], object]:
+                writer = rows.table(table.name)
+                return lambda g: g.of(table) and writer.write(cursor, g.of(table))
+
             steps: dict[str, Callable[[Any], object]] = {
                 "BEGIN": lambda _: cursor.execute("BEGIN IMMEDIATE"),
-                "orders": lambda g: rows.write(cursor, g.orders, [], [], []),
-                "executions": lambda g: rows.write(cursor, [], g.executions, [], []),
-                "audit rows": lambda g: rows.write(cursor, [], [], g.events, []),
-                "sequence numbers": lambda g: rows.write(cursor, [], [], [], g.sessions),
+                "orders": write(schema.orders),
+                "executions": write(schema.executions),
+                "audit rows": write(schema.order_events),
+                "sequence numbers": write(schema.fix_sessions),
                 "COMMIT": lambda _: cursor.execute("COMMIT"),
             }
             assert tuple(steps) == PHASES
@@ -165,13 +172,13 @@ def run_phases(synchronous: str, page_size: int, orders: int, preload: int
             clock = time.thread_time
             for n in range(preload + orders):
                 for batch in groups_of_one_order(n):
-                    group = merge([batch])
+                    group = group_of(batch)
                     for phase, step in steps.items():
                         started = clock()
                         step(group)
                         spent = clock() - started
                         # a NewOrderSingle's group has no execution to time
-                        if n >= preload and (phase != "executions" or group.executions):
+                        if n >= preload and (phase != "executions" or group.of(schema.executions)):
                             samples[phase].append(spent)
         finally:
             connection.close()

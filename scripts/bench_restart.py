@@ -40,7 +40,6 @@ def populate(database_url: str, count: int) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
     writer = JournalWriter(engine)
-    writer.start()
     now = datetime.now(UTC)
     qty, px = Decimal(1000), Decimal("101.25")
     batch = Batch()
@@ -63,10 +62,10 @@ def populate(database_url: str, count: int) -> None:
                 exec_ref_id="", broker_session="FIX.4.4:OMS->BROKER1",
                 broker_exec_id=f"BX-{n}", transact_time=now))
         if len(batch.orders) >= 2000:
-            writer.submit(batch)
+            writer.write_now(batch)
             batch = Batch()
-    writer.submit(batch)
-    writer.stop(timeout=600)
+    writer.write_now(batch)
+    writer.stop()
     engine.dispose()
 
 

@@ -1,15 +1,16 @@
 """The journal's hot path: a group's rows written through the DBAPI driver directly.
 
 SQLAlchemy's per-row parameter processing cost about a third of the OMS's CPU under load
-(#3, docs/perf/PROFILE.md). Here the SQL text is built once per dialect from the same
-``Table`` objects and each record becomes a tuple of the values the database stores:
-amounts as exact decimal text (what the ``Amount`` type writes on SQLite) and timestamps
-as ISO text in UTC, on a DBAPI connection the journal keeps.
+(#3, docs/perf/PROFILE.md). Here the SQL text is built once per dialect from each table's
+line in ``oms.store.journaled`` (as the fallback's statements are), and each record becomes
+a tuple of the values the database stores: amounts as exact decimal text (what the
+``Amount`` type writes on SQLite) and timestamps as ISO text in UTC, on a DBAPI connection
+the journal keeps.
 
 - SQLite: multi-row INSERTs (``RowWriter.write``) inside the transaction the journal opens.
 - PostgreSQL: a group is ONE statement (``PostgresGroup``): each table's rows go in as one
   JSON parameter, ``jsonb_array_elements`` turns them back into rows, and data-modifying
-  CTEs write the four tables. Sent on a connection in autocommit mode, the statement is its
+  CTEs write the tables. Sent on a connection in autocommit mode, the statement is its
   own transaction: one round trip and one WAL flush per group commit, where BEGIN, four
   statements and COMMIT took six round trips (docs/perf/README.md, "PostgreSQL: one
   statement per group").
@@ -20,7 +21,6 @@ refused row (the journal falls back to its row-by-row SQLAlchemy path for that).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -30,31 +30,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oms.app.records import EventRecord, ExecutionRecord, OrderSnapshot
-from oms.store.schema import executions, fix_sessions, order_events, orders
+from oms.store.journaled import JOURNALED, Journaled, sql_literal
 from oms.store.types import Amount, UtcDateTime
 
 Converter = Callable[[Any], Any] | None
-
-# a ``fix_sessions`` row as the journal writes it: name, last inbound MsgSeqNum, the outbox's
-# last committed and last sent outbox_seq (None: leave the stored value as it is)
-SessionRow = tuple[str, int | None, int | None, int | None]
-SESSION_COLUMNS = ("name", "role", "sender_comp_id", "target_comp_id", "status",
-                   "last_inbound_seq", "outbox_committed", "outbox_sent", "updated_at")
-SESSION_UPSERT = (" ON CONFLICT (name) DO UPDATE SET " + ", ".join(
-    f"{name} = coalesce(excluded.{name}, fix_sessions.{name})"
-    for name in ("last_inbound_seq", "outbox_committed", "outbox_sent"))
-    + ", updated_at = excluded.updated_at")
-
-
-def session_rows(inbound_seqs: dict[str, int], outbound: dict[str, int],
-                 out_sent: dict[str, int]) -> list[SessionRow]:
-    """One ``fix_sessions`` row per session a group touched (``SessionRow``)."""
-    if not outbound and not out_sent:
-        return [(name, seq, None, None) for name, seq in inbound_seqs.items()]
-    names = inbound_seqs.keys() | outbound.keys() | out_sent.keys()
-    return [(name, inbound_seqs.get(name), outbound.get(name), out_sent.get(name))
-            for name in sorted(names)]
 
 
 def _exact(value: Any) -> Decimal:
@@ -145,24 +124,105 @@ def _converters(table: sa.Table, names: Sequence[str], dialect: str) -> list[Con
     return result
 
 
-def _row_maker(record_type: type, table: sa.Table, dialect: str
-               ) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
-    """The record's field names and a function record -> row tuple, written out for this
-    record type (``make(r) = (r.a, conv1(r.b), ...)``, as ``dataclasses`` writes its
-    ``__init__``): no per-row loop over the columns that need converting (#3)."""
-    names = tuple(f.name for f in dataclasses.fields(record_type))
-    converters = _converters(table, names, dialect)
+def _row_maker(line: Journaled, dialect: str) -> Callable[[Any], tuple[Any, ...]] | None:
+    """A function row -> the tuple of values the database stores, written out for this
+    table (``make(r) = (r.a, conv1(r.b), ...)``, as ``dataclasses`` writes its
+    ``__init__``): no per-row loop over the columns that need converting (#3). None for
+    tuple rows that need no converting: they are written as they are."""
+    converters = _converters(line.table, line.names, dialect)
+    if line.record is None and not any(converters):
+        return None
     scope: dict[str, Any] = {}
     values = []
-    for index, (name, convert) in enumerate(zip(names, converters, strict=True)):
+    for index, (name, convert) in enumerate(zip(line.names, converters, strict=True)):
+        value = f"r.{name}" if line.record is not None else f"r[{index}]"
         if convert is None:
-            values.append(f"r.{name}")
+            values.append(value)
         else:
             scope[f"convert_{index}"] = convert
-            values.append(f"convert_{index}(r.{name})")
+            values.append(f"convert_{index}({value})")
     exec(f"def make(r):\n    return ({', '.join(values)},)\n", scope)  # noqa: S102
     make: Callable[[Any], tuple[Any, ...]] = scope["make"]
-    return names, make
+    return make
+
+
+def _upsert_clause(line: Journaled, updated: Sequence[str], also: Sequence[str] = ()) -> str:
+    """The ON CONFLICT clause of ``line``'s INSERT ("" for a plain INSERT): set ``updated``,
+    where the stored row is not newer (``Journaled.newer``) and the conditions ``also``."""
+    if not line.key:
+        return ""
+    key = ", ".join(line.key)
+    if not updated:
+        return f" ON CONFLICT ({key}) DO NOTHING"
+    table = line.table.name
+    sets = ", ".join(f"{name} = coalesce(excluded.{name}, {table}.{name})"
+                     if name in line.keep_null else f"{name} = excluded.{name}"
+                     for name in updated)
+    conditions = [f"{table}.{line.newer} <= excluded.{line.newer}"] if line.newer else []
+    conditions += also
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f" ON CONFLICT ({key}) DO UPDATE SET {sets}{where}"
+
+
+def _indexed(table: sa.Table) -> set[str]:
+    """The columns an index or a unique constraint of ``table`` covers."""
+    names = {column.name for index in table.indexes for column in index.columns}
+    names.update(column.name for constraint in table.constraints
+                 if isinstance(constraint, sa.UniqueConstraint) for column in constraint.columns)
+    return names
+
+
+class TableRows:
+    """One journaled table (``oms.store.journaled``) on one dialect: its rows as the
+    database stores them and, on SQLite, the statements that write them."""
+
+    def __init__(self, line: Journaled, dialect: str) -> None:
+        self.line = line
+        self.make = _row_maker(line, dialect)
+        self.stamp: Converter = None
+        if line.stamp is not None:
+            self.stamp = _converters(line.table, [line.stamp], dialect)[0]
+        self.sql: dict[int, str] = {}
+        self.state_sql: dict[int, str] | None = None
+        if dialect == "sqlite":
+            self._sqlite_statements()
+
+    def values(self, rows: Sequence[Any]) -> Sequence[Any]:
+        """The rows as tuples of database-ready values (the stamp not included)."""
+        make = self.make
+        return rows if make is None else [make(r) for r in rows]
+
+    def write(self, cursor: Any, rows: Sequence[Any]) -> None:
+        """Write ``rows`` on SQLite with a DBAPI cursor, inside the caller's transaction."""
+        values = self.values(rows)
+        if self.line.stamp is not None:
+            now = datetime.now(UTC)
+            stamp = self.stamp(now) if self.stamp is not None else now
+            values = [(*row, stamp) for row in values]
+        if self.state_sql is not None:
+            _upsert_chunks(cursor, self.state_sql, self.sql, values)
+        else:
+            _insert_chunks(cursor, self.sql, values)
+
+    def _sqlite_statements(self) -> None:
+        line = self.line
+        table = line.table.name
+        placeholders = len(line.names) + (line.stamp is not None)
+        row = "(" + ", ".join(["?"] * placeholders
+                              + [sql_literal(value) for value in line.constants.values()]) + ")"
+        self.sql = _multi_row_sql(table, line.columns, _upsert_clause(line, line.updated), row)
+        # SQLite rewrites the index entries of every indexed column an UPDATE sets, changed
+        # or not. Most order rows change state only (a broker's New, a fill), so they are
+        # written first with an upsert that sets the other columns and only where the
+        # indexed ones are still as stored; a row it leaves alone (a replace's new
+        # ClOrdIDs, or a stale snapshot) makes the chunk go again with the full upsert
+        # (docs/perf/README.md, "The state-only order upsert").
+        indexed = sorted(_indexed(line.table).intersection(line.updated))
+        if line.key and indexed:
+            state = [name for name in line.updated if name not in indexed]
+            same = [f"{table}.{name} IS excluded.{name}" for name in indexed]
+            self.state_sql = _multi_row_sql(table, line.columns,
+                                            _upsert_clause(line, state, same), row)
 
 
 def _pg_type(column: sa.Column[Any]) -> str:
@@ -171,13 +231,19 @@ def _pg_type(column: sa.Column[Any]) -> str:
     return column.type.compile(dialect=postgresql.dialect())
 
 
-def _from_json(table: sa.Table, names: Sequence[str], alias: str) -> str:
-    """``SELECT`` the rows of one JSON array parameter (one array per row, values in
-    ``names`` order), cast to the columns' types, in the order they were given."""
-    values = ", ".join(f"({alias}.r->>{index})::{_pg_type(table.c[name])}"
-                       for index, name in enumerate(names))
-    return (f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY "
-            f"AS {alias}(r, n) ORDER BY {alias}.n")
+def _pg_insert(line: Journaled) -> str:
+    """``line``'s INSERT of the rows of one JSON array parameter (one array per row, values
+    in ``names`` order), cast to the columns' types, in the order they were given; the
+    stamp, if any, is a parameter before it."""
+    table, alias = line.table, f"{line.table.name}_rows"
+    values = [f"({alias}.r->>{index})::{_pg_type(table.c[name])}"
+              for index, name in enumerate(line.names)]
+    if line.stamp is not None:
+        values.append(f"%s::{_pg_type(table.c[line.stamp])}")
+    values += [sql_literal(value) for value in line.constants.values()]
+    return (f"INSERT INTO {table.name} ({', '.join(line.columns)}) "
+            f"SELECT {', '.join(values)} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY "
+            f"AS {alias}(r, n) ORDER BY {alias}.n{_upsert_clause(line, line.updated)}")
 
 
 class PostgresGroup:
@@ -189,41 +255,25 @@ class PostgresGroup:
 
     def __init__(self, writer: RowWriter) -> None:
         self.writer = writer
-        order_names = writer.order_names
-        updates = ", ".join(f"{n} = excluded.{n}" for n in order_names if n != "order_id")
-        self.sql = (
-            f"WITH o AS (INSERT INTO orders ({', '.join(order_names)}) "
-            f"{_from_json(orders, order_names, 'o_rows')} "
-            f"ON CONFLICT (order_id) DO UPDATE SET {updates} "
-            "WHERE orders.version <= excluded.version), "
-            f"x AS (INSERT INTO executions ({', '.join(writer.execution_names)}) "
-            f"{_from_json(executions, writer.execution_names, 'x_rows')}), "
-            f"e AS (INSERT INTO order_events ({', '.join(writer.event_names)}) "
-            f"{_from_json(order_events, writer.event_names, 'e_rows')}) "
-            f"INSERT INTO fix_sessions ({', '.join(SESSION_COLUMNS)}) "
-            "SELECT s_rows.r->>0, '', '', '', '', (s_rows.r->>1)::bigint, "
-            "(s_rows.r->>2)::bigint, (s_rows.r->>3)::bigint, %s::timestamptz "
-            "FROM jsonb_array_elements(%s::jsonb) AS s_rows(r)"
-            f"{SESSION_UPSERT}")
+        *first, last = [_pg_insert(table.line) for table in writer.tables]
+        ctes = ", ".join(f"w_{table.line.table.name} AS ({sql})"
+                         for table, sql in zip(writer.tables, first, strict=False))
+        self.sql = f"WITH {ctes} {last}" if ctes else last
 
-    def params(self, orders_: Sequence[OrderSnapshot], executions_: Sequence[ExecutionRecord],
-               events: Sequence[EventRecord], sessions: Sequence[SessionRow]) -> list[Any]:
-        """The statement's parameters: a JSON array of rows per table, then the time and
-        the sessions' rows (``session_rows``)."""
-        writer = self.writer
-        dumps = _json_rows
-        return [
-            dumps([writer._order_row(o) for o in orders_]),
-            dumps([writer._execution_row(e) for e in executions_]),
-            dumps([writer._event_row(e) for e in events]),
-            datetime.now(UTC),
-            dumps(sessions),
-        ]
+    def params(self, tables: Sequence[Sequence[Any]]) -> list[Any]:
+        """The statement's parameters: per table (``JOURNALED``'s order) its stamp if it
+        has one, then a JSON array of its rows."""
+        params: list[Any] = []
+        now: datetime | None = None
+        for table, rows in zip(self.writer.tables, tables, strict=True):
+            if table.line.stamp is not None:
+                now = now or datetime.now(UTC)
+                params.append(now)
+            params.append(_json_rows(table.values(rows)))
+        return params
 
-    def write(self, cursor: Any, orders_: Sequence[OrderSnapshot],
-              executions_: Sequence[ExecutionRecord], events: Sequence[EventRecord],
-              sessions: Sequence[SessionRow]) -> None:
-        cursor.execute(self.sql, self.params(orders_, executions_, events, sessions))
+    def write(self, cursor: Any, tables: Sequence[Sequence[Any]]) -> None:
+        cursor.execute(self.sql, self.params(tables))
 
 
 def _json_rows(rows: Sequence[Any]) -> str:
@@ -234,60 +284,34 @@ def _json_rows(rows: Sequence[Any]) -> str:
 # SQLITE_BIG_CHUNK, then SQLITE_MID_CHUNK, then one statement for the rest (1 to 15 rows),
 # so a small group (the common case below ~2,000 orders/s) is one statement per table. #3:
 # each statement is an execute call, a bind loop and a hand-off of the GIL; the old 64/16/4/1
-# chunks took 3 statements for 7 rows. The connection's statement cache (128) holds all 68.
+# chunks took 3 statements for 7 rows. The connection's statement cache (128) holds them
+# all: 17 per table, orders' twice (85).
 SQLITE_BIG_CHUNK = 64
 SQLITE_MID_CHUNK = 16
 SQLITE_CHUNK_SIZES = (SQLITE_BIG_CHUNK, *range(1, SQLITE_MID_CHUNK + 1))
 
 
 class RowWriter:
-    """Turns a group's records into rows; on SQLite also writes them (see ``write``)."""
+    """Turns a group's records into rows, one ``TableRows`` per line of ``JOURNALED``; on
+    SQLite also writes them (see ``write``)."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        self.order_names, self._order_row = _row_maker(OrderSnapshot, orders, dialect)
-        self.execution_names, self._execution_row = _row_maker(
-            ExecutionRecord, executions, dialect)
-        self.event_names, self._event_row = _row_maker(EventRecord, order_events, dialect)
-        newer = "orders.version <= excluded.version"
-        self._order_sql = _multi_row_sql("orders", self.order_names, _order_upsert(
-            [name for name in self.order_names if name != "order_id"], newer))
-        # SQLite rewrites the index entries of every indexed column an UPDATE sets, changed
-        # or not. Most order rows change state only (a broker's New, a fill), so they are
-        # written first with an upsert that sets the other columns and only where the
-        # indexed ones are still as stored; a row it leaves alone (a replace's new
-        # ClOrdIDs, or a stale snapshot) makes the chunk go again with the full upsert
-        # (docs/perf/README.md, "The state-only order upsert").
-        indexed = sorted({column.name for index in orders.indexes for column in index.columns})
-        state = [name for name in self.order_names if name != "order_id" and name not in indexed]
-        self._order_state_sql = _multi_row_sql("orders", self.order_names, _order_upsert(
-            state, newer + "".join(f" AND orders.{name} IS excluded.{name}" for name in indexed)))
-        self._execution_sql = _multi_row_sql("executions", self.execution_names)
-        self._event_sql = _multi_row_sql("order_events", self.event_names)
-        self._seq_sql = _multi_row_sql("fix_sessions", SESSION_COLUMNS, SESSION_UPSERT,
-                                       row="(?, '', '', '', '', ?, ?, ?, ?)")
-        self._seq_time = _converters(fix_sessions, ["updated_at"], dialect)[0]
+        self.tables = [TableRows(line, dialect) for line in JOURNALED]
 
-    def write(self, cursor: Any, orders_: Sequence[OrderSnapshot],
-              executions_: Sequence[ExecutionRecord], events: Sequence[EventRecord],
-              sessions: Sequence[SessionRow]) -> None:
-        """Write the rows on SQLite with a DBAPI cursor, inside the caller's transaction.
+    def table(self, name: str) -> TableRows:
+        return next(table for table in self.tables if table.line.table.name == name)
+
+    def write(self, cursor: Any, tables: Sequence[Sequence[Any]]) -> None:
+        """Write each table's rows (``JOURNALED``'s order) on SQLite with a DBAPI cursor,
+        inside the caller's transaction.
 
         Multi-row INSERTs (``chunk_sizes``) rather than executemany: the sqlite3 module
         lets go of the GIL around every statement step, and under load each of those was a
         hand-off to a QuickFIX thread and a wait to get the GIL back (#3)."""
-        if orders_:
-            _upsert_orders(cursor, self._order_state_sql, self._order_sql,
-                           [self._order_row(o) for o in orders_])
-        if executions_:
-            _insert_chunks(cursor, self._execution_sql,
-                           [self._execution_row(e) for e in executions_])
-        if events:
-            _insert_chunks(cursor, self._event_sql, [self._event_row(e) for e in events])
-        if sessions:
-            now = datetime.now(UTC)
-            stamp = self._seq_time(now) if self._seq_time is not None else now
-            _insert_chunks(cursor, self._seq_sql, [(*row, stamp) for row in sessions])
+        for table, rows in zip(self.tables, tables, strict=True):
+            if rows:
+                table.write(cursor, rows)
 
 
 def _multi_row_sql(table: str, names: Sequence[str], suffix: str = "", row: str = ""
@@ -310,13 +334,7 @@ def chunk_sizes(count: int) -> list[int]:
     return sizes
 
 
-def _order_upsert(names: Sequence[str], where: str) -> str:
-    """The ON CONFLICT clause of an ``orders`` INSERT: set ``names``, where ``where``."""
-    return (" ON CONFLICT (order_id) DO UPDATE SET "
-            + ", ".join(f"{name} = excluded.{name}" for name in names) + f" WHERE {where}")
-
-
-def _chunks(rows: list[tuple[Any, ...]]) -> Iterator[tuple[int, list[Any]]]:
+def _chunks(rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, list[Any]]]:
     """Each statement's row count (``chunk_sizes``) and its parameters, flattened."""
     start = 0
     for size in chunk_sizes(len(rows)):
@@ -325,15 +343,16 @@ def _chunks(rows: list[tuple[Any, ...]]) -> Iterator[tuple[int, list[Any]]]:
         start = end
 
 
-def _insert_chunks(cursor: Any, statements: dict[int, str], rows: list[tuple[Any, ...]]) -> None:
+def _insert_chunks(cursor: Any, statements: dict[int, str],
+                   rows: Sequence[tuple[Any, ...]]) -> None:
     for size, values in _chunks(rows):
         cursor.execute(statements[size], values)
 
 
-def _upsert_orders(cursor: Any, state: dict[int, str], full: dict[int, str],
-                   rows: list[tuple[Any, ...]]) -> None:
-    """Each chunk of order rows with the state-only upsert; again with the full one when
-    it did not write every row (the driver's rowcount: rows inserted or updated)."""
+def _upsert_chunks(cursor: Any, state: dict[int, str], full: dict[int, str],
+                   rows: Sequence[tuple[Any, ...]]) -> None:
+    """Each chunk of rows with the state-only upsert; again with the full one when it did
+    not write every row (the driver's rowcount: rows inserted or updated)."""
     for size, values in _chunks(rows):
         cursor.execute(state[size], values)
         if cursor.rowcount != size:

@@ -1,23 +1,22 @@
-"""The group-commit journal writer: one thread that makes the core's batches durable.
+"""The journal: makes the core's batches durable, in the core's own thread.
 
-The core calls ``JournalWriter.submit(batch)`` and carries on. The writer thread takes every
-batch waiting (up to ``max_batches``), merges them (the highest ``version`` of each order,
-executions and events in submission order) and writes the group in ONE transaction with
-executemany statements: an upsert for ``orders``, plain inserts for ``executions`` and
-``order_events``. Only after the commit does it call each batch's ``after_commit`` callbacks,
-in submission order: nothing is sent before it is durable.
+The core calls ``JournalWriter.write_now(batch)`` for each batch it made and takes whatever
+arrived meanwhile as its next batch: that is the group commit. The batch is written in ONE
+transaction (an upsert for ``orders``, plain inserts for ``executions`` and
+``order_events``, the sessions' marks in ``fix_sessions``); only after the commit are the
+batch's ``after_commit`` callbacks called, in order: nothing is sent before it is durable.
 
 Failures:
-- the database refuses or is unreachable: log at ERROR, roll back, retry the same group with
-  backoff (0.05 s doubling to 2 s) until it commits or ``stop()`` gives up. A group is never
+- the database refuses or is unreachable: log at ERROR, roll back, retry the same batch with
+  backoff (0.05 s doubling to 2 s) until it commits or ``stop()`` gives up. A batch is never
   dropped and its callbacks never run unless it committed.
 - a row is refused for its data (a duplicate broker ExecID, a NULL where none may be, a float
-  for an amount): the group is written again row by row in one transaction, each row in a
+  for an amount): the batch is written again row by row in one transaction, each row in a
   savepoint; only the refused rows are skipped, each logged at ERROR and journaled as an
   ``order_events`` row of kind "error". One bad row must not wedge the OMS.
 
 The upsert only replaces an order row with a snapshot whose ``version`` is at least the
-stored one, so a stale snapshot never overwrites a newer state, even across groups.
+stored one, so a stale snapshot never overwrites a newer state.
 
 This module does not decide what goes into a batch, and does not read anything back.
 """
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -43,42 +41,14 @@ from sqlalchemy.engine import Connection, Engine
 from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.errors import StoreError
 from oms.store.db import is_memory_sqlite
-from oms.store.fastwrite import PostgresGroup, RowWriter, SessionRow, session_rows
-from oms.store.schema import executions, fix_sessions, order_events, orders
+from oms.store.fastwrite import PostgresGroup, RowWriter
+from oms.store.journaled import JOURNALED, Journaled
+from oms.store.schema import order_events
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST_DELAY = 0.05
 RETRY_MAX_DELAY = 2.0
-_STOP = object()
-
-
-def _fields(record_type: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
-    names = tuple(f.name for f in dataclasses.fields(record_type))
-    return names, attrgetter(*names)
-
-
-_ORDER_FIELDS, _order_values = _fields(OrderSnapshot)
-_EXECUTION_FIELDS, _execution_values = _fields(ExecutionRecord)
-_EVENT_FIELDS, _event_values = _fields(EventRecord)
-
-
-def order_params(snapshots: Iterable[OrderSnapshot]) -> list[dict[str, Any]]:
-    """Bind parameters for ``orders`` rows, one dict per snapshot (no ORM objects)."""
-    names = _ORDER_FIELDS
-    return [dict(zip(names, _order_values(s), strict=True)) for s in snapshots]
-
-
-def execution_params(records: Iterable[ExecutionRecord]) -> list[dict[str, Any]]:
-    """Bind parameters for ``executions`` rows."""
-    names = _EXECUTION_FIELDS
-    return [dict(zip(names, _execution_values(r), strict=True)) for r in records]
-
-
-def event_params(records: Iterable[EventRecord]) -> list[dict[str, Any]]:
-    """Bind parameters for ``order_events`` rows."""
-    names = _EVENT_FIELDS
-    return [dict(zip(names, _event_values(r), strict=True)) for r in records]
 
 
 def _dialect_insert(dialect_name: str, table: sa.Table) -> Any:
@@ -90,29 +60,43 @@ def _dialect_insert(dialect_name: str, table: sa.Table) -> Any:
     raise KeyError(dialect_name)
 
 
-def order_upsert(dialect_name: str) -> sa.Insert:
-    """INSERT ... ON CONFLICT (order_id) DO UPDATE every column, unless the row is newer."""
-    statement = _dialect_insert(dialect_name, orders)
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[orders.c.order_id],
-        set_={name: excluded[name] for name in _ORDER_FIELDS if name != "order_id"},
-        where=orders.c.version <= excluded.version,
+def statement(line: Journaled, dialect_name: str) -> sa.Insert:
+    """The row-by-row path's statement for one table: a plain INSERT, or the same upsert as
+    the fast path's (``oms.store.fastwrite``): the columns ``Journaled.updated``, a NULL in
+    ``keep_null`` leaving the stored value, only where the stored row is not newer."""
+    table = line.table
+    if not line.key:
+        return table.insert()
+    insert = _dialect_insert(dialect_name, table)
+    excluded = insert.excluded
+    c = table.c
+    key = [c[name] for name in line.key]
+    if not line.updated:
+        return insert.on_conflict_do_nothing(index_elements=key)
+    return insert.on_conflict_do_update(
+        index_elements=key,
+        set_={name: sa.func.coalesce(excluded[name], c[name]) if name in line.keep_null
+              else excluded[name] for name in line.updated},
+        where=c[line.newer] <= excluded[line.newer] if line.newer else None,
     )
 
 
-def session_upsert(dialect_name: str) -> sa.Insert:
-    """Record a FIX session's last committed inbound MsgSeqNum and its outbox marks; a
-    value given as NULL leaves the stored one as it is (as fastwrite's SESSION_UPSERT)."""
-    statement = _dialect_insert(dialect_name, fix_sessions)
-    excluded = statement.excluded
-    c = fix_sessions.c
-    return statement.on_conflict_do_update(
-        index_elements=[c.name],
-        set_={**{name: sa.func.coalesce(excluded[name], c[name])
-                 for name in ("last_inbound_seq", "outbox_committed", "outbox_sent")},
-              "updated_at": excluded.updated_at},
-    )
+def params_maker(line: Journaled) -> Callable[[Iterable[Any], datetime], list[dict[str, Any]]]:
+    """``params(rows, now)``: bind parameters for rows of one table, a dict per row (no ORM
+    objects), its constants and, for a stamped table, ``now``."""
+    names = line.names
+    values: Callable[[Any], Any] = tuple  # tuple rows are their values
+    if line.record is not None:
+        get = attrgetter(*names)
+        values = get if len(names) > 1 else (lambda row: (get(row),))
+    constants = dict(line.constants)
+    stamp = line.stamp
+
+    def params(rows: Iterable[Any], now: datetime) -> list[dict[str, Any]]:
+        fixed = {**constants, stamp: now} if stamp is not None else constants
+        return [{**dict(zip(names, values(row), strict=True)), **fixed} for row in rows]
+
+    return params
 
 
 def _is_data_error(exc: BaseException) -> bool:
@@ -129,65 +113,48 @@ def _is_data_error(exc: BaseException) -> bool:
 
 @dataclasses.dataclass(slots=True)
 class _Group:
-    """Batches merged for one transaction."""
+    """One batch's rows, as the writers take them."""
 
-    batches: list[Batch]
-    last_seq: int
-    orders: list[OrderSnapshot]
-    executions: list[ExecutionRecord]
-    events: list[EventRecord]
-    inbound_seqs: dict[str, int] = dataclasses.field(default_factory=dict)
-    outbound: dict[str, int] = dataclasses.field(default_factory=dict)
-    out_sent: dict[str, int] = dataclasses.field(default_factory=dict)
+    tables: list[Sequence[Any]]  # each table's rows, in ``JOURNALED``'s order
+    rows: int  # how many, less those that ride along (``Journaled.rides_along``)
 
-    @property
-    def sessions(self) -> list[SessionRow]:
-        return session_rows(self.inbound_seqs, self.outbound, self.out_sent)
-
-    @property
-    def rows(self) -> int:
-        return len(self.orders) + len(self.executions) + len(self.events)
+    def of(self, table: sa.Table) -> Sequence[Any]:
+        return self.tables[_INDEX[table.name]]
 
 
-def merge(batches: Sequence[Batch], last_seq: int = 0) -> _Group:
-    """Merge batches: latest version per order (ties: the later batch), rows concatenated."""
-    latest: dict[str, OrderSnapshot] = {}
-    execs: list[ExecutionRecord] = []
-    events: list[EventRecord] = []
-    seqs: dict[str, int] = {}
-    outbound: dict[str, int] = {}
-    out_sent: dict[str, int] = {}
-    for batch in batches:
-        seqs.update(batch.inbound_seqs)  # later batches carry later sequence numbers
-        outbound.update(batch.outbound)  # ... and later outbox marks
-        out_sent.update(batch.out_sent)
-        for order_id, snapshot in batch.orders.items():
-            current = latest.get(order_id)
-            if current is None or snapshot.version >= current.version:
-                latest[order_id] = snapshot
-        execs.extend(batch.executions)
-        events.extend(batch.events)
-    return _Group(list(batches), last_seq, list(latest.values()), execs, events, seqs,
-                  outbound, out_sent)
+_ROWS = [line.rows for line in JOURNALED]
+_COUNTED = [index for index, line in enumerate(JOURNALED) if not line.rides_along]
+_INDEX = {line.table.name: index for index, line in enumerate(JOURNALED)}
+
+
+def group_of(batch: Batch) -> _Group:
+    """The rows ``batch`` writes, table by table."""
+    tables = [rows(batch) for rows in _ROWS]
+    return _Group(tables, sum([len(tables[index]) for index in _COUNTED]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _RowByRow:
+    """One table on the row-by-row path: its statement and its rows' parameters."""
+
+    line: Journaled
+    statement: sa.Insert
+    params: Callable[[Iterable[Any], datetime], list[dict[str, Any]]]
 
 
 class JournalWriter:
-    """Writes submitted batches in group commits from its own thread; see the module doc."""
+    """Commits batches in the calling thread (the core's); see the module doc."""
 
     def __init__(
         self,
         engine: Engine,
         *,
-        max_batches: int = 1000,
         on_error: Callable[[BaseException], None] | None = None,
         name: str = "journal-writer",
         keep_durations: int = 10_000,
         checkpoint_interval: float | None = 0.5,
     ) -> None:
-        if max_batches < 1:
-            raise ValueError("max_batches must be at least 1")
         self.engine = engine
-        self.max_batches = max_batches
         self.on_error = on_error
         self.name = name
         # counters, read by health checks and benchmarks
@@ -204,21 +171,17 @@ class JournalWriter:
         self.last_error: BaseException | None = None
         self.failing = False  # True from a failed commit until the next success
 
-        self._upsert = order_upsert(engine.dialect.name)
-        self._seq_upsert = session_upsert(engine.dialect.name)
+        self._row_by_row = [_RowByRow(line, statement(line, engine.dialect.name),
+                                      params_maker(line)) for line in JOURNALED]
+        self._error_rows = self._row_by_row[_INDEX[order_events.name]]
         self._rows = RowWriter(engine.dialect.name)
         self._pg_group = PostgresGroup(self._rows) if self._rows.dialect == "postgresql" \
             else None
         self._raw: Any = None  # the fast path's DBAPI connection, kept between commits
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # orders submit() against stop()
-        self._submitted = 0
-        self._acked = 0  # seq of the last batch committed and called back
-        self._done = threading.Condition()
-        self._thread: threading.Thread | None = None
+        # one commit at a time, and none once stop() has closed the connection
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._give_up_at = float("inf")
-        self._finished = False
         # SQLite: WAL checkpoints in a thread of their own (see WalCheckpointer)
         self.checkpointer: WalCheckpointer | None = None
         if engine.dialect.name == "sqlite" and checkpoint_interval and \
@@ -228,124 +191,53 @@ class JournalWriter:
 
     # --- API for the core ------------------------------------------------------------------
     def start(self) -> None:
-        """Start the writer thread; batches submitted before are written first."""
-        if self._thread is not None:
-            raise RuntimeError("the journal writer is already started")
+        """Start the WAL checkpointer (SQLite files); ``write_now`` works without it."""
         if self.checkpointer is not None and not self._stopping.is_set():
             self.checkpointer.start()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def submit(self, batch: Batch) -> None:
-        """Queue ``batch`` for the next group commit; never blocks. Thread-safe."""
-        if not batch:
-            return
-        with self._lock:
-            if self._stopping.is_set():
-                raise StoreError("the journal writer is stopped; the batch was not written")
-            self._submitted += 1
-            self._queue.put((self._submitted, batch))
 
     def write_now(self, batch: Batch) -> bool:
-        """Commit ``batch`` in the calling thread, then run its callbacks; for a core that
-        does its own group commit (it takes whatever arrived while it was committing as
-        its next batch). Retries like the thread does; False if it gave up (stopping)."""
+        """Commit ``batch`` in the calling thread, then run its callbacks; the core does its
+        own group commit (it takes whatever arrived while it was committing as its next
+        batch). A failing commit is retried until it succeeds or ``stop()`` gives up: False
+        then, and nothing in the batch was acknowledged. Raises ``StoreError`` once
+        ``stop()`` was called. Thread-safe: callers commit one at a time."""
         if not batch:
             return True
+        group = group_of(batch)
         with self._lock:
             if self._stopping.is_set():
                 raise StoreError("the journal writer is stopped; the batch was not written")
-            self._submitted += 1
-            seq = self._submitted
-        group = merge([batch], seq)
-        if not self._commit_with_retry(group):
-            log.error("journal gave up on a batch of %d rows; it was not acknowledged",
-                      group.rows)
+            committed = self._commit_with_retry(group)
+            if committed:
+                self.batches_committed += 1
+            else:
+                self.batches_abandoned += 1
+        if not committed:
+            log.error("journal gave up on a batch of %d rows (last error: %s); nothing in "
+                      "it was acknowledged", group.rows, self.last_error)
             return False
-        self._acknowledge(group)
+        self._acknowledge(batch)
         return True
 
-    @property
-    def pending(self) -> int:
-        """Batches submitted and not yet committed and called back."""
-        return self._submitted - self._acked
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every batch submitted before this call is committed and called back.
-
-        Returns False on timeout, or when the writer is not running and cannot get there.
-        """
-        if self._thread is not None and threading.current_thread() is self._thread:
-            raise RuntimeError("flush() from an after_commit callback would wait for itself")
-        with self._lock:
-            target = self._submitted
-        with self._done:
-            if self._acked >= target:
-                return True
-            if self._thread is None:
-                return False
-            self._done.wait_for(lambda: self._acked >= target or self._finished, timeout)
-            return self._acked >= target
-
     def stop(self, timeout: float = 10.0) -> bool:
-        """Write what was submitted, then stop the thread. True if all of it committed.
+        """Refuse further batches and give the connection back. True if every batch given
+        to ``write_now`` committed.
 
-        After ``timeout`` seconds of failing commits the writer gives up: what is left is
+        A ``write_now`` still failing gives up ``timeout`` seconds from now: its batch is
         logged at ERROR and never acknowledged (its callbacks do not run).
         """
-        with self._lock:
-            if not self._stopping.is_set():
-                self._give_up_at = time.monotonic() + timeout
-                self._stopping.set()
-                self._queue.put(_STOP)
-        if self._thread is None:
-            self.start()
-        assert self._thread is not None
-        self._thread.join(timeout + 1.0)
+        if not self._stopping.is_set():
+            self._give_up_at = time.monotonic() + timeout
+            self._stopping.set()
+        idle = self._lock.acquire(timeout=timeout + 1.0)
+        if idle:
+            try:
+                self._close_connection()
+            finally:
+                self._lock.release()
         if self.checkpointer is not None:
             self.checkpointer.stop()
-        return not self._thread.is_alive() and self._acked == self._submitted
-
-    # --- the thread ------------------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            while True:
-                items, stop_seen = self._take()
-                if items:
-                    group = merge([batch for _, batch in items], items[-1][0])
-                    if not self._commit_with_retry(group):
-                        self._abandon(len(items))
-                        return
-                    self._acknowledge(group)
-                if stop_seen:
-                    return
-        except BaseException:  # a bug here must not leave flush() callers hanging silently
-            log.critical("journal writer thread died", exc_info=True)
-            raise
-        finally:
-            self.close_connection()
-            with self._done:
-                self._finished = True
-                self._done.notify_all()
-
-    def _take(self) -> tuple[list[tuple[int, Batch]], bool]:
-        """Block for one batch, then take whatever else is waiting, up to max_batches."""
-        items: list[tuple[int, Batch]] = []
-        item = self._queue.get()
-        while True:
-            if item is _STOP:
-                return items, True
-            items.append(item)
-            if len(items) >= self.max_batches:
-                return items, False
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return items, False
+        return idle and self.batches_abandoned == 0
 
     def _commit_with_retry(self, group: _Group) -> bool:
         delay = RETRY_FIRST_DELAY
@@ -363,9 +255,7 @@ class JournalWriter:
                 self.failing = True
                 self.last_error = exc
                 log.error(
-                    "journal commit of %d batches (%d rows) failed, attempt %d, retrying in "
-                    "%.2fs: %s",
-                    len(group.batches),
+                    "journal commit of %d rows failed, attempt %d, retrying in %.2fs: %s",
                     group.rows,
                     attempt,
                     delay,
@@ -382,7 +272,11 @@ class JournalWriter:
             delay = min(delay * 2, RETRY_MAX_DELAY)
 
     def close_connection(self) -> None:
-        """Give the fast path's connection back (the thread's end, or an inline core's)."""
+        """Give the fast path's connection back to the pool (the next commit takes one)."""
+        with self._lock:
+            self._close_connection()
+
+    def _close_connection(self) -> None:
         if self._raw is not None:
             raw, self._raw = self._raw, None
             self._release(raw)
@@ -433,12 +327,10 @@ class JournalWriter:
             cursor = raw.cursor()
             try:
                 if self._pg_group is not None:
-                    self._pg_group.write(cursor, group.orders, group.executions,
-                                         group.events, group.sessions)
+                    self._pg_group.write(cursor, group.tables)
                 else:
                     cursor.execute("BEGIN IMMEDIATE")  # the driver is in autocommit mode
-                    self._rows.write(cursor, group.orders, group.executions, group.events,
-                                     group.sessions)
+                    self._rows.write(cursor, group.tables)
             finally:
                 cursor.close()
             if self._pg_group is None:
@@ -460,42 +352,29 @@ class JournalWriter:
         except Exception:
             raw.invalidate()
 
-    def _write_seqs(self, connection: Connection, group: _Group) -> None:
-        sessions = group.sessions
-        if sessions:
-            now = datetime.now(UTC)
-            connection.execute(self._seq_upsert, [
-                {"name": name, "role": "", "sender_comp_id": "", "target_comp_id": "",
-                 "status": "", "last_inbound_seq": inbound, "outbox_committed": committed,
-                 "outbox_sent": sent, "updated_at": now}
-                for name, inbound, committed, sent in sessions])
-
     def _write_rows(self, connection: Connection, group: _Group) -> int:
         """The slow path: each row in a savepoint; refused rows become error events."""
         errors: list[EventRecord] = []
         written = 0
-        rows: list[tuple[Any, Callable[[Iterable[Any]], list[dict[str, Any]]], Any]] = [
-            (self._upsert, order_params, o) for o in group.orders
-        ]
-        rows += [(executions.insert(), execution_params, e) for e in group.executions]
-        rows += [(order_events.insert(), event_params, e) for e in group.events]
-        for statement, params_of, record in rows:
-            try:
-                with connection.begin_nested():
-                    connection.execute(statement, params_of([record]))
-                written += 1
-            except Exception as exc:
-                if not _is_data_error(exc):
-                    raise
-                errors.append(self._refused(record, exc))
+        now = datetime.now(UTC)
+        for table, rows in zip(self._row_by_row, group.tables, strict=True):
+            for row in rows:
+                try:
+                    with connection.begin_nested():
+                        connection.execute(table.statement, table.params([row], now))
+                    if not table.line.rides_along:
+                        written += 1
+                except Exception as exc:
+                    if not _is_data_error(exc):
+                        raise
+                    errors.append(self._refused(table.line, row, exc))
         if errors:
-            connection.execute(order_events.insert(), event_params(errors))
+            connection.execute(self._error_rows.statement, self._error_rows.params(errors, now))
             written += len(errors)
             self.rows_skipped += len(errors)
-        self._write_seqs(connection, group)
         return written
 
-    def _refused(self, record: Any, exc: BaseException) -> EventRecord:
+    def _refused(self, line: Journaled, record: Any, exc: BaseException) -> EventRecord:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         order_id: Any
         session: Any
@@ -508,8 +387,11 @@ class JournalWriter:
         elif isinstance(record, OrderSnapshot):
             what = f"order snapshot {record.order_id} version {record.version}"
             order_id, session = record.order_id, record.session
+        elif isinstance(record, EventRecord):
+            what = f"audit event {record.kind} {record.msg_type}"
+            order_id, session = record.order_id, record.session
         else:
-            what = f"audit event {getattr(record, 'kind', '?')} {getattr(record, 'msg_type', '')}"
+            what = f"{line.table.name} row {record!r}"
             order_id = getattr(record, "order_id", None)
             session = getattr(record, "session", "") or ""
         body = f"journal skipped {what}: {reason}"
@@ -523,34 +405,13 @@ class JournalWriter:
             body=body,
         )
 
-    def _acknowledge(self, group: _Group) -> None:
-        for batch in group.batches:
-            for callback in batch.after_commit:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("after_commit callback %r raised", callback)
-        self.batches_committed += len(group.batches)
-        with self._done:
-            self._acked = group.last_seq
-            self._done.notify_all()
-
-    def _abandon(self, taken: int) -> None:
-        left = taken
-        while True:
+    @staticmethod
+    def _acknowledge(batch: Batch) -> None:
+        for callback in batch.after_commit:
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                left += 1
-        self.batches_abandoned += left
-        log.error(
-            "journal writer stopped with %d batches NOT committed (last error: %s); "
-            "nothing in them was acknowledged",
-            left,
-            self.last_error,
-        )
+                callback()
+            except Exception:
+                log.exception("after_commit callback %r raised", callback)
 
 
 class WalCheckpointer:

@@ -1,7 +1,8 @@
 """The blotter's tables as SQLAlchemy Core ``Table`` objects (no ORM classes).
 
-``orders``, ``executions`` and ``order_events`` are written by the journal writer and read
-at start-up; their columns mirror ``oms.app.records``. The other tables are placeholders for
+``orders``, ``executions``, ``order_events`` and ``fix_sessions`` are written by the journal
+writer and read at start-up; ``oms.store.journaled`` says which record (``oms.app.records``)
+or columns each one's rows are. The other tables are placeholders for
 later issues (drop copies, positions, sessions, reconciliation, TCA, market data): simple
 columns, empty until their owners write to them.
 

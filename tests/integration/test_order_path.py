@@ -54,12 +54,9 @@ def _set_session_marks(database_url: str, **values: int) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("journal", ["inline", "thread"])
-def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, database_url,
-                                                                      journal):
+def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, database_url):
     # Arrange
-    s = stack(broker_options={"fill_mode": "partial", "partial_fills": 3},
-              oms_overrides={"journal": journal})
+    s = stack(broker_options={"fill_mode": "partial", "partial_fills": 3})
     s.start_broker()
     s.start_oms()
     client = s.client(orders=25, rate=0, window=10, limit_ratio=0.5)
@@ -96,14 +93,11 @@ def test_orders_flow_to_the_broker_and_fills_come_back_to_the_client(stack, data
         engine.dispose()
 
 
-@pytest.mark.parametrize("journal", ["inline", "thread"])
-def test_a_broker_session_reject_of_a_child_order_rejects_it_upstream(stack, database_url,
-                                                                       journal):
+def test_a_broker_session_reject_of_a_child_order_rejects_it_upstream(stack, database_url):
     # #2/#3: the broker refuses our D with a session-level Reject (3), which quotes only the
     # MsgSeqNum; the OMS ties it to the order through what toApp recorded at send time
     # Arrange
-    s = stack(broker_options={"session_reject_symbols": ["BAD"]},
-              oms_overrides={"journal": journal})
+    s = stack(broker_options={"session_reject_symbols": ["BAD"]})
     s.start_broker()
     s.start_oms()
     client = s.client()

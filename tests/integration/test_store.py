@@ -1,4 +1,4 @@
-"""The blotter on real databases: migrations, exact amounts, the group-commit writer, reads.
+"""The blotter on real databases: migrations, exact amounts, the journal writer, reads.
 
 Every test that takes ``engine`` or ``database_url`` runs on a SQLite file and on PostgreSQL
 (see ``tests/conftest.py``). Figures printed by the ``*_figures`` tests show with ``-s``;
@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import count
@@ -43,7 +44,14 @@ from oms.store import (
     upgrade,
 )
 from oms.store.db import SQLITE_PAGE_SIZE
-from oms.store.schema import executions, market_data, metadata, order_events, orders
+from oms.store.schema import (
+    executions,
+    fix_sessions,
+    market_data,
+    metadata,
+    order_events,
+    orders,
+)
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
 SESSION = "FIX.4.4:OMS->CLIENT1"
@@ -125,6 +133,20 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return condition()
+
+
+def _in_a_thread(call: Callable[[], bool]) -> Future[bool]:
+    """Run ``call`` in a thread of its own (as the core's), its outcome in a Future."""
+    outcome: Future[bool] = Future()
+
+    def run() -> None:
+        try:
+            outcome.set_result(call())
+        except BaseException as exc:
+            outcome.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return outcome
 
 
 @pytest.fixture
@@ -292,13 +314,14 @@ def test_timestamps_are_stored_in_utc_and_come_back_aware(engine: sa.Engine) -> 
 
 
 # --- the journal writer -----------------------------------------------------------------
-def test_writer_commits_waiting_batches_in_one_transaction_and_acks_after_they_are_visible(
+def test_each_batch_commits_in_one_transaction_and_is_acked_after_its_rows_are_visible(
     engine: sa.Engine, database_url: str
 ) -> None:
-    # Arrange: three batches wait before the thread starts, so they form one group
+    # Arrange
     observer = make_engine(database_url)  # a separate pool: sees only committed rows
     seen: list[tuple[int, int, int]] = []
     journal = JournalWriter(engine)
+    batches = []
     for number in (1, 2, 3):
         batch = batch_of(new_order(f"O{number}"))
         batch.after_commit.append(
@@ -306,25 +329,25 @@ def test_writer_commits_waiting_batches_in_one_transaction_and_acks_after_they_a
                 (n, count_rows(observer, orders), count_rows(observer, order_events))
             )
         )
-        journal.submit(batch)
+        batches.append(batch)
 
     # Act
-    journal.start()
-    flushed = journal.flush()
-    journal.stop()
+    written = [journal.write_now(batch) for batch in batches]
+    stopped_cleanly = journal.stop()
     observer.dispose()
 
     # Assert
-    assert flushed
-    assert journal.commits == 1
+    assert written == [True, True, True] and stopped_cleanly
+    assert journal.commits == 3
     assert journal.batches_committed == 3
     assert journal.rows_written == 6
-    assert len(journal.commit_durations) == 1
-    assert 0 < journal.commit_cpu_s <= journal.commit_durations[0] + 0.01  # a thread's CPU
-    assert seen == [(1, 3, 3), (2, 3, 3), (3, 3, 3)]
+    assert len(journal.commit_durations) == 3
+    # the calling thread's CPU inside the commits
+    assert 0 < journal.commit_cpu_s <= sum(journal.commit_durations) + 0.01
+    assert seen == [(1, 1, 1), (2, 2, 2), (3, 3, 3)]
 
 
-def test_latest_version_wins_within_a_group_and_a_stale_snapshot_never_overwrites(
+def test_a_stale_snapshot_never_overwrites_a_newer_one(
     engine: sa.Engine, writer: JournalWriter
 ) -> None:
     # Arrange
@@ -334,13 +357,10 @@ def test_latest_version_wins_within_a_group_and_a_stale_snapshot_never_overwrite
     order.fill("X-a", Decimal("40"), Decimal("10"))
     partly_filled = snapshot(order)  # version 2
 
-    # Act: newest first inside one group, then the stale one again in a later group
-    writer.submit(Batch(orders={"O1": partly_filled}))
-    writer.submit(Batch(orders={"O1": accepted}))
-    writer.start()
-    assert writer.flush()
-    writer.submit(Batch(orders={"O1": accepted}))
-    assert writer.flush()
+    # Act: the newest first, then the stale one in two later batches
+    assert writer.write_now(Batch(orders={"O1": partly_filled}))
+    assert writer.write_now(Batch(orders={"O1": accepted}))
+    assert writer.write_now(Batch(orders={"O1": accepted}))
 
     # Assert
     row = get_order(engine, "O1")
@@ -413,13 +433,11 @@ def test_open_orders_reload_with_fills_a_bust_and_a_correction(
     finished = new_order("O2")
     finished.apply(Trigger.ACCEPT)
     finished.apply(Trigger.CANCEL)
-    writer.start()
 
     # Act
-    writer.submit(
+    assert writer.write_now(
         Batch(orders={"O1": snapshot(order), "O2": snapshot(finished)}, executions=records)
     )
-    assert writer.flush()
     loaded = load_open_orders(engine)
 
     # Assert
@@ -454,22 +472,19 @@ def test_a_duplicate_broker_exec_id_is_skipped_journaled_as_an_error_and_does_no
     first = execution(order, "F", "E1", "10", "10", broker_exec_id="B1")
     resent = execution(order, "F", "E1-again", "10", "10", broker_exec_id="B1")
     acked: list[str] = []
-    writer.start()
-    writer.submit(Batch(orders={"O1": snapshot(order)}, executions=[first]))
-    assert writer.flush()
+    assert writer.write_now(Batch(orders={"O1": snapshot(order)}, executions=[first]))
 
     # Act
     with caplog.at_level("ERROR", logger="oms.store.journal"):
         bad = batch_of(order, execs=(resent,))
         bad.after_commit.append(lambda: acked.append("bad"))
-        writer.submit(bad)
+        assert writer.write_now(bad)
         following = batch_of(new_order("O2"))
         following.after_commit.append(lambda: acked.append("next"))
-        writer.submit(following)
-        assert writer.flush()
+        assert writer.write_now(following)
 
     # Assert
-    assert acked == ["bad", "next"]  # the rest of the group committed
+    assert acked == ["bad", "next"]  # the rest of the batch committed, and the next one
     assert writer.rows_skipped == 1
     detail = get_order(engine, "O1")
     assert detail is not None
@@ -491,14 +506,12 @@ def test_a_snapshot_the_columns_refuse_is_skipped_instead_of_retried_forever(
     good.orders["O1"] = broken
     acked: list[str] = []
     good.after_commit.append(lambda: acked.append("done"))
-    writer.start()
 
     # Act
-    writer.submit(good)
-    flushed = writer.flush()
+    written = writer.write_now(good)
 
     # Assert
-    assert flushed and acked == ["done"]
+    assert written and acked == ["done"]
     assert writer.failures == 0 and writer.rows_skipped == 1
     assert get_order(engine, "O1") is None
     detail = get_order(engine, "O2")
@@ -512,82 +525,118 @@ def test_a_snapshot_the_columns_refuse_is_skipped_instead_of_retried_forever(
     assert len(errors) == 1 and "order snapshot O1" in errors[0] and "float" in errors[0]
 
 
-def test_a_failing_database_never_acks_and_the_group_commits_once_it_recovers(
+def test_the_row_by_row_path_records_the_sessions_marks_as_the_fast_path_does(
+    engine: sa.Engine, writer: JournalWriter
+) -> None:
+    # Arrange: marks written on the fast path, then batches with a refused row (a float in
+    # a snapshot) that go row by row: one moves every mark, one only the inbound one
+    assert writer.write_now(Batch(events=[event(None, "first")], inbound_seqs={SESSION: 5},
+                                  outbound={SESSION: 3}, out_sent={SESSION: 2}))
+    broken = snapshot(new_order("O1"))
+    broken.price = 10.25  # type: ignore[assignment]
+
+    # Act
+    assert writer.write_now(Batch(orders={"O1": broken}, inbound_seqs={SESSION: 6},
+                                  outbound={SESSION: 4, BROKER: 1}))
+    assert writer.write_now(Batch(orders={"O1": broken}, inbound_seqs={SESSION: 7}))
+
+    # Assert: a NULL mark leaves the stored one; a session the journal creates has the
+    # columns it does not know empty
+    with engine.connect() as connection:
+        stored = {row.name: row for row in connection.execute(sa.select(fix_sessions))}
+    assert writer.rows_skipped == 2
+    assert (stored[SESSION].last_inbound_seq, stored[SESSION].outbox_committed,
+            stored[SESSION].outbox_sent) == (7, 4, 2)
+    assert (stored[BROKER].last_inbound_seq, stored[BROKER].outbox_committed,
+            stored[BROKER].outbox_sent) == (None, 1, None)
+    assert (stored[BROKER].role, stored[BROKER].sender_comp_id, stored[BROKER].target_comp_id,
+            stored[BROKER].status) == ("", "", "", "")
+    assert stored[BROKER].updated_at.tzinfo is not None
+
+
+def test_a_failing_database_never_acks_and_the_batch_commits_once_it_recovers(
     engine: sa.Engine,
 ) -> None:
-    # Arrange: the events table disappears under the running writer
+    # Arrange: the events table disappears under the writer
     errors: list[BaseException] = []
     acked: list[str] = []
     journal = JournalWriter(engine, on_error=errors.append)
-    journal.start()
     with engine.begin() as connection:
         order_events.drop(connection)
     batch = batch_of(new_order())
     batch.after_commit.append(lambda: acked.append("O1"))
 
-    # Act
-    journal.submit(batch)
+    # Act: the core's thread retries inside write_now
+    writing = _in_a_thread(lambda: journal.write_now(batch))
     assert wait_until(lambda: journal.failures >= 2)
     acked_while_failing = list(acked)
     rows_while_failing = count_rows(engine, orders)
     with engine.begin() as connection:
         order_events.create(connection)
-    flushed = journal.flush()
+    written = writing.result(timeout=10)
     journal.stop()
 
     # Assert
     assert acked_while_failing == []
     assert rows_while_failing == 0  # rolled back as a whole
     assert len(errors) >= 2 and journal.last_error is not None
-    assert flushed and acked == ["O1"]
+    assert written and acked == ["O1"]
     assert count_rows(engine, orders) == 1 and count_rows(engine, order_events) == 1
     assert journal.failing is False
 
 
 def test_stop_gives_up_on_a_broken_database_without_acknowledging(engine: sa.Engine) -> None:
-    # Arrange
+    # Arrange: one batch retrying in one thread, another waiting for its turn in another
     acked: list[str] = []
     journal = JournalWriter(engine)
-    journal.start()
     with engine.begin() as connection:
         orders.drop(connection)
+    batches = []
     for number in (1, 2):
         batch = batch_of(new_order(f"O{number}"))
         batch.after_commit.append(lambda n=number: acked.append(f"O{n}"))
-        journal.submit(batch)
+        batches.append(batch)
+    retrying = _in_a_thread(lambda: journal.write_now(batches[0]))
+    assert wait_until(lambda: journal.failures >= 1)
+    waiting = _in_a_thread(lambda: journal.write_now(batches[1]))
 
     # Act
     stopped_cleanly = journal.stop(timeout=0.5)
 
-    # Assert
+    # Assert: the first gave up, the second was refused
     assert stopped_cleanly is False
-    assert not journal.running
+    assert retrying.result(timeout=5) is False
+    with pytest.raises(StoreError):
+        waiting.result(timeout=5)
     assert acked == []
-    assert journal.batches_abandoned == 2 and journal.batches_committed == 0
+    assert journal.batches_abandoned == 1 and journal.batches_committed == 0
     assert count_rows(engine, order_events) == 0
 
 
-def test_stop_drains_every_pending_batch_in_order(engine: sa.Engine) -> None:
+def test_stop_after_every_batch_committed_is_clean_and_refuses_later_batches(
+        engine: sa.Engine) -> None:
     # Arrange
     acked: list[int] = []
-    journal = JournalWriter(engine, max_batches=7)
+    journal = JournalWriter(engine)
     journal.start()
-    for number in range(200):
+    for number in range(20):
         batch = batch_of(new_order(f"O{number:03d}"))
         batch.after_commit.append(lambda n=number: acked.append(n))
-        journal.submit(batch)
+        assert journal.write_now(batch)
 
     # Act
     stopped_cleanly = journal.stop()
 
     # Assert
     assert stopped_cleanly
-    assert acked == list(range(200))
-    assert journal.batches_committed == 200 and journal.pending == 0
-    assert journal.commits >= 200 // 7
-    assert count_rows(engine, orders) == 200
+    assert acked == list(range(20))
+    assert journal.batches_committed == 20 and journal.commits == 20
+    assert count_rows(engine, orders) == 20
+    late = batch_of(new_order("late"))
+    late.after_commit.append(lambda: acked.append(-1))
     with pytest.raises(StoreError):
-        journal.submit(batch_of(new_order("late")))
+        journal.write_now(late)
+    assert acked == list(range(20)) and count_rows(engine, orders) == 20
 
 
 def test_a_raising_callback_is_logged_and_the_writer_carries_on(
@@ -603,31 +652,27 @@ def test_a_raising_callback_is_logged_and_the_writer_carries_on(
     first.after_commit += [explode, lambda: acked.append("O1")]
     second = batch_of(new_order("O2"))
     second.after_commit.append(lambda: acked.append("O2"))
-    writer.start()
 
     # Act
     with caplog.at_level("ERROR", logger="oms.store.journal"):
-        writer.submit(first)
-        writer.submit(second)
-        flushed = writer.flush()
+        written = [writer.write_now(first), writer.write_now(second)]
 
     # Assert
-    assert flushed and acked == ["O1", "O2"]
-    assert writer.running
+    assert written == [True, True] and acked == ["O1", "O2"]
+    assert writer.batches_committed == 2
     assert any("socket gone" in (r.exc_text or "") for r in caplog.records)
 
 
-def test_flush_returns_at_once_when_everything_is_committed(writer: JournalWriter) -> None:
+def test_a_batch_of_callbacks_alone_is_acked_without_a_commit(writer: JournalWriter) -> None:
     # Arrange
-    writer.start()
     done = threading.Event()
 
     # Act
-    writer.submit(Batch(after_commit=[done.set]))  # no rows: still acked in order
+    written = writer.write_now(Batch(after_commit=[done.set]))  # no rows: still acked
 
     # Assert
-    assert writer.flush(timeout=5) and done.is_set()
-    assert writer.flush(timeout=0)
+    assert written and done.is_set()
+    assert writer.commits == 0 and writer.batches_committed == 1
 
 
 def test_sqlite_wal_is_checkpointed_beside_the_commits_not_inside_them(
@@ -765,8 +810,7 @@ def test_recent_client_ids_and_broker_exec_ids_are_found_for_restart(
     early = execution(replaced, "F", "E1", "1", "10", broker_exec_id="B1")
     early.transact_time = T0 - timedelta(days=3)
     replaced.fill("E2", Decimal("1"), Decimal("10"), "B2")
-    writer.start()
-    writer.submit(
+    assert writer.write_now(
         batch_of(
             old,
             replaced,
@@ -778,7 +822,6 @@ def test_recent_client_ids_and_broker_exec_ids_are_found_for_restart(
             ),
         )
     )
-    assert writer.flush()
 
     # Act
     cl_ord_ids = load_session_cl_ord_ids(engine, SESSION, T0 - timedelta(hours=1))
@@ -799,10 +842,9 @@ def test_blotter_lists_newest_first_and_shows_one_order_in_full(
     second = new_order("O2", created_at=T0 + timedelta(seconds=1))
     done = new_order("O3", created_at=T0 + timedelta(seconds=2))
     done.apply(Trigger.DENY)
-    writer.start()
-    writer.submit(batch_of(first, second, done, execs=(execution(done, "8", "E-rej"),)))
-    writer.submit(Batch(events=[event("O3", "second line", kind="out")]))
-    assert writer.flush()
+    assert writer.write_now(
+        batch_of(first, second, done, execs=(execution(done, "8", "E-rej"),)))
+    assert writer.write_now(Batch(events=[event("O3", "second line", kind="out")]))
 
     # Act
     open_rows = list_orders(engine)
@@ -834,8 +876,7 @@ def test_fill_consistency_names_an_order_whose_cum_qty_disagrees_with_its_fills(
     bad.fill("E2", Decimal("10"), Decimal("10"))
     wrong = snapshot(bad)
     wrong.cum_qty = Decimal("20")  # as if copied blindly from a counterparty
-    writer.start()
-    writer.submit(
+    assert writer.write_now(
         Batch(
             orders={"O1": snapshot(good), "O2": wrong},
             executions=[
@@ -844,7 +885,6 @@ def test_fill_consistency_names_an_order_whose_cum_qty_disagrees_with_its_fills(
             ],
         )
     )
-    assert writer.flush()
 
     # Act
     broken = order_fill_consistency(engine)
@@ -912,14 +952,13 @@ def test_group_commit_figures(engine: sa.Engine, database_url: str) -> None:
             batch.executions.append(execution(order, "A"))
             batch.events += [event(order.order_id, "35=D|..."), event(order.order_id, "New")]
         batches.append(batch)
-    journal = JournalWriter(engine, max_batches=1)
+    journal = JournalWriter(engine)
     journal.start()
 
     # Act
     started = time.perf_counter()
     for batch in batches:
-        journal.submit(batch)
-    assert journal.flush(timeout=120)
+        assert journal.write_now(batch)
     elapsed = time.perf_counter() - started
     journal.stop()
 

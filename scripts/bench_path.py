@@ -93,7 +93,7 @@ class _Sender:
         self.messages += len(messages)
         for out in messages:
             if out.session == BROKER and out.msg_type == "D":
-                self.children.append(next(value for tag, value in out.fields if tag == 11))
+                self.children.append(out.cl_ord_id)
 
 
 class _TimedJournal:

@@ -4,8 +4,8 @@ features (``risk``, ``routing``, ...) implement the ports named for them here.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from oms.app.records import Batch
 
@@ -15,40 +15,42 @@ if TYPE_CHECKING:
     from oms.domain.order import Order
 
 
-class _TagPrefixes(dict[int, str]):
-    """tag -> "tag=", made on first use: a lookup and a concatenation are cheaper than an
-    f-string that formats the int tag each time (#3: every outbound field;
-    docs/perf/README.md, "FIX messages as text")."""
-
-    def __missing__(self, tag: int) -> str:
-        prefix = self[tag] = f"{tag}="
-        return prefix
-
-
-_PREFIX = _TagPrefixes()
-
-
 @dataclass(slots=True)
 class OutMessage:
-    """One FIX application message to send: session key, MsgType, body fields in order."""
+    """One FIX application message to send, encoded: session key, MsgType, and its body
+    fields as FIX text (``tag=value``, SOH-separated, in order)."""
 
     session: str
     msg_type: str
-    fields: list[tuple[int, str]]
+    text: str
     received_ns: int = 0  # for a child order: when its upstream order arrived (latency)
     outbox_seq: int = 0  # its place in the session's outbox, once journaled (#16)
-    _body: str = field(default="", repr=False, compare=False)
+    # the ClOrdID a message to a broker carries: the FIX layer tracks it to find the order
+    # a session-level Reject refers to
+    cl_ord_id: str = ""
+
+    @classmethod
+    def of_fields(cls, session: str, msg_type: str, fields: list[tuple[int, str]],
+                  **more: Any) -> OutMessage:
+        """The message with these (tag, value) fields."""
+        return cls(session, msg_type, "\x01".join(f"{tag}={value}" for tag, value in fields),
+                   **more)
+
+    @property
+    def fields(self) -> list[tuple[int, str]]:
+        """Its (tag, value) fields, in order (read from the text: for tests and tools)."""
+        if not self.text:
+            return []
+        return [(int(tag), value) for tag, _, value in
+                (field.partition("=") for field in self.text.split("\x01"))]
 
     def body(self) -> str:
-        """The body fields as FIX text (SOH-separated), built once."""
-        if not self._body:
-            prefix = _PREFIX
-            self._body = "\x01".join([prefix[tag] + value for tag, value in self.fields])
-        return self._body
+        """The body fields as FIX text (SOH-separated)."""
+        return self.text
 
     def render(self) -> str:
         """The message as ``35=X|tag=value|...`` for the journal."""
-        return f"35={self.msg_type}|" + self.body().replace("\x01", "|")
+        return f"35={self.msg_type}|" + self.text.replace("\x01", "|")
 
 
 class Sender(Protocol):

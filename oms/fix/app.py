@@ -106,7 +106,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         out = self._sending.out
         if out is None:
             return
-        cl_ord_id = next((value for tag, value in out.fields if tag == 11), "")
+        cl_ord_id = out.cl_ord_id
         if cl_ord_id:
             sent = self._sent
             sent[(out.session, int(message.getHeader().getField(34)))] = (out.msg_type,

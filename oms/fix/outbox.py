@@ -191,5 +191,5 @@ def plan(session: str, first: int, candidates: list[tuple[int, str, str]], store
 
 def _message(session: str, msg_type: str, fields: list[tuple[str, str]], seq: int
              ) -> OutMessage:
-    return OutMessage(session, msg_type, [(int(tag), value) for tag, value in fields],
-                      outbox_seq=seq)
+    return OutMessage.of_fields(session, msg_type, [(int(tag), value) for tag, value in fields],
+                                outbox_seq=seq, cl_ord_id=dict(fields).get("11", ""))

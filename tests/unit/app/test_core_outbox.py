@@ -109,8 +109,8 @@ def test_held_messages_go_first_at_the_sessions_logon_and_hold_the_mark_until_th
     # Arrange: two upstream messages committed before the restart wait for the logon
     harness = Harness()
     harness.core.load_outbox({CLIENT: 5}, {CLIENT: 3})
-    held = [OutMessage(CLIENT, "8", [(97, "Y"), (37, "O1"), (17, "E4")], outbox_seq=4),
-            OutMessage(CLIENT, "8", [(37, "O1"), (17, "E5")], outbox_seq=5)]
+    held = [OutMessage.of_fields(CLIENT, "8", [(97, "Y"), (37, "O1"), (17, "E4")], outbox_seq=4),
+            OutMessage.of_fields(CLIENT, "8", [(37, "O1"), (17, "E5")], outbox_seq=5)]
     harness.run(RecoverOutbox(CLIENT, 0, held, "held"))
     harness.working_order()  # the broker's ack is reported upstream before the logon
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from oms.app.delivery import Deliverer, Outbox
-from oms.app.events import OrderAccepted, OrderEvent
+from oms.app.events import EVENT_KINDS, OrderAccepted, OrderEvent
 from oms.app.messages import Outbound
 from oms.app.ports import (
     Encoder,
@@ -35,10 +35,10 @@ from oms.app.ports import (
     SessionHealth,
     Timers,
 )
-from oms.app.records import Batch, EventRecord, OrderSnapshot
+from oms.app.records import Batch, ChildSnapshot, EventRecord, OrderSnapshot
 from oms.app.reports import UpstreamReports
 from oms.domain.ids import Ids
-from oms.domain.order import Order, pending_to_json
+from oms.domain.order import ChildOrder, Order, pending_to_json
 
 Subscriber = Callable[[OrderEvent], None]
 
@@ -69,13 +69,27 @@ def order_snapshot(order: Order, now: datetime) -> OrderSnapshot:
         avg_px=order.avg_px,
         notional=order.notional,
         accepted=order.accepted,
-        route=order.route,
-        child_cl_ord_id=order.child_cl_ord_id,
-        broker_order_id=order.broker_order_id,
-        pending=pending_to_json(order.pending),
         text=order.text,
         version=order.version,
         created_at=order.created_at or now,
+        updated_at=now,
+    )
+
+
+def child_snapshot(child: ChildOrder, now: datetime) -> ChildSnapshot:
+    """The blotter row for ``child`` as of ``now``."""
+    return ChildSnapshot(
+        child_id=child.child_id,
+        order_id=child.order_id,
+        route=child.route,
+        session=child.session,
+        cl_ord_id=child.cl_ord_id,
+        prior_cl_ord_ids=" ".join(child.prior_cl_ord_ids),
+        broker_order_id=child.broker_order_id,
+        order_qty=child.order_qty,
+        pending=pending_to_json(child.pending),
+        version=child.version,
+        created_at=child.created_at or now,
         updated_at=now,
     )
 
@@ -150,6 +164,7 @@ class CoreBase:
         self.settings = settings
         self.journal = journal
         self.encoder = encoder
+        self._encode = encoder.encode
         self.risk = risk
         self.router = router
         self.health = health
@@ -159,10 +174,11 @@ class CoreBase:
         self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.orders: dict[str, Order] = {}  # order_id -> order
         self.by_upstream: dict[tuple[str, str], Order] = {}  # (session, ClOrdID) -> order
-        self.by_child: dict[str, Order] = {}  # child ClOrdID (any in the chain) -> order
-        # (broker session, broker OrderID) -> order: ClOrdID is optional on an
+        # a child's ClOrdIDs (any in its chain, and a request's) -> the child
+        self.by_child: dict[str, ChildOrder] = {}
+        # (broker session, broker OrderID) -> the child: ClOrdID is optional on an
         # ExecutionReport, and some brokers send only OrderID on unsolicited reports
-        self.by_broker_id: dict[tuple[str, str], Order] = {}
+        self.by_broker_id: dict[tuple[str, str], ChildOrder] = {}
         self.seen_broker_execs: set[tuple[str, str]] = set()
         self.seen_cl_ord_ids: dict[str, set[str]] = {}  # for PossResend checks
         # #16: broker session -> the orders still to query since its logon, and the number
@@ -179,7 +195,11 @@ class CoreBase:
         self.deliverer = Deliverer(sender, self.outbox, self.stats.send_ns,
                                    offload_from=settings.offload_sends_from)
         self.reports = UpstreamReports(self)
-        self.subscribers: list[Subscriber] = [self._journal_order_event, self.reports]
+        # event class -> its subscribers, in the order they subscribed
+        self._subscribers: dict[type[OrderEvent], tuple[Subscriber, ...]] = {}
+        self.subscribe(self._journal_order_event)
+        for kind, handler in self.reports.handlers.items():
+            self.subscribe(handler, kind)
 
     @property
     def sender(self) -> Sender:
@@ -206,11 +226,14 @@ class CoreBase:
              seen_cl_ord_ids: dict[str, set[str]] | None = None) -> None:
         """Take open orders from the blotter before starting (restart recovery)."""
         for order in orders:
+            for child in order.children:
+                if not child.session:  # a child stored before its session was kept
+                    route = self.router.route_named(child.route)
+                    child.session = route.session if route is not None else ""
+                for booked in child.fills:
+                    if booked.broker_exec_id:
+                        self.seen_broker_execs.add((child.session, booked.broker_exec_id))
             self.index(order)
-            route = self.router.route_named(order.route)
-            for booked in order.fills:
-                if booked.broker_exec_id and route is not None:
-                    self.seen_broker_execs.add((route.session, booked.broker_exec_id))
         self.seen_broker_execs |= seen_broker_execs
         for session, ids in (seen_cl_ord_ids or {}).items():
             self.seen_cl_ord_ids.setdefault(session, set()).update(ids)
@@ -220,24 +243,27 @@ class CoreBase:
         self.by_upstream[(order.session, order.cl_ord_id)] = order
         if order.orig_cl_ord_id:
             self.by_upstream.setdefault((order.session, order.orig_cl_ord_id), order)
-        if order.child_cl_ord_id:
-            self.by_child[order.child_cl_ord_id] = order
-        route = self.router.route_named(order.route)
-        if order.broker_order_id and route is not None:
-            self.by_broker_id[(route.session, order.broker_order_id)] = order
-        if order.pending is not None:
-            if order.pending.child_cl_ord_id:
-                self.by_child[order.pending.child_cl_ord_id] = order
-            if order.pending.cl_ord_id:
-                self.by_upstream[(order.session, order.pending.cl_ord_id)] = order
+        for child in order.children:
+            for cl_ord_id in child.cl_ord_ids:
+                self.by_child[cl_ord_id] = child
+            if child.broker_order_id:
+                self.by_broker_id[(child.session, child.broker_order_id)] = child
+            pending = child.pending
+            if pending is not None:
+                if pending.child_cl_ord_id:
+                    self.by_child[pending.child_cl_ord_id] = child
+                if pending.cl_ord_id:
+                    self.by_upstream[(order.session, pending.cl_ord_id)] = order
 
     # --- events --------------------------------------------------------------------------
-    def subscribe(self, subscriber: Subscriber) -> None:
-        """Run ``subscriber`` for every order event, after those subscribed before."""
-        self.subscribers.append(subscriber)
+    def subscribe(self, subscriber: Subscriber, *kinds: type[OrderEvent]) -> None:
+        """Run ``subscriber`` for every event of ``kinds`` (of every kind if none given),
+        after those subscribed before."""
+        for kind in kinds or EVENT_KINDS:
+            self._subscribers[kind] = (*self._subscribers.get(kind, ()), subscriber)
 
     def publish(self, event: OrderEvent) -> None:
-        for subscriber in self.subscribers:
+        for subscriber in self._subscribers.get(type(event), ()):
             subscriber(event)
 
     def _journal_order_event(self, event: OrderEvent) -> None:
@@ -268,7 +294,7 @@ class CoreBase:
 
     def emit(self, message: Outbound, order_id: str | None) -> OutMessage:
         """Encode ``message``, journal it and send it after the batch's commit."""
-        encoded = self.encoder.encode(message)
+        encoded = self._encode(message)
         self.send_encoded(encoded, order_id)
         return encoded
 
@@ -300,6 +326,13 @@ class CoreBase:
             now = self.now
             batch.orders.update({oid: order_snapshot(order, now)
                                  for oid, order in self._dirty.items()})
+            # a child's row when it changed: routed, acknowledged, a request, a replace
+            children = batch.children
+            for order in self._dirty.values():
+                for child in order.children:
+                    if child.version != child.journaled:
+                        child.journaled = child.version
+                        children[child.child_id] = child_snapshot(child, now)
             self._dirty = {}
         self.batch = Batch()
         return batch

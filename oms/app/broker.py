@@ -32,7 +32,7 @@ from oms.app.messages import NONE_ID
 from oms.domain.enums import CxlRejReason, ExecType, OrdRejReason, OrdStatus
 from oms.domain.errors import InvalidStateTrigger, Overfill, UnknownExecution
 from oms.domain.numbers import fmt, inferred_price
-from oms.domain.order import ZERO, Order, PendingRequest, Trigger
+from oms.domain.order import ZERO, ChildOrder, Order, PendingRequest, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,17 @@ class BrokerReports(CoreBase):
     """The handlers of broker messages."""
 
     def _find_child(self, session: str, cl_ord_id: str, orig_cl_ord_id: str,
-                    broker_order_id: str) -> Order | None:
-        return (self.by_child.get(cl_ord_id) or self.by_child.get(orig_cl_ord_id)
-                or self.by_broker_id.get((session, broker_order_id)))
+                    broker_order_id: str) -> tuple[Order, ChildOrder] | tuple[None, None]:
+        """The child a broker message is about, and its parent order."""
+        child = (self.by_child.get(cl_ord_id) or self.by_child.get(orig_cl_ord_id)
+                 or self.by_broker_id.get((session, broker_order_id)))
+        if child is None:
+            return None, None
+        return self.orders[child.order_id], child
 
     def _on_broker_report(self, cmd: ApplyBrokerReport) -> None:
-        order = self._find_child(cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                                 cmd.broker_order_id)
+        order, child = self._find_child(cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
+                                        cmd.broker_order_id)
         order_id = order.order_id if order else None
         key = (cmd.session, cmd.exec_id)
         self.inbound(cmd, order_id, "8")
@@ -83,7 +87,7 @@ class BrokerReports(CoreBase):
                                    f"duplicate broker ExecID {cmd.exec_id} dropped")
                 return
             self.seen_broker_execs.add(key)
-        if order is None:
+        if order is None or child is None:
             self.journal_event("error", None, cmd.session, "8",
                                f"ExecutionReport for unknown ClOrdID {cmd.cl_ord_id}")
             log.warning("broker ER for unknown ClOrdID %s on %s", cmd.cl_ord_id, cmd.session)
@@ -97,11 +101,17 @@ class BrokerReports(CoreBase):
                                f"ExecutionReport {cmd.exec_id} refused: {problem}")
             return
         try:
-            self._apply_broker_report(order, cmd)
-            if cmd.broker_order_id and cmd.broker_order_id != NONE_ID and \
-                    cmd.broker_order_id != order.broker_order_id:
-                order.broker_order_id = cmd.broker_order_id
-                self.by_broker_id[(cmd.session, cmd.broker_order_id)] = order
+            executions = self.batch.executions
+            recorded = len(executions)
+            self._apply_broker_report(order, child, cmd)
+            broker_order_id = cmd.broker_order_id
+            if broker_order_id and broker_order_id != NONE_ID and \
+                    broker_order_id != child.broker_order_id:
+                # journaled on the execution row this report made, if it made one (a New,
+                # a fill: one row, the last): else the child's row is written again
+                child.known_as(broker_order_id, journaled=len(executions) > recorded
+                               and executions[-1].broker_order_id == broker_order_id)
+                self.by_broker_id[(cmd.session, broker_order_id)] = child
                 self.changed(order)
         except (InvalidStateTrigger, Overfill, UnknownExecution) as exc:
             log.warning("order %s: broker ER %s refused: %s", order.order_id, cmd.exec_id, exc)
@@ -109,10 +119,12 @@ class BrokerReports(CoreBase):
                                f"{type(exc).__name__}: {exc}")
             self.changed(order)
 
-    def _apply_broker_report(self, order: Order, cmd: ApplyBrokerReport) -> None:
+    def _apply_broker_report(self, order: Order, child: ChildOrder,
+                             cmd: ApplyBrokerReport) -> None:
         exec_type = cmd.exec_type
         before = order.status
-        broker = (cmd.session, cmd.exec_id)
+        broker = (cmd.session, cmd.exec_id,
+                  "" if cmd.broker_order_id == NONE_ID else cmd.broker_order_id)
         pending = order.pending
         if exec_type == ExecType.NEW._value_:
             if order.accepted:
@@ -123,7 +135,7 @@ class BrokerReports(CoreBase):
         elif exec_type == ExecType.TRADE._value_:
             if cmd.last_qty is None or cmd.last_px is None:
                 raise Overfill(f"fill {cmd.exec_id} without LastQty/LastPx")
-            self._book_fill(order, cmd.last_qty, cmd.last_px, broker)
+            self._book_fill(order, child, cmd.last_qty, cmd.last_px, broker)
         elif exec_type == ExecType.CANCELED._value_:
             self._cancel_order(order, broker, cmd.text)
         elif exec_type == ExecType.REPLACED._value_:
@@ -161,7 +173,7 @@ class BrokerReports(CoreBase):
             self.publish(FillCorrected(order, before, Trigger.TRADE_CORRECT, old, exec_id,
                                        cmd.last_qty, cmd.last_px, broker))
         elif exec_type == ExecType.ORDER_STATUS._value_:
-            self._apply_status_answer(order, cmd)
+            self._apply_status_answer(order, child, cmd)
         else:
             self.journal_event("error", order.order_id, cmd.session, "8",
                                f"ExecType {exec_type} is not handled")
@@ -182,13 +194,13 @@ class BrokerReports(CoreBase):
         self.publish(OrderRejected(order, before, Trigger.REJECT, order.text, code, broker,
                                    _overtaken(order, pending) if answer_overtaken else None))
 
-    def _book_fill(self, order: Order, qty: Decimal, px: Decimal, broker: Broker,
-                   text: str = "") -> None:
-        """Book a fill under an ExecID of ours."""
+    def _book_fill(self, order: Order, child: ChildOrder, qty: Decimal, px: Decimal,
+                   broker: Broker, text: str = "") -> None:
+        """Book a fill of ``child`` under an ExecID of ours."""
         before = order.status
         exec_id = self.ids.exec_id()
-        trigger = order.fill(exec_id, qty, px, broker[1])
-        self.publish(OrderFilled(order, before, trigger, exec_id, qty, px, broker, text))
+        trigger = order.fill(exec_id, qty, px, broker[1], child)
+        self.publish(OrderFilled(order, before, trigger, child, exec_id, qty, px, broker, text))
 
     def _cancel_order(self, order: Order, broker: Broker, text: str) -> None:
         """The broker canceled the order."""
@@ -237,7 +249,8 @@ class BrokerReports(CoreBase):
                                    else reason, text))
 
     # --- the answer to our status query --------------------------------------------------
-    def _apply_status_answer(self, order: Order, cmd: ApplyBrokerReport) -> None:
+    def _apply_status_answer(self, order: Order, child: ChildOrder,
+                             cmd: ApplyBrokerReport) -> None:
         """Reconcile the order with the broker's answer to our status query.
 
         #16: after a logon whose sequence numbers were reset, the broker's resend cannot
@@ -266,7 +279,7 @@ class BrokerReports(CoreBase):
             # with a broker that resets: a replace, then fills up to the new quantity)
             self._replaced(order, pending, cmd.order_qty, NO_BROKER)
         if cmd.cum_qty is not None and cmd.cum_qty > order.cum_qty:
-            self._book_status_fill(order, cmd)
+            self._book_status_fill(order, child, cmd)
         elif cmd.cum_qty is not None and cmd.cum_qty < order.cum_qty:
             self.journal_event("error", order.order_id, cmd.session, "8",
                                f"broker reports CumQty {fmt(cmd.cum_qty)}, blotter has "
@@ -297,7 +310,8 @@ class BrokerReports(CoreBase):
                                f"broker reports the order filled, blotter has CumQty "
                                f"{fmt(order.cum_qty)} of {fmt(order.order_qty)}")
 
-    def _book_status_fill(self, order: Order, cmd: ApplyBrokerReport) -> None:
+    def _book_status_fill(self, order: Order, child: ChildOrder,
+                          cmd: ApplyBrokerReport) -> None:
         """Book the CumQty the broker has and we do not as one fill (#16)."""
         assert cmd.cum_qty is not None
         qty = cmd.cum_qty - order.cum_qty
@@ -312,14 +326,16 @@ class BrokerReports(CoreBase):
                                "nothing booked")
             return
         assert cmd.avg_px is not None
-        self._book_fill(order, qty, px, (cmd.session, ""),
+        self._book_fill(order, child, qty, px,
+                        (cmd.session, "", "" if cmd.broker_order_id == NONE_ID
+                         else cmd.broker_order_id),
                         text=f"Inferred from the broker's status answer: CumQty "
                              f"{fmt(cmd.cum_qty)}, AvgPx {fmt(cmd.avg_px)}")
 
     # --- refusals --------------------------------------------------------------------------
     def _on_broker_cancel_reject(self, cmd: ApplyBrokerCancelReject) -> None:
-        order = self._find_child(cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                                 cmd.broker_order_id)
+        order, _child = self._find_child(cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
+                                         cmd.broker_order_id)
         self.inbound(cmd, order.order_id if order else None, "9")
         if order is None:
             self.journal_event("error", None, cmd.session, "9",
@@ -334,7 +350,8 @@ class BrokerReports(CoreBase):
                              cmd.text or "Refused by broker")
 
     def _on_broker_message_reject(self, cmd: ApplyBrokerMessageReject) -> None:
-        order = self.by_child.get(cmd.cl_ord_id)
+        child = self.by_child.get(cmd.cl_ord_id)
+        order = self.orders[child.order_id] if child is not None else None
         self.inbound(cmd, order.order_id if order else None, "3" if not cmd.seq_num else "j")
         if order is None:
             self.journal_event("error", None, cmd.session, cmd.ref_msg_type,
@@ -343,8 +360,8 @@ class BrokerReports(CoreBase):
             return
         text = f"Refused by broker: {cmd.text}" if cmd.text else "Refused by broker"
         pending = order.pending
-        if cmd.ref_msg_type == "D" and cmd.cl_ord_id == order.child_cl_ord_id and \
-                not order.accepted:
+        if cmd.ref_msg_type == "D" and child is not None and cmd.cl_ord_id == child.cl_ord_id \
+                and not order.accepted:
             order.text = text
             self._reject(order, OrdRejReason.BROKER_OPTION._value_, answer_overtaken=False)
         elif pending is not None and cmd.cl_ord_id == pending.child_cl_ord_id:

@@ -19,11 +19,12 @@ from decimal import Decimal
 
 from oms.app.ports import Route
 from oms.domain.enums import ExecType, OrdStatus
-from oms.domain.order import Fill, Order, PendingRequest, Trigger
+from oms.domain.order import ChildOrder, Fill, Order, PendingRequest, Trigger
 
-# a broker execution: (broker session, the broker's ExecID); ("", "") for none
-Broker = tuple[str, str]
-NO_BROKER: Broker = ("", "")
+# what a broker report said of itself: (broker session, the broker's ExecID, the broker's
+# OrderID); ("", "", "") for a change no broker report made
+Broker = tuple[str, str, str]
+NO_BROKER: Broker = ("", "", "")
 
 
 @dataclass(slots=True)
@@ -53,7 +54,7 @@ class ChildRouted(OrderEvent):
     """A child order went to a broker (its NewOrderSingle is in the batch)."""
 
     route: Route
-    cl_ord_id: str
+    child: ChildOrder
 
 
 @dataclass(slots=True)
@@ -75,8 +76,9 @@ class OrderRejected(OrderEvent):
 
 @dataclass(slots=True)
 class OrderFilled(OrderEvent):
-    """A fill was booked (``trigger`` says partial or full)."""
+    """A fill of ``child`` was booked (``trigger`` says partial or full)."""
 
+    child: ChildOrder
     exec_id: str  # our ExecID of the fill
     qty: Decimal
     px: Decimal
@@ -165,3 +167,11 @@ class ChangeRefused(OrderEvent):
     request: PendingRequest
     reason: str  # CxlRejReason value
     text: str
+
+
+# every kind of order event (a subscriber to "all events" subscribes to these)
+EVENT_KINDS: tuple[type[OrderEvent], ...] = (
+    OrderAccepted, OrderDenied, ChildRouted, OrderAcknowledged, OrderRejected, OrderFilled,
+    FillBusted, FillCorrected, OrderCanceled, OrderReplaced, OrderRestated,
+    OrderStatusChanged, ChangeRequested, ChangePending, ChangeRefused,
+)

@@ -37,11 +37,25 @@ class OrderSnapshot:
     avg_px: Decimal
     notional: Decimal
     accepted: bool
-    route: str
-    child_cl_ord_id: str
-    broker_order_id: str
-    pending: str  # JSON of the pending cancel/replace request, "" if none
     text: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class ChildSnapshot:
+    """The latest state of one child order at a broker; upserted by ``child_id``."""
+
+    child_id: str
+    order_id: str  # the parent
+    route: str  # the broker's name in the config
+    session: str  # the broker's FIX session key
+    cl_ord_id: str  # its ClOrdID at the broker now
+    prior_cl_ord_ids: str  # its earlier ClOrdIDs, oldest first, space-separated
+    broker_order_id: str
+    order_qty: Decimal
+    pending: str  # JSON of the cancel/replace it has outstanding, "" if none
     version: int
     created_at: datetime
     updated_at: datetime
@@ -65,6 +79,10 @@ class ExecutionRecord:
     broker_exec_id: str  # the broker's ExecID, "" for ours; unique per broker_session
     transact_time: datetime
     text: str = ""
+    child_id: str = ""  # the child order whose execution it is ("" for ours alone)
+    # the broker's OrderID on the report it came from: how the blotter keeps a child's
+    # broker OrderID without writing the child's row again (#17)
+    broker_order_id: str = ""
 
 
 @dataclass(slots=True)
@@ -89,6 +107,7 @@ class Batch:
     """Everything one group of commands produced, to be committed together."""
 
     orders: dict[str, OrderSnapshot] = field(default_factory=dict)  # latest per order_id
+    children: dict[str, ChildSnapshot] = field(default_factory=dict)  # latest per child_id
     executions: list[ExecutionRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
@@ -100,5 +119,5 @@ class Batch:
     out_sent: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.executions or self.events or self.after_commit
-                    or self.inbound_seqs)
+        return bool(self.orders or self.children or self.executions or self.events
+                    or self.after_commit or self.inbound_seqs)

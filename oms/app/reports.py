@@ -33,7 +33,7 @@ from oms.app.events import (
 from oms.app.messages import CancelReject, ExecutionReport
 from oms.app.records import ExecutionRecord
 from oms.domain.enums import CxlRejReason, CxlRejResponseTo, ExecType
-from oms.domain.order import ZERO, Order, PendingRequest
+from oms.domain.order import ZERO, ChildOrder, Order, PendingRequest
 
 if TYPE_CHECKING:
     from oms.app.base import CoreBase
@@ -44,7 +44,8 @@ class UpstreamReports:
 
     def __init__(self, core: CoreBase) -> None:
         self.core = core
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        # the events it reports, each with its handler (the core subscribes them)
+        self.handlers: dict[type[OrderEvent], Callable[[Any], None]] = {
             OrderAccepted: self._accepted,
             OrderDenied: self._denied,
             OrderAcknowledged: self._acknowledged,
@@ -60,18 +61,15 @@ class UpstreamReports:
             ChangeRefused: self._change_refused,
         }
 
-    def __call__(self, event: OrderEvent) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(event)
-
     # --- the reports ---------------------------------------------------------------------
     def report(self, order: Order, exec_type: ExecType, *, cl_ord_id: str | None = None,
                orig_cl_ord_id: str = "", last_qty: Decimal = ZERO, last_px: Decimal = ZERO,
                exec_ref_id: str = "", text: str = "", rej_reason: str = "",
                broker: Broker = NO_BROKER, status_req_id: str = "",
-               exec_id: str | None = None, restatement_reason: str = "") -> str:
-        """Send an ExecutionReport about ``order`` upstream and journal the execution."""
+               exec_id: str | None = None, restatement_reason: str = "",
+               child: ChildOrder | None = None) -> str:
+        """Send an ExecutionReport about ``order`` upstream and journal the execution (as
+        one of ``child``, by default the child working the order)."""
         core = self.core
         exec_id = exec_id or core.ids.exec_id()
         now: datetime = core.now
@@ -82,6 +80,7 @@ class UpstreamReports:
             now, leaves, avg_px, orig_cl_ord_id, last_qty, last_px, exec_ref_id, text,
             rej_reason, status_req_id, restatement_reason), order.order_id)
         if exec_type is not ExecType.ORDER_STATUS:
+            child = child or order.child
             core.batch.executions.append(ExecutionRecord(
                 exec_id=exec_id,
                 order_id=order.order_id,
@@ -95,8 +94,10 @@ class UpstreamReports:
                 exec_ref_id=exec_ref_id,
                 broker_session=broker[0],
                 broker_exec_id=broker[1],
+                broker_order_id=broker[2],
                 transact_time=now,
                 text=text,
+                child_id=child.child_id if child is not None else "",
             ))
         return exec_id
 
@@ -141,7 +142,7 @@ class UpstreamReports:
 
     def _filled(self, e: OrderFilled) -> None:
         self.report(e.order, ExecType.TRADE, last_qty=e.qty, last_px=e.px, broker=e.broker,
-                    exec_id=e.exec_id, text=e.text)
+                    exec_id=e.exec_id, text=e.text, child=e.child)
 
     def _busted(self, e: FillBusted) -> None:
         self.report(e.order, ExecType.TRADE_CANCEL, exec_ref_id=e.busted.exec_id,

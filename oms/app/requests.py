@@ -39,7 +39,7 @@ from oms.domain.enums import (
     member_or_none,
 )
 from oms.domain.errors import OmsError
-from oms.domain.order import ZERO, Order, PendingRequest, Trigger
+from oms.domain.order import ZERO, ChildOrder, Order, PendingRequest, Trigger
 
 _DUPLICATE = OrdRejReason.DUPLICATE_ORDER._value_
 _NO_ROUTE = OrdRejReason.BROKER_OPTION._value_
@@ -87,15 +87,17 @@ class ClientRequests(CoreBase):
             return
         assert isinstance(route, Route)
         self.by_upstream[(cmd.session, cmd.cl_ord_id)] = order
-        order.route = route.name
-        child_id = order.child_cl_ord_id = self.ids.child_cl_ord_id()
-        self.by_child[child_id] = order
+        child_id = self.ids.child_cl_ord_id()
+        child = ChildOrder(child_id, order.order_id, route.name, route.session, child_id,
+                           order.order_qty, created_at=self.now)
+        order.route_to(child)
+        self.by_child[child_id] = child
         self.publish(OrderAccepted(order, order.status, None, route))
-        child = self.emit(NewChildOrder(route.session, order, child_id,
-                                        order.account or route.account, self.now),
-                          order.order_id)
-        child.received_ns = cmd.received_ns
-        self.publish(ChildRouted(order, order.status, None, route, child_id))
+        message = self.emit(NewChildOrder(route.session, order, child_id,
+                                          order.account or route.account, self.now),
+                            order.order_id)
+        message.received_ns = cmd.received_ns
+        self.publish(ChildRouted(order, order.status, None, route, child))
 
     def _new_order(self, cmd: SubmitOrder) -> Order:
         side = member_or_none(Side, cmd.side)
@@ -127,10 +129,10 @@ class ClientRequests(CoreBase):
         return order
 
     def _check_request(self, cmd: CancelOrder | ReplaceOrder, order: Order | None,
-                       response_to: CxlRejResponseTo) -> Route | None:
+                       response_to: CxlRejResponseTo) -> ChildOrder | None:
         """Answer a cancel/replace that cannot go ahead with a cancel reject; else the
-        route its order went out on."""
-        def refuse(reason: CxlRejReason, text: str) -> Route | None:
+        child order it goes to."""
+        def refuse(reason: CxlRejReason, text: str) -> ChildOrder | None:
             self.reports.cancel_reject(cmd.session, order, cmd.cl_ord_id, cmd.orig_cl_ord_id,
                                        response_to, reason, text)
             return None
@@ -152,50 +154,46 @@ class ClientRequests(CoreBase):
         problem = self.risk.check_amend(cmd, order)
         if problem:
             return refuse(CxlRejReason.OTHER, problem)
-        route = self._connected_route(order)
-        if route is None:
+        child = order.child
+        if child is None or not self.health.is_up(child.session):
             return refuse(CxlRejReason.BROKER_OPTION,
-                          f"Broker {order.route or '?'} is not connected")
-        return route
-
-    def _connected_route(self, order: Order) -> Route | None:
-        route = self.router.route_named(order.route)
-        return route if route is not None and self.health.is_up(route.session) else None
+                          f"Broker {child.route if child else '?'} is not connected")
+        return child
 
     def _on_cancel(self, cmd: CancelOrder) -> None:
         order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
         self.inbound(cmd, order.order_id if order else None, "F")
-        route = self._check_request(cmd, order, CxlRejResponseTo.CANCEL)
-        if route is None:
+        child = self._check_request(cmd, order, CxlRejResponseTo.CANCEL)
+        if child is None:
             return
         assert order is not None
-        self._request_cancel(order, route, PendingRequest(
+        self._request_cancel(order, child, PendingRequest(
             kind="cancel", cl_ord_id=cmd.cl_ord_id, orig_cl_ord_id=cmd.orig_cl_ord_id,
             child_cl_ord_id=self.ids.child_cl_ord_id()))
 
-    def _request(self, order: Order, request: PendingRequest) -> str:
-        """Put ``request`` on the order; the child ClOrdID it replaces."""
+    def _request(self, order: Order, child: ChildOrder, request: PendingRequest) -> str:
+        """Put ``request`` on the order's child; the child's ClOrdID it replaces."""
         before = order.status
-        current_child = order.child_cl_ord_id
+        current = child.cl_ord_id
         order.request(request)
-        self.by_child[request.child_cl_ord_id] = order
+        self.by_child[request.child_cl_ord_id] = child
         if request.cl_ord_id:
             self.by_upstream[(order.session, request.cl_ord_id)] = order
         trigger = Trigger.CANCEL_REQUEST if request.kind == "cancel" else Trigger.REPLACE_REQUEST
         self.publish(ChangeRequested(order, before, trigger, request))
-        return current_child
+        return current
 
-    def _request_cancel(self, order: Order, route: Route, request: PendingRequest) -> None:
-        current_child = self._request(order, request)
-        self.emit(CancelChildOrder(route.session, order, request.child_cl_ord_id,
-                                   current_child, order.broker_order_id, self.now),
-                  order.order_id)
+    def _request_cancel(self, order: Order, child: ChildOrder, request: PendingRequest
+                        ) -> None:
+        current = self._request(order, child, request)
+        self.emit(CancelChildOrder(child.session, order, request.child_cl_ord_id, current,
+                                   child.broker_order_id, self.now), order.order_id)
 
     def _on_replace(self, cmd: ReplaceOrder) -> None:
         order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
         self.inbound(cmd, order.order_id if order else None, "G")
-        route = self._check_request(cmd, order, CxlRejResponseTo.REPLACE)
-        if route is None:
+        child = self._check_request(cmd, order, CxlRejResponseTo.REPLACE)
+        if child is None:
             return
         assert order is not None
         problem = self.risk.check_replace(cmd, order)
@@ -210,12 +208,12 @@ class ClientRequests(CoreBase):
             child_cl_ord_id=self.ids.child_cl_ord_id(),
             order_qty=cmd.order_qty, price=cmd.price, stop_px=cmd.stop_px,
             ord_type=ord_type, time_in_force=tif)
-        current_child = self._request(order, request)
+        current = self._request(order, child, request)
+        route = self.router.route_named(child.route)
         self.emit(ReplaceChildOrder(
-            route.session, order, request.child_cl_ord_id, current_child,
-            order.broker_order_id,
+            child.session, order, request.child_cl_ord_id, current, child.broker_order_id,
             # as on the child's new order: FIX 4.4 asks that unchanged fields be sent again
-            order.account or route.account,
+            order.account or (route.account if route is not None else ""),
             cmd.order_qty if cmd.order_qty is not None else order.order_qty,
             ord_type,
             cmd.price if cmd.price is not None else order.price,
@@ -244,11 +242,11 @@ class ClientRequests(CoreBase):
                 raise OmsError(f"order {cmd.order_id} is {order.status._name_}")
             if order.status.is_pending_request:
                 raise OmsError(f"order {cmd.order_id} already has a request pending")
-            route = self._connected_route(order)
-            if route is None:
-                raise OmsError(f"broker {order.route or '?'} is not connected")
+            child = order.child
+            if child is None or not self.health.is_up(child.session):
+                raise OmsError(f"broker {child.route if child else '?'} is not connected")
             self.journal_event("admin", order.order_id, "", "F", "operator cancel requested")
-            self._request_cancel(order, route, PendingRequest(
+            self._request_cancel(order, child, PendingRequest(
                 kind="cancel", cl_ord_id="", orig_cl_ord_id=order.cl_ord_id,
                 child_cl_ord_id=self.ids.child_cl_ord_id(), operator=True))
         except OmsError as exc:

@@ -41,11 +41,10 @@ class SessionEvents(CoreBase):
         if cmd.session in self.settings.reset_sessions:
             # sequence numbers restart at this logon: no resend can reach an older message
             self.seen_cl_ord_ids.pop(cmd.session, None)
-        routes = {route.name for route in self.router.routes_on(cmd.session)}
-        if routes:
-            self._query_broker(cmd.session, routes, every_open=reset)
+        if self.router.routes_on(cmd.session):
+            self._query_broker(cmd.session, every_open=reset)
 
-    def _query_broker(self, session: str, routes: set[str], *, every_open: bool) -> None:
+    def _query_broker(self, session: str, *, every_open: bool) -> None:
         """After a broker logon, ask for the status of the orders routed to it that it may
         know more about than we do; the queries go out paced (``_send_status_queries``).
 
@@ -56,8 +55,8 @@ class SessionEvents(CoreBase):
         a fill during the outage is otherwise lost."""
         chosen = deque(
             order.order_id for order in self.orders.values()
-            if order.route in routes and order.child_cl_ord_id
-            and (order.is_live if every_open else order.status in _UNCERTAIN))
+            if (order.is_live if every_open else order.status in _UNCERTAIN)
+            and any(child.session == session for child in order.children))
         round_ = self._query_rounds[session] = self._query_rounds.get(session, 0) + 1
         self._query_waiting[session] = chosen
         self._send_status_queries(session, round_)
@@ -74,8 +73,10 @@ class SessionEvents(CoreBase):
             order = self.orders.get(waiting.popleft())
             if order is None or not order.is_live:
                 continue  # ended since the logon: nothing left to ask
-            self.emit(QueryChildStatus(session, order, order.child_cl_ord_id,
-                                       order.broker_order_id), order.order_id)
+            for child in order.children:
+                if child.session == session:
+                    self.emit(QueryChildStatus(session, order, child.cl_ord_id,
+                                               child.broker_order_id), order.order_id)
             sent += 1
         if not waiting:
             del self._query_waiting[session]

@@ -204,7 +204,7 @@ def orders_list(status: str, limit: int | None, as_json: bool, config_path: str 
 @click.option("--database-url", default=None, help=DB_HELP)
 def orders_show(order_id: str, as_json: bool, config_path: str | None,
                 database_url: str | None) -> None:
-    """One order, its executions and its event journal."""
+    """One order, its child orders, its executions and its event journal."""
     from oms.store import repository
 
     engine = _engine(config_path, database_url)
@@ -215,11 +215,24 @@ def orders_show(order_id: str, as_json: bool, config_path: str | None,
     if as_json:
         click.echo(json.dumps({
             "order": _row_json(found["order"]),
+            "children": [_row_json(c) for c in found["children"]],
             "executions": [_row_json(e) for e in found["executions"]],
             "events": [_row_json(e) for e in found["events"]],
         }, indent=1))
         return
-    console.print(orders_table([found["order"]], f"Order {order_id}"))
+    children = found["children"]
+    order = {**found["order"], "route": children[-1]["route"] if children else ""}
+    console.print(orders_table([order], f"Order {order_id}"))
+    if children:
+        table = Table(title="Child orders")
+        for col in ("ChildID", "Route", "ClOrdID", "Earlier ClOrdIDs", "Broker OrderID",
+                    "OrderQty", "Pending"):
+            table.add_column(col, overflow="fold")
+        for c in children:
+            table.add_row(c["child_id"], c["route"], c["cl_ord_id"], c["prior_cl_ord_ids"],
+                          c["broker_order_id"], _plain(c["order_qty"]),
+                          "yes" if c["pending"] else "")
+        console.print(table)
     fills = Table(title="Executions")
     for col in ("ExecID", "ExecType", "OrdStatus", "LastQty", "LastPx", "CumQty", "Leaves",
                 "AvgPx", "Broker ExecID", "Time"):

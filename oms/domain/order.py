@@ -208,8 +208,63 @@ class PendingRequest:
 
 
 @dataclass(slots=True)
+class ChildOrder:
+    """An order of ours at a broker, working (part of) a parent order; a DMA order has one.
+
+    It carries what the broker knows it by (its ClOrdIDs, the broker's OrderID), the cancel
+    or replace we have outstanding with the broker, and the fills the broker reported on it.
+    The parent's CumQty and AvgPx are the sums of its children's fills."""
+
+    child_id: str  # our name for it, for good: its first ClOrdID
+    order_id: str  # the parent's OrderID
+    route: str  # the broker's name in the config
+    session: str  # the broker's FIX session key
+    cl_ord_id: str  # the ClOrdID the broker knows it by now (a replace gives a new one)
+    order_qty: Decimal  # the quantity asked of the broker
+    prior_cl_ord_ids: tuple[str, ...] = ()  # its ClOrdIDs before ``cl_ord_id``, oldest first
+    broker_order_id: str = ""
+    pending: PendingRequest | None = None  # our cancel or replace the broker has not answered
+    fills: list[Fill] = field(default_factory=list)
+    cum_qty: Decimal = ZERO
+    notional: Decimal = ZERO  # sum of qty * px over its live fills
+    created_at: datetime | None = None
+    # bumped when what the blotter keeps of the child changes (not its fills: those are the
+    # executions' rows); ``journaled`` is the version last written (-1: never)
+    version: int = 0
+    journaled: int = -1
+
+    @property
+    def cl_ord_ids(self) -> tuple[str, ...]:
+        """Every ClOrdID it has had, oldest first."""
+        return (*self.prior_cl_ord_ids, self.cl_ord_id)
+
+    def known_as(self, broker_order_id: str, *, journaled: bool = False) -> None:
+        """The broker's OrderID for it; ``journaled``: the blotter has it already (on the
+        execution row of the report that brought it), so its row need not be written."""
+        self.broker_order_id = broker_order_id
+        if not journaled:
+            self.version += 1
+
+    def _book(self, booked: Fill) -> None:
+        self.fills.append(booked)
+        self.cum_qty += booked.qty
+        self.notional += booked.qty * booked.px
+
+    def _unbook(self, booked: Fill) -> None:
+        self.fills.remove(booked)
+        self.cum_qty -= booked.qty
+        self.notional -= booked.qty * booked.px
+
+    def _rebook(self, old: Fill, new: Fill) -> None:
+        self.fills[self.fills.index(old)] = new
+        self.cum_qty += new.qty - old.qty
+        self.notional += new.qty * new.px - old.qty * old.px
+
+
+@dataclass(slots=True)
 class Order:
-    """An upstream order and, for DMA routing, its one child order at a broker."""
+    """An upstream order: its terms, its state, and the child orders that work it at
+    brokers (a DMA order has one child; its quantities are the children's fills)."""
 
     order_id: str
     session: str  # upstream session key, e.g. "FIX.4.4:OMS->CLIENT1"
@@ -226,17 +281,43 @@ class Order:
     orig_cl_ord_id: str = ""  # the ClOrdID this one replaced, if any
     created_at: datetime | None = None
     status: OrdStatus = OrdStatus.PENDING_NEW
+    # the sums of its children's live fills, kept as each fill is booked, busted or
+    # corrected (on the child and here at once): CumQty, and sum of qty * px (AvgPx is
+    # notional / CumQty)
     cum_qty: Decimal = ZERO
-    notional: Decimal = ZERO  # sum of qty * px over live fills; AvgPx = notional / CumQty
+    notional: Decimal = ZERO
     accepted: bool = False  # the broker acknowledged the order at least once
-    # the child order at the broker
-    route: str = ""
-    child_cl_ord_id: str = ""
-    broker_order_id: str = ""
-    pending: PendingRequest | None = None
+    children: list[ChildOrder] = field(default_factory=list)
     text: str = ""
-    fills: list[Fill] = field(default_factory=list)
     version: int = 0  # bumped on every applied change; the blotter keeps the latest
+
+    # --- the children ---------------------------------------------------------------------
+    @property
+    def child(self) -> ChildOrder | None:
+        """The child working the order (the latest routed); None before it is routed."""
+        children = self.children
+        return children[-1] if children else None
+
+    def route_to(self, child: ChildOrder) -> None:
+        """The order goes to a broker as ``child`` (or, at a restart, has ``child`` there,
+        with the fills it had)."""
+        self.children.append(child)
+        self.cum_qty += child.cum_qty
+        self.notional += child.notional
+
+    @property
+    def pending(self) -> PendingRequest | None:
+        """The cancel or replace the order's child has outstanding with the broker."""
+        children = self.children
+        return children[-1].pending if children else None
+
+    @property
+    def fills(self) -> list[Fill]:
+        """Every live fill of its children."""
+        children = self.children
+        if len(children) == 1:
+            return list(children[0].fills)
+        return [booked for child in children for booked in child.fills]
 
     # --- derived quantities -------------------------------------------------------------
     @property
@@ -258,9 +339,10 @@ class Order:
 
     def working_status(self) -> OrdStatus:
         """The status the quantities imply, ignoring any pending request."""
-        if self.cum_qty >= self.order_qty and self.cum_qty > ZERO:
+        cum_qty = self.cum_qty
+        if cum_qty >= self.order_qty and cum_qty > ZERO:
             return OrdStatus.FILLED
-        if self.cum_qty > ZERO:
+        if cum_qty > ZERO:
             return OrdStatus.PARTIALLY_FILLED
         return OrdStatus.NEW if self.accepted else OrdStatus.PENDING_NEW
 
@@ -269,9 +351,11 @@ class Order:
         target = TRANSITIONS.get((self.status, trigger))
         if target is None:
             raise InvalidStateTrigger(self.status.name, trigger.name, self.order_id)
+        child = self.child
+        pending = child.pending if child is not None else None
         if isinstance(target, _Resume):
             new_status = self.working_status()
-            resume_to = self.pending.resume_status if self.pending is not None else None
+            resume_to = pending.resume_status if pending is not None else None
             if resume_to is not None and self.status.is_pending_request and \
                     trigger in (T.CANCEL_REJECT, T.REPLACE_REJECT) and \
                     new_status is not OrdStatus.FILLED:
@@ -279,8 +363,10 @@ class Order:
                 new_status = resume_to
         else:
             new_status = target
-        if not new_status.is_pending_request:
-            self.pending = None  # whatever was pending has been answered or overtaken
+        if pending is not None and not new_status.is_pending_request:
+            # whatever was pending has been answered or overtaken
+            child.pending = None  # type: ignore[union-attr]
+            child.version += 1  # type: ignore[union-attr]
         self.status = new_status
         self.version += 1
         return new_status
@@ -303,8 +389,16 @@ class Order:
             self.accepted = True
         return self._move(trigger)
 
-    def fill(self, exec_id: str, qty: Decimal, px: Decimal, broker_exec_id: str = "") -> Trigger:
-        """Book a fill; returns the trigger applied (PARTIAL_FILL or FILL)."""
+    def _working_child(self) -> ChildOrder:
+        child = self.child
+        if child is None:
+            raise UnknownExecution(f"order {self.order_id} has no child order at a broker")
+        return child
+
+    def fill(self, exec_id: str, qty: Decimal, px: Decimal, broker_exec_id: str = "",
+             child: ChildOrder | None = None) -> Trigger:
+        """Book a fill on ``child`` (by default the working one); returns the trigger
+        applied (PARTIAL_FILL or FILL)."""
         if qty <= ZERO:
             raise Overfill(f"order {self.order_id}: fill quantity {qty} is not positive")
         if px < ZERO:
@@ -317,26 +411,27 @@ class Order:
             )
         trigger = T.FILL if new_cum == self.order_qty else T.PARTIAL_FILL
         self.check(trigger)
+        (child or self._working_child())._book(Fill(exec_id, qty, px, broker_exec_id))
         self.cum_qty = new_cum
         self.notional += qty * px
         self.accepted = True  # a trade proves the broker took the order
-        self.fills.append(Fill(exec_id, qty, px, broker_exec_id))
         self._move(trigger)
         return trigger
 
-    def _find_fill(self, exec_id: str) -> Fill:
-        for booked in self.fills:
-            if booked.exec_id == exec_id or (
-                booked.broker_exec_id and booked.broker_exec_id == exec_id
-            ):
-                return booked
+    def _find_fill(self, exec_id: str) -> tuple[ChildOrder, Fill]:
+        for child in self.children:
+            for booked in child.fills:
+                if booked.exec_id == exec_id or (
+                    booked.broker_exec_id and booked.broker_exec_id == exec_id
+                ):
+                    return child, booked
         raise UnknownExecution(f"order {self.order_id}: no fill with ExecID {exec_id}")
 
     def bust(self, ref_exec_id: str) -> Fill:
         """Trade cancel (ExecType=H): remove the fill ``ref_exec_id``; returns it."""
         self.check(T.TRADE_CANCEL)
-        busted = self._find_fill(ref_exec_id)
-        self.fills.remove(busted)
+        child, busted = self._find_fill(ref_exec_id)
+        child._unbook(busted)
         self.cum_qty -= busted.qty
         self.notional -= busted.qty * busted.px
         self._move(T.TRADE_CANCEL)
@@ -346,7 +441,7 @@ class Order:
                 broker_exec_id: str = "") -> Fill:
         """Trade correct (ExecType=G): replace fill ``ref_exec_id`` by (qty, px)."""
         self.check(T.TRADE_CORRECT)
-        old = self._find_fill(ref_exec_id)
+        child, old = self._find_fill(ref_exec_id)
         if qty <= ZERO or px < ZERO:
             raise Overfill(f"order {self.order_id}: corrected fill {qty}@{px} is not valid")
         new_cum = self.cum_qty - old.qty + qty
@@ -355,8 +450,7 @@ class Order:
                 f"order {self.order_id}: correction takes CumQty to {new_cum}, "
                 f"above OrderQty {self.order_qty}"
             )
-        index = self.fills.index(old)
-        self.fills[index] = Fill(exec_id, qty, px, broker_exec_id)
+        child._rebook(old, Fill(exec_id, qty, px, broker_exec_id))
         self.cum_qty = new_cum
         self.notional += qty * px - old.qty * old.px
         self._move(T.TRADE_CORRECT)
@@ -365,8 +459,8 @@ class Order:
     def replace(self, order_qty: Decimal | None = None) -> OrdStatus:
         """The broker confirmed the pending replace: take its new terms.
 
-        ``order_qty`` is the OrderQty on the broker's Replaced report, if it gave one:
-        it is the quantity the broker is working, so it stands over the one we asked for
+        ``order_qty`` is the OrderQty on the broker's Replaced report, if it gave one: it
+        is the quantity the broker is working, so it stands over the one we asked for
         (#16: Appendix D C.3.c, fills during the pending replace took CumQty above the
         requested quantity and the broker raised OrderQty to CumQty). Only a broker
         quantity below CumQty (or not positive) is refused, and the order is left as it
@@ -401,7 +495,10 @@ class Order:
         if request.cl_ord_id:
             self.orig_cl_ord_id = self.cl_ord_id
             self.cl_ord_id = request.cl_ord_id
-        self.child_cl_ord_id = request.child_cl_ord_id
+        child = self._working_child()
+        child.prior_cl_ord_ids = child.cl_ord_ids
+        child.cl_ord_id = request.child_cl_ord_id
+        child.order_qty = self.order_qty
         self.accepted = True  # a confirmed replace proves the broker has the order
         return self._move(T.REPLACE)
 
@@ -410,15 +507,21 @@ class Order:
         self.check(T.RESTATE)
         if order_qty is not None and order_qty >= self.cum_qty and order_qty > ZERO:
             self.order_qty = order_qty
+            child = self.child
+            if child is not None and child.order_qty != order_qty:
+                child.order_qty = order_qty
+                child.version += 1
         return self._move(T.RESTATE)
 
     def request(self, pending: PendingRequest) -> OrdStatus:
         """Record a cancel or replace sent to the broker and move to the pending state."""
         trigger = T.CANCEL_REQUEST if pending.kind == "cancel" else T.REPLACE_REQUEST
         self.check(trigger)
+        child = self._working_child()
         if self.status in _HELD:
             pending.resume_status = self.status
-        self.pending = pending
+        child.pending = pending
+        child.version += 1
         return self._move(trigger)
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
-from oms.store.schema import executions, fix_sessions, order_events, orders
+from oms.app.records import Batch, ChildSnapshot, EventRecord, ExecutionRecord, OrderSnapshot
+from oms.store.schema import child_orders, executions, fix_sessions, order_events, orders
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +86,8 @@ _SESSION_MARKS = ("last_inbound_seq", "outbox_committed", "outbox_sent")
 JOURNALED: tuple[Journaled, ...] = (
     of_record(orders, OrderSnapshot, lambda batch: list(batch.orders.values()),
               key=("order_id",), newer="version"),
+    of_record(child_orders, ChildSnapshot, lambda batch: list(batch.children.values()),
+              key=("order_id", "child_id"), newer="version"),
     of_record(executions, ExecutionRecord, lambda batch: batch.executions),
     of_record(order_events, EventRecord, lambda batch: batch.events),
     # the sequence and outbox marks; nothing fills the session's other columns yet: a row

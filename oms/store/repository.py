@@ -24,8 +24,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import StoreError
-from oms.domain.order import Fill, Order, pending_from_json
-from oms.store.schema import TERMINAL_STATUS_VALUES, executions, order_events, orders
+from oms.domain.order import ChildOrder, Fill, Order, pending_from_json
+from oms.store.schema import (
+    TERMINAL_STATUS_VALUES,
+    child_orders,
+    executions,
+    order_events,
+    orders,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +79,9 @@ def _find(fills: list[Fill], ref: str) -> int:
 
 
 def replay_fills(rows: Iterable[Any]) -> dict[str, list[Fill]]:
-    """Live fills per order_id from execution rows (order_id, exec_type, exec_id, last_qty,
-    last_px, broker_exec_id, exec_ref_id) given in ``seq`` order."""
+    """Live fills per key from execution rows (key, exec_type, exec_id, last_qty, last_px,
+    broker_exec_id, exec_ref_id) given in ``seq`` order; the key is an order_id or a
+    child_id."""
     by_order: dict[str, list[Fill]] = {}
     for order_id, exec_type, exec_id, last_qty, last_px, broker_exec_id, exec_ref_id in rows:
         fills = by_order.get(order_id)
@@ -99,10 +106,12 @@ def replay_fills(rows: Iterable[Any]) -> dict[str, list[Fill]]:
     return by_order
 
 
-def _fill_rows(connection: Connection, open_only: bool) -> Sequence[Any]:
+def _fill_rows(connection: Connection, open_only: bool, by: str = "order_id"
+               ) -> Sequence[Any]:
+    """Execution rows for ``replay_fills``, keyed by ``by`` (order_id or child_id)."""
     e = executions.c
     query = sa.select(
-        e.order_id,
+        e[by],
         e.exec_type,
         e.exec_id,
         e.last_qty,
@@ -119,12 +128,14 @@ def _fill_rows(connection: Connection, open_only: bool) -> Sequence[Any]:
 
 # --- start-up ---------------------------------------------------------------------------
 def load_open_orders(engine: Engine) -> list[Order]:
-    """Every order that is not Filled, Canceled, Rejected or Expired, with its fills.
+    """Every order that is not Filled, Canceled, Rejected or Expired, with its children and
+    their fills.
 
-    CumQty and notional come from the order row; a row whose fills do not add up to its
-    CumQty is logged at WARNING (``order_fill_consistency`` lists them).
+    A row whose CumQty is not what its children's fills add up to is logged at WARNING
+    (``order_fill_consistency`` lists them); the fills stand.
     """
     o = orders.c
+    c = child_orders.c
     query = (
         sa.select(
             o.order_id,
@@ -143,27 +154,69 @@ def load_open_orders(engine: Engine) -> list[Order]:
             o.created_at,
             o.status,
             o.cum_qty,
-            o.notional,
             o.accepted,
-            o.route,
-            o.child_cl_ord_id,
-            o.broker_order_id,
-            o.pending,
             o.text,
             o.version,
         )
         .where(o.status.not_in(TERMINAL_STATUS_VALUES))
         .order_by(o.created_at, o.order_id)
     )
+    children_query = (
+        sa.select(c.child_id, c.order_id, c.route, c.session, c.cl_ord_id, c.prior_cl_ord_ids,
+                  c.broker_order_id, c.order_qty, c.pending, c.version, c.created_at)
+        .join(orders, o.order_id == c.order_id)
+        .where(o.status.not_in(TERMINAL_STATUS_VALUES))
+        .order_by(c.created_at, c.child_id)
+    )
     with _bulk():
         with _read(engine) as connection, connection.begin():
             order_rows = connection.execute(query).all()
-            fills_by_order = replay_fills(_fill_rows(connection, open_only=True))
-        return [_order(row, fills_by_order.get(row[0], [])) for row in order_rows]
+            child_rows = connection.execute(children_query).all()
+            fills_by_child = replay_fills(_fill_rows(connection, open_only=True, by="child_id"))
+            broker_ids = _broker_order_ids(connection)
+        children: dict[str, list[ChildOrder]] = {}
+        for row in child_rows:
+            child = _child(row, fills_by_child.get(row[0], []))
+            child.broker_order_id = broker_ids.get(child.child_id) or child.broker_order_id
+            children.setdefault(child.order_id, []).append(child)
+        return [_order(row, children.get(row[0], [])) for row in order_rows]
 
 
-def _order(row: Any, fills: list[Fill]) -> Order:
-    """An ``Order`` from a row of ``load_open_orders``'s query and its replayed fills."""
+def _broker_order_ids(connection: Connection) -> dict[str, str]:
+    """child_id -> the broker's OrderID on its latest execution that has one (open orders)."""
+    e = executions.c
+    rows = connection.execute(
+        sa.select(e.child_id, e.broker_order_id)
+        .join(orders, orders.c.order_id == e.order_id)
+        .where(e.broker_order_id != "", orders.c.status.not_in(TERMINAL_STATUS_VALUES))
+        .order_by(e.seq)
+    ).all()
+    return dict(rows)  # later rows replace earlier ones
+
+
+def _child(row: Any, fills: list[Fill]) -> ChildOrder:
+    """A ``ChildOrder`` from a row of ``load_open_orders``'s query and its replayed fills."""
+    (child_id, order_id, route, session, cl_ord_id, prior, broker_order_id, order_qty,
+     pending, version, created_at) = row
+    cum_qty = notional = ZERO
+    for fill in fills:
+        cum_qty += fill.qty
+        notional += fill.qty * fill.px
+    try:
+        request = pending_from_json(pending)
+    except (KeyError, ValueError) as exc:
+        raise StoreError(f"child order {child_id} cannot be loaded: bad stored value {exc}"
+                         ) from exc
+    return ChildOrder(
+        child_id=child_id, order_id=order_id, route=route, session=session,
+        cl_ord_id=cl_ord_id, order_qty=order_qty,
+        prior_cl_ord_ids=tuple(prior.split()), broker_order_id=broker_order_id,
+        pending=request, fills=fills, cum_qty=cum_qty, notional=notional,
+        created_at=created_at, version=version, journaled=version)
+
+
+def _order(row: Any, children: list[ChildOrder]) -> Order:
+    """An ``Order`` from a row of ``load_open_orders``'s query and its children."""
     (
         order_id,
         session,
@@ -181,12 +234,7 @@ def _order(row: Any, fills: list[Fill]) -> Order:
         created_at,
         status,
         cum_qty,
-        notional,
         accepted,
-        route,
-        child_cl_ord_id,
-        broker_order_id,
-        pending,
         text,
         version,
     ) = row
@@ -207,24 +255,17 @@ def _order(row: Any, fills: list[Fill]) -> Order:
             orig_cl_ord_id=orig_cl_ord_id,
             created_at=created_at,
             status=_STATUSES[status],
-            cum_qty=cum_qty,
-            notional=notional,
             accepted=bool(accepted),
-            route=route,
-            child_cl_ord_id=child_cl_ord_id,
-            broker_order_id=broker_order_id,
-            pending=pending_from_json(pending),
             text=text,
-            fills=fills,
             version=version,
         )
     except (KeyError, ValueError) as exc:
         raise StoreError(f"order {order_id} cannot be loaded: bad stored value {exc}") from exc
-    filled = ZERO
-    for fill in fills:
-        filled += fill.qty
-    if filled != cum_qty:
-        log.warning("order %s: CumQty %s but its fills add up to %s", order_id, cum_qty, filled)
+    for child in children:
+        order.route_to(child)
+    if order.cum_qty != cum_qty:
+        log.warning("order %s: CumQty %s but its fills add up to %s", order_id, cum_qty,
+                    order.cum_qty)
     return order
 
 
@@ -263,10 +304,16 @@ def load_session_cl_ord_ids(engine: Engine, session: str, since: datetime) -> se
 def list_orders(
     engine: Engine, status: Literal["open", "all"] = "open", limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """Order rows as dicts, newest first; ``status="open"`` leaves out terminal orders."""
+    """Order rows as dicts, newest first; ``status="open"`` leaves out terminal orders.
+    Each row also has its latest child's route, ClOrdID (``child_cl_ord_id``), broker
+    OrderID and pending request ("" before it is routed)."""
     if status not in ("open", "all"):
         raise ValueError(f"status must be 'open' or 'all', not {status!r}")
-    query = sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+    query = sa.select(
+        orders, _latest_child_column("route"),
+        _latest_child_column("cl_ord_id", "child_cl_ord_id"),
+        _broker_order_id_column(), _latest_child_column("pending"),
+    ).order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
     if status == "open":
         query = query.where(orders.c.status.not_in(TERMINAL_STATUS_VALUES))
     if limit is not None:
@@ -275,13 +322,39 @@ def list_orders(
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
+def _latest_child_column(name: str, label: str = "") -> Any:
+    """The column ``name`` of an order's latest child ("" before it is routed)."""
+    c = child_orders.c
+    latest = (sa.select(c[name]).where(c.order_id == orders.c.order_id)
+              .order_by(c.created_at.desc(), c.child_id.desc()).limit(1)
+              .correlate(orders).scalar_subquery())
+    return sa.func.coalesce(latest, "").label(label or name)
+
+
+def _broker_order_id_column() -> Any:
+    """The broker's OrderID of an order: on its latest execution that has one, else on its
+    latest child's row ("" before the broker gave one)."""
+    e = executions.c
+    latest = (sa.select(e.broker_order_id)
+              .where(e.order_id == orders.c.order_id, e.broker_order_id != "")
+              .order_by(e.seq.desc()).limit(1).correlate(orders).scalar_subquery())
+    child = _latest_child_column("broker_order_id")
+    return sa.func.coalesce(latest, child.element).label("broker_order_id")
+
+
 def get_order(engine: Engine, order_id: str) -> dict[str, Any] | None:
-    """``{"order": row, "executions": [rows by seq], "events": [rows by id]}`` or None."""
+    """``{"order": row, "children": [rows by creation], "executions": [rows by seq],
+    "events": [rows by id]}`` or None."""
     with _read(engine) as connection, connection.begin():
         row = connection.execute(sa.select(orders).where(orders.c.order_id == order_id))
         order = row.mappings().first()
         if order is None:
             return None
+        children = connection.execute(
+            sa.select(child_orders)
+            .where(child_orders.c.order_id == order_id)
+            .order_by(child_orders.c.created_at, child_orders.c.child_id)
+        ).mappings()
         execs = connection.execute(
             sa.select(executions)
             .where(executions.c.order_id == order_id)
@@ -292,9 +365,17 @@ def get_order(engine: Engine, order_id: str) -> dict[str, Any] | None:
             .where(order_events.c.order_id == order_id)
             .order_by(order_events.c.id)
         ).mappings()
+        execution_rows = [dict(r) for r in execs]
+        child_rows = [dict(r) for r in children]
+        # a child's broker OrderID: its latest execution's that has one, else its row's
+        latest = {r["child_id"]: r["broker_order_id"] for r in execution_rows
+                  if r["broker_order_id"]}
+        for child in child_rows:
+            child["broker_order_id"] = latest.get(child["child_id"]) or child["broker_order_id"]
         return {
             "order": dict(order),
-            "executions": [dict(r) for r in execs],
+            "children": child_rows,
+            "executions": execution_rows,
             "events": [dict(r) for r in events],
         }
 

@@ -60,10 +60,6 @@ orders = sa.Table(
     sa.Column("avg_px", Amount(), nullable=False),
     sa.Column("notional", Amount(), nullable=False),
     sa.Column("accepted", sa.Boolean(), nullable=False),
-    _str("route"),
-    _str("child_cl_ord_id"),
-    _str("broker_order_id"),
-    sa.Column("pending", sa.Text(), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
@@ -71,7 +67,31 @@ orders = sa.Table(
     # No index on status: every fill changes it, and an index on it would keep PostgreSQL
     # from updating the row in place (HOT); room is left in each page for those updates.
     sa.Index("ix_orders_session_cl_ord_id", "session", "cl_ord_id"),
-    sa.Index("ix_orders_child_cl_ord_id", "child_cl_ord_id"),
+    postgresql_with={"fillfactor": 70},
+)
+
+# an order's child orders at brokers (#17, migration 0004); its fills are the executions
+# whose child_id names it
+child_orders = sa.Table(
+    "child_orders",
+    metadata,
+    # keyed by the parent first: an order's children are one range of the key, and on
+    # SQLite (WITHOUT ROWID) the key is the table, so a child row is one B-tree write
+    sa.Column("order_id", sa.String(), primary_key=True),  # the parent
+    sa.Column("child_id", sa.String(), primary_key=True),  # its first ClOrdID
+    _str("route"),  # the broker's name in the config
+    _str("session"),  # the broker's FIX session ("" on a child from before 0004)
+    _str("cl_ord_id"),  # its ClOrdID at the broker now
+    sa.Column("prior_cl_ord_ids", sa.Text(), nullable=False),  # space-separated, oldest first
+    _str("broker_order_id"),
+    sa.Column("order_qty", Amount(), nullable=False),
+    sa.Column("pending", sa.Text(), nullable=False),  # JSON of its outstanding request
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # no index on cl_ord_id: the core finds a child by any of its ClOrdIDs in memory, and
+    # an index would cost every child row written a B-tree insert
+    sqlite_with_rowid=False,
     postgresql_with={"fillfactor": 70},
 )
 
@@ -93,6 +113,11 @@ executions = sa.Table(
     _str("broker_exec_id"),
     sa.Column("transact_time", UtcDateTime(), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
+    # the child order whose execution it is; "" for an order never routed (#17, 0004)
+    sa.Column("child_id", sa.String(), nullable=False, server_default=""),
+    # the broker's OrderID on the report it came from ("" for ours): a child's broker
+    # OrderID is its latest execution's, or its row's (#17, 0004)
+    sa.Column("broker_order_id", sa.String(), nullable=False, server_default=""),
     sa.Index("ix_executions_order_id", "order_id"),
     # a broker ExecID counts once per broker session; ours carry "" and are exempt
     sa.Index(

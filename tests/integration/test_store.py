@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from oms.app.base import order_snapshot
-from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot
+from oms.app.base import child_snapshot, order_snapshot
+from oms.app.records import Batch, ChildSnapshot, EventRecord, ExecutionRecord, OrderSnapshot
 from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import StoreError
-from oms.domain.order import Order, PendingRequest, Trigger
+from oms.domain.order import ChildOrder, Order, PendingRequest, Trigger
 from oms.localproc import free_port
 from oms.store import (
     JournalWriter,
@@ -45,6 +45,7 @@ from oms.store import (
 )
 from oms.store.db import SQLITE_PAGE_SIZE
 from oms.store.schema import (
+    child_orders,
     executions,
     fix_sessions,
     market_data,
@@ -61,7 +62,8 @@ _exec_ids = count(1)
 
 # --- builders ---------------------------------------------------------------------------
 def new_order(order_id: str = "O1", qty: str = "100", created_at: datetime = T0) -> Order:
-    return Order(
+    """An order with its child K-<order_id> at BROKER1."""
+    order = Order(
         order_id=order_id,
         session=SESSION,
         cl_ord_id=f"C-{order_id}",
@@ -73,9 +75,16 @@ def new_order(order_id: str = "O1", qty: str = "100", created_at: datetime = T0)
         time_in_force=TimeInForce.GTC,
         account="ACC1",
         created_at=created_at,
-        route="BROKER1",
-        child_cl_ord_id=f"K-{order_id}",
     )
+    order.route_to(ChildOrder(f"K-{order_id}", order_id, "BROKER1", BROKER, f"K-{order_id}",
+                              Decimal(qty), created_at=created_at))
+    return order
+
+
+def children_of(*orders_: Order, updated_at: datetime = T0) -> dict[str, ChildSnapshot]:
+    """The child rows the core would journal for ``orders_`` now."""
+    return {child.child_id: child_snapshot(child, updated_at)
+            for order in orders_ for child in order.children}
 
 
 def snapshot(order: Order, updated_at: datetime = T0) -> OrderSnapshot:
@@ -106,6 +115,7 @@ def execution(
         broker_session=BROKER if broker_exec_id else "",
         broker_exec_id=broker_exec_id,
         transact_time=T0,
+        child_id=order.child.child_id if order.child is not None else "",
     )
 
 
@@ -195,6 +205,59 @@ def test_a_blotter_of_the_first_revision_keeps_its_journal_through_the_upgrade(
             row = connection.execute(sa.select(order_events.c.kind, order_events.c.body,
                                                order_events.c.transition)).one()
         assert tuple(row) == ("transition", "NEW -> FILLED", "")
+    finally:
+        engine.dispose()
+
+
+def test_a_blotter_of_the_previous_version_gets_child_orders_with_its_children(
+        database_url: str) -> None:
+    # #17: 0004 moves each routed order's child out of ``orders`` into ``child_orders``,
+    # and names it on the order's executions; an order never routed gets no child
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0003")
+        columns = ("order_id, session, cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, "
+                   "time_in_force, order_qty, price, stop_px, account, ex_destination, status, "
+                   "cum_qty, leaves_qty, avg_px, notional, accepted, route, child_cl_ord_id, "
+                   "broker_order_id, pending, text, version, created_at, updated_at")
+        pending = ('{"kind":"cancel","cl_ord_id":"C2","orig_cl_ord_id":"C1",'
+                   '"child_cl_ord_id":"K9","order_qty":null,"price":null,"stop_px":null,'
+                   '"ord_type":null,"time_in_force":null,"operator":false,"resume_status":null}')
+        stamp = "'2024-03-01 14:30:00.000000'"
+        with engine.begin() as connection:
+            for values in (
+                f"'O1', 'S', 'C1', '', 'IBM', '1', '2', '0', '100', '10', NULL, '', '', '6', "
+                f"'40', '60', '10', '400', true, 'SIM', 'K1', 'B1', '{pending}', '', 4, "
+                f"{stamp}, {stamp}",
+                f"'O2', 'S', 'C5', '', 'IBM', '1', '2', '0', '100', '10', NULL, '', '', '8', "
+                f"'0', '0', '0', '0', false, '', '', '', '', 'No route', 1, {stamp}, {stamp}",
+            ):
+                connection.exec_driver_sql(f"INSERT INTO orders ({columns}) VALUES ({values})")
+            connection.exec_driver_sql(
+                "INSERT INTO executions (exec_id, order_id, exec_type, ord_status, last_qty, "
+                "last_px, cum_qty, leaves_qty, avg_px, exec_ref_id, broker_session, "
+                "broker_exec_id, transact_time, text) VALUES "
+                f"('E1', 'O1', 'F', '1', '40', '10', '40', '60', '10', '', 'B', 'X1', {stamp}, ''),"
+                f"('E2', 'O2', '8', '8', '0', '0', '0', '0', '0', '', '', '', {stamp}, '')")
+
+        # Act
+        upgrade(engine)
+
+        # Assert
+        with engine.connect() as connection:
+            children = connection.execute(sa.select(child_orders)).mappings().all()
+            executions_ = dict(connection.execute(
+                sa.select(executions.c.exec_id, executions.c.child_id)).all())
+        assert [(c["child_id"], c["order_id"], c["route"], c["session"], c["cl_ord_id"],
+                 c["broker_order_id"], c["order_qty"], c["pending"], c["version"])
+                for c in children] == [("K1", "O1", "SIM", "", "K1", "B1", Decimal("100"),
+                                        pending, 4)]
+        assert executions_ == {"E1": "K1", "E2": ""}
+        [order] = load_open_orders(engine)
+        assert order.order_id == "O1" and order.status is OrdStatus.PENDING_CANCEL
+        assert [(c.child_id, c.cum_qty) for c in order.children] == [("K1", Decimal("40"))]
+        assert order.pending is not None and order.pending.child_cl_ord_id == "K9"
+        assert order.cum_qty == Decimal("40") and order.avg_px == Decimal("10")
     finally:
         engine.dispose()
 
@@ -374,19 +437,29 @@ def test_state_changes_and_a_replace_each_leave_the_row_and_its_lookups_as_the_o
     engine: sa.Engine, writer: JournalWriter
 ) -> None:
     # #3: on SQLite an order row is first written with an upsert that leaves the indexed
-    # columns alone, and again in full when they changed (a replace's new ClOrdIDs)
+    # columns alone, and again in full when they changed (a replace's new ClOrdIDs); #17:
+    # the child's row the same way
     # Arrange: two orders in each group, one of them replaced in the third
     placed = [new_order("O1"), new_order("O2")]
-    groups = [Batch(orders={o.order_id: snapshot(o) for o in placed})]
+    groups = [Batch(orders={o.order_id: snapshot(o) for o in placed},
+                    children=children_of(*placed))]
     for order in placed:
         order.apply(Trigger.ACCEPT)
-    groups.append(Batch(orders={o.order_id: snapshot(o) for o in placed}))
+        assert order.child is not None
+        order.child.known_as(f"B-{order.order_id}")
+    groups.append(Batch(orders={o.order_id: snapshot(o) for o in placed},
+                        children=children_of(*placed)))
     replaced, filled = placed
     replaced.orig_cl_ord_id, replaced.cl_ord_id = replaced.cl_ord_id, "C-O1-2"
-    replaced.child_cl_ord_id, replaced.order_qty = "K-O1-2", Decimal("150")
+    replaced.order_qty = Decimal("150")
+    child = replaced.child
+    assert child is not None
+    child.prior_cl_ord_ids, child.cl_ord_id = child.cl_ord_ids, "K-O1-2"
+    child.version += 1
     replaced.version += 1
     filled.fill("X-f", Decimal("100"), Decimal("10.25"))
-    groups.append(Batch(orders={o.order_id: snapshot(o) for o in placed}))
+    groups.append(Batch(orders={o.order_id: snapshot(o) for o in placed},
+                        children=children_of(replaced)))
 
     # Act
     for group in groups:
@@ -396,17 +469,26 @@ def test_state_changes_and_a_replace_each_leave_the_row_and_its_lookups_as_the_o
     # Assert: every column as the order is now, and its row found through each index
     with engine.connect() as connection:
         rows = {row.order_id: row for row in connection.execute(sa.select(orders))}
+        child_rows = {row.child_id: row for row in connection.execute(sa.select(child_orders))}
         by_client = connection.execute(
             sa.select(orders.c.order_id).where(orders.c.session == SESSION,
                                               orders.c.cl_ord_id == "C-O1-2")).scalars().all()
         by_child = connection.execute(
-            sa.select(orders.c.order_id).where(orders.c.child_cl_ord_id.in_(
-                ["K-O1", "K-O1-2", "K-O2"])).order_by(orders.c.child_cl_ord_id)).scalars().all()
+            sa.select(child_orders.c.order_id).where(child_orders.c.cl_ord_id.in_(
+                ["K-O1", "K-O1-2", "K-O2"])).order_by(child_orders.c.cl_ord_id)
+        ).scalars().all()
     for order in placed:
         stored = rows[order.order_id]._asdict()
         expected = dataclasses.asdict(snapshot(order))
         assert {name: stored[name] for name in expected} == expected
-    assert (rows["O1"].cl_ord_id, rows["O1"].child_cl_ord_id) == ("C-O1-2", "K-O1-2")
+        for child_id, expected_child in children_of(order).items():
+            stored = child_rows[child_id]._asdict()
+            assert {name: stored[name] for name in dataclasses.asdict(expected_child)} == \
+                dataclasses.asdict(expected_child)
+    assert rows["O1"].cl_ord_id == "C-O1-2"
+    assert (child_rows["K-O1"].cl_ord_id, child_rows["K-O1"].prior_cl_ord_ids) == (
+        "K-O1-2", "K-O1")
+    assert child_rows["K-O2"].broker_order_id == "B-O2"
     assert rows["O2"].status == OrdStatus.FILLED.value and rows["O2"].version == 2
     assert by_client == ["O1"] and by_child == ["O1", "O2"]
     assert writer.rows_skipped == 0 and writer.failures == 0
@@ -419,6 +501,7 @@ def test_open_orders_reload_with_fills_a_bust_and_a_correction(
     order = new_order(qty="1000")
     order.apply(Trigger.ACCEPT)
     records = [execution(order, "0", "E0")]
+    records[0].broker_order_id = "BO-1"
     order.fill("E1", Decimal("100"), Decimal("10.10"), "B1")
     records.append(execution(order, "F", "E1", "100", "10.10", broker_exec_id="B1"))
     order.fill("E2", Decimal("200"), Decimal("10.20"), "B2")
@@ -429,6 +512,7 @@ def test_open_orders_reload_with_fills_a_bust_and_a_correction(
     records.append(execution(order, "H", "E4", exec_ref_id="E1", broker_exec_id="B4"))
     order.correct("E2", "E5", Decimal("150"), Decimal("10.25"), "B5")
     records.append(execution(order, "G", "E5", "150", "10.25", "E2", broker_exec_id="B5"))
+    records[-1].broker_order_id = "BO-2"  # the broker gave the order a new OrderID
     order.request(PendingRequest("cancel", "C-cxl", order.cl_ord_id, "K-cxl"))
     finished = new_order("O2")
     finished.apply(Trigger.ACCEPT)
@@ -436,7 +520,8 @@ def test_open_orders_reload_with_fills_a_bust_and_a_correction(
 
     # Act
     assert writer.write_now(
-        Batch(orders={"O1": snapshot(order), "O2": snapshot(finished)}, executions=records)
+        Batch(orders={"O1": snapshot(order), "O2": snapshot(finished)},
+              children=children_of(order, finished), executions=records)
     )
     loaded = load_open_orders(engine)
 
@@ -456,6 +541,10 @@ def test_open_orders_reload_with_fills_a_bust_and_a_correction(
     assert reloaded.version == order.version
     assert reloaded.accepted is True
     assert reloaded.created_at == T0
+    assert [(c.child_id, c.route, c.session, c.cl_ord_id, c.cum_qty) for c in
+            reloaded.children] == [("K-O1", "BROKER1", BROKER, "K-O1", Decimal("450"))]
+    # the broker's OrderID was never on the child's row: its latest execution has it
+    assert reloaded.children[0].broker_order_id == "BO-2"
     assert order_fill_consistency(engine) == []
     # the reloaded order keeps working: the domain can cancel against its fills
     reloaded.apply(Trigger.CANCEL)

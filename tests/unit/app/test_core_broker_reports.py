@@ -205,7 +205,7 @@ def test_broker_report_illegal_for_the_order_is_journaled_as_an_error_and_change
         order.avg_px,
         order.version,
         order.cl_ord_id,
-        order.child_cl_ord_id,
+        order.child.cl_ord_id,
         order.pending,
         len(order.fills),
     )
@@ -229,7 +229,7 @@ def test_broker_report_illegal_for_the_order_is_journaled_as_an_error_and_change
         order.avg_px,
         order.version,
         order.cl_ord_id,
-        order.child_cl_ord_id,
+        order.child.cl_ord_id,
         order.pending,
         len(order.fills),
     ) == before

@@ -252,8 +252,8 @@ def test_the_sender_thread_keeps_commit_order_and_replies_come_after_their_messa
         core.stop()
 
     # Assert
-    children = [core.by_upstream[(CLIENT, f"B{n}")].child_cl_ord_id for n in range(40)]
-    children += [core.by_upstream[(CLIENT, f"S{n}")].child_cl_ord_id for n in range(10)]
+    children = [core.by_upstream[(CLIENT, f"B{n}")].child.cl_ord_id for n in range(40)]
+    children += [core.by_upstream[(CLIENT, f"S{n}")].child.cl_ord_id for n in range(10)]
     assert [dict(m.fields)[11] for m in sender.sent] == children
     assert sent_at_first_barrier == 40
     assert sender.threads == {"oms-core", "oms-sender"}
@@ -284,6 +284,6 @@ def test_a_batch_committed_after_the_core_stopped_is_still_sent():
 
     # Assert
     assert done.result(timeout=0) is True
-    children = [core.by_upstream[(CLIENT, f"L{n}")].child_cl_ord_id for n in range(3)]
+    children = [core.by_upstream[(CLIENT, f"L{n}")].child.cl_ord_id for n in range(3)]
     assert [(m.session, m.msg_type, dict(m.fields)[11]) for m in sender.sent] == [
         (BROKER, "D", child) for child in children]

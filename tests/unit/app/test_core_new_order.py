@@ -92,7 +92,7 @@ def test_broker_ack_becomes_a_new_report_with_our_order_id_and_our_exec_id():
     )
     assert report[1] == "ACC1"
     assert report[60] == START_FIX
-    assert order.broker_order_id == "BRK-77"
+    assert order.child.broker_order_id == "BRK-77"
 
 
 def test_partial_fill_then_fill_report_quantities_we_computed():
@@ -149,8 +149,8 @@ def test_fill_batches_carry_the_order_snapshot_and_the_execution_record():
         D(50),
         D(10),
     )
-    assert snapshot.child_cl_ord_id == harness.child("D")
     [execution] = step.batch.executions
+    assert execution.child_id == harness.child("D")  # #17: the fill is its child's
     report = step.only_upstream("8")
     assert execution.exec_id == report[17]
     assert (execution.exec_type, execution.ord_status) == ("F", "1")
@@ -264,7 +264,7 @@ def test_duplicate_cl_ord_id_of_a_live_order_is_rejected_and_the_live_order_is_u
     # Arrange
     harness = Harness()
     live = harness.working_order(qty="100", filled="40")
-    status, qty, version, child = live.status, live.order_qty, live.version, live.child_cl_ord_id
+    status, qty, version, child = live.status, live.order_qty, live.version, live.child.cl_ord_id
 
     # Act
     step = harness.run(submit_order("C1", order_qty=D(500)))
@@ -273,7 +273,7 @@ def test_duplicate_cl_ord_id_of_a_live_order_is_rejected_and_the_live_order_is_u
     report = _assert_rejected(step, "C1", "6", "Duplicate ClOrdID C1")
     assert report[37] != live.order_id
     assert harness.order("C1") is live
-    assert (live.status, live.order_qty, live.version, live.child_cl_ord_id) == (
+    assert (live.status, live.order_qty, live.version, live.child.cl_ord_id) == (
         status,
         qty,
         version,
@@ -293,7 +293,7 @@ def test_cl_ord_id_of_a_finished_order_may_be_used_again():
     # Assert
     child = step.only_to_broker("D")
     assert child[38] == "20"
-    assert child[11] != first.child_cl_ord_id
+    assert child[11] != first.child.cl_ord_id
     assert harness.order("C1") is not first
     assert step.upstream == []
 

@@ -68,3 +68,36 @@ def test_a_subscriber_sees_the_events_and_adds_to_the_same_batch():
     assert [type(e) for e in seen] == [OrderAccepted, ChildRouted, type(seen[2]), OrderFilled]
     assert [m.msg_type for m in step.upstream] == ["8", "9"]
     assert [e.msg_type for e in step.batch.events if e.kind == "out"] == ["8", "9"]
+
+
+def test_every_event_class_is_a_kind_a_subscriber_can_get():
+    # a new event class left out of EVENT_KINDS would reach no "every event" subscriber
+    from oms.app import events
+
+    declared = {cls for cls in vars(events).values()
+                if isinstance(cls, type) and issubclass(cls, events.OrderEvent)
+                and cls is not events.OrderEvent}
+    assert declared == set(events.EVENT_KINDS)
+
+
+def test_a_childs_broker_order_id_rides_on_the_execution_row_or_else_on_the_childs_row():
+    # #17: the broker's OrderID of an acknowledgement is kept on its execution row, so the
+    # child's row is not written again; one that comes on a report with no execution row
+    # (a broker PendingNew) is kept on the child's row
+    # Arrange
+    harness = Harness()
+    routed = harness.run(submit_order())
+
+    # Act
+    pending_new = harness.broker("A", broker_order_id="BRK-0")
+    ack = harness.ack(broker_order_id="BRK-1")
+
+    # Assert
+    child_id = harness.child("D")
+    assert list(routed.batch.children) == [child_id]
+    assert pending_new.batch.executions == []
+    assert pending_new.batch.children[child_id].broker_order_id == "BRK-0"
+    [execution] = ack.batch.executions
+    assert (execution.child_id, execution.broker_order_id) == (child_id, "BRK-1")
+    assert ack.batch.children == {}
+    assert harness.order().child.broker_order_id == "BRK-1"

@@ -67,7 +67,9 @@ def test_broker_replaced_is_reported_with_the_new_terms_and_leaves_from_them():
     )
     snapshot = step.batch.orders["O0-1"]
     assert (snapshot.cl_ord_id, snapshot.orig_cl_ord_id, snapshot.order_qty) == ("C3", "C1", D(80))
-    assert snapshot.child_cl_ord_id == harness.child("G")
+    child_row = step.batch.children[harness.child("D")]  # #17: a child keeps its first id
+    assert (child_row.cl_ord_id, child_row.prior_cl_ord_ids) == (harness.child("G"),
+                                                                 harness.child("D"))
 
 
 def test_fills_for_the_replaced_child_still_reach_the_order():

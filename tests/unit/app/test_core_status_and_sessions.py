@@ -147,11 +147,11 @@ def test_broker_logon_asks_the_status_of_orders_whose_last_request_is_unanswered
     assert [m.msg_type for m in step.to_broker] == ["H", "H"]
     assert queries[0] == {
         37: "BRK-1",
-        11: harness.core.orders["O0-1"].child_cl_ord_id,
+        11: harness.core.orders["O0-1"].child.cl_ord_id,
         55: "ACME",
         54: "1",
     }
-    assert queries[1][11] == harness.core.orders["O0-2"].child_cl_ord_id
+    assert queries[1][11] == harness.core.orders["O0-2"].child.cl_ord_id
     assert 37 not in queries[1]  # never acknowledged: no broker OrderID yet
     assert step.upstream == []
     assert [e.kind for e in step.batch.events][0] == "session"
@@ -188,7 +188,7 @@ def open_orders_of_every_kind(harness: Harness) -> list[str]:
         if cl_ord_id == "C7":
             harness.broker("3", cl_ord_id=child)
     harness.run(cancel_order("C6", "C5"))
-    return [harness.order(c).child_cl_ord_id for c in ("C1", "C2", "C3", "C5", "C7")]
+    return [harness.order(c).child.cl_ord_id for c in ("C1", "C2", "C3", "C5", "C7")]
 
 
 def queried(step) -> list[str]:

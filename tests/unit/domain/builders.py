@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
-from oms.domain.order import Order, PendingRequest, Trigger
+from oms.domain.order import ChildOrder, Order, PendingRequest, Trigger
 
 S = OrdStatus
 T = Trigger
@@ -36,8 +36,9 @@ def new_order(
     *,
     time_in_force: TimeInForce = TimeInForce.DAY,
 ) -> Order:
-    """A limit order to buy, as it stands once received: PendingNew, nothing filled."""
-    return Order(
+    """A limit order to buy, as it stands once routed: PendingNew, nothing filled, its one
+    child K1 at BROKER1."""
+    order = Order(
         order_id=ORDER_ID,
         session="FIX.4.4:OMS->CLIENT1",
         cl_ord_id="C1",
@@ -47,9 +48,10 @@ def new_order(
         order_qty=D(order_qty),
         price=D("10.00"),
         time_in_force=time_in_force,
-        route="BROKER1",
-        child_cl_ord_id="K1",
     )
+    order.route_to(ChildOrder("K1", ORDER_ID, "BROKER1", "FIX.4.4:OMS->BROKER1", "K1",
+                              D(order_qty)))
+    return order
 
 
 def cancel_request() -> PendingRequest:

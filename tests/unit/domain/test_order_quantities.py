@@ -270,7 +270,7 @@ def test_replace_takes_the_new_terms_and_chains_the_clordids():
     assert status is S.PARTIALLY_FILLED
     assert (order.order_qty, order.price) == (D(150), D("9.50"))
     assert (order.cum_qty, order.leaves_qty) == (D(40), D(110))
-    assert (order.cl_ord_id, order.orig_cl_ord_id, order.child_cl_ord_id) == ("C2", "C1", "K2")
+    assert (order.cl_ord_id, order.orig_cl_ord_id, order.child.cl_ord_id) == ("C2", "C1", "K2")
     assert order.pending is None
 
 
@@ -292,7 +292,7 @@ def test_operator_replace_keeps_the_client_clordid():
     order.replace()
 
     # Assert
-    assert (order.cl_ord_id, order.orig_cl_ord_id, order.child_cl_ord_id) == ("C1", "", "K2")
+    assert (order.cl_ord_id, order.orig_cl_ord_id, order.child.cl_ord_id) == ("C1", "", "K2")
     assert (order.order_qty, order.price) == (D(100), D("9.90"))
     assert order.status is S.NEW
 

@@ -9,7 +9,7 @@ import pytest
 
 from oms.app.ports import Denial
 from oms.domain.enums import OrdType, Side
-from oms.domain.order import Order
+from oms.domain.order import ChildOrder, Order, Trigger
 from oms.risk.checks import FieldChecks
 from tests.unit.app.harness import broker_report, cancel_order, replace_order, submit_order
 
@@ -64,7 +64,10 @@ def test_a_cancel_must_name_the_order_side_and_symbol():
 
 
 def test_a_replace_may_not_go_below_the_filled_quantity():
-    order = _order(cum_qty=D(60))
+    order = _order()
+    order.route_to(ChildOrder("K1", "O1", "SIM", "S2", "K1", D(100)))
+    order.apply(Trigger.ACCEPT)
+    order.fill("E1", D(60), D(10))
 
     assert FieldChecks().check_replace(replace_order(order_qty=D(80)), order) == ""
     assert FieldChecks().check_replace(replace_order(order_qty=D(50)), order) == \

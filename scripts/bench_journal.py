@@ -39,7 +39,13 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from oms.app.records import Batch, EventRecord, ExecutionRecord, OrderSnapshot  # noqa: E402
+from oms.app.records import (  # noqa: E402
+    Batch,
+    ChildSnapshot,
+    EventRecord,
+    ExecutionRecord,
+    OrderSnapshot,
+)
 from oms.percentiles import percentiles  # noqa: E402
 from oms.store import JournalWriter, make_engine, schema, upgrade  # noqa: E402
 from oms.store.fastwrite import RowWriter  # noqa: E402
@@ -59,9 +65,16 @@ def _order(n: int, status: str, version: int, now: datetime) -> OrderSnapshot:
         price=Decimal("10.25"), stop_px=None, account="ACC1", ex_destination="",
         status=status, cum_qty=Decimal("100") if filled else Decimal("0"),
         leaves_qty=Decimal("0") if filled else Decimal("100"), avg_px=Decimal("10.25"),
-        notional=Decimal("1025.00"), accepted=True, route="BROKER1",
-        child_cl_ord_id=f"K{n:09d}", broker_order_id=f"B{n}", pending="", text="",
-        version=version, created_at=now, updated_at=now)
+        notional=Decimal("1025.00"), accepted=True, text="", version=version,
+        created_at=now, updated_at=now)
+
+
+def _child(n: int, now: datetime) -> ChildSnapshot:
+    """The child row the NewOrderSingle's group writes (the broker's New writes none)."""
+    return ChildSnapshot(
+        child_id=f"K{n:09d}", order_id=f"O{n:09d}", route="BROKER1", session=BROKER,
+        cl_ord_id=f"K{n:09d}", prior_cl_ord_ids="", broker_order_id="",
+        order_qty=Decimal("100"), pending="", version=0, created_at=now, updated_at=now)
 
 
 def _execution(n: int, exec_type: str, now: datetime) -> ExecutionRecord:
@@ -70,7 +83,8 @@ def _execution(n: int, exec_type: str, now: datetime) -> ExecutionRecord:
         ord_status="2" if exec_type == "F" else "0", last_qty=Decimal("100"),
         last_px=Decimal("10.25"), cum_qty=Decimal("100"), leaves_qty=Decimal("0"),
         avg_px=Decimal("10.25"), exec_ref_id="", broker_session=BROKER,
-        broker_exec_id=f"X{n}-{exec_type}", transact_time=now)
+        broker_exec_id=f"X{n}-{exec_type}", transact_time=now, child_id=f"K{n:09d}",
+        broker_order_id=f"B{n}")
 
 
 def _events(n: int, session: str, now: datetime) -> list[EventRecord]:
@@ -82,7 +96,8 @@ def groups_of_one_order(n: int) -> list[Batch]:
     """The three one-message groups of order ``n``: its NewOrderSingle, New, Fill."""
     now = datetime.now(UTC)
     return [
-        Batch(orders={f"O{n:09d}": _order(n, "A", 1, now)}, events=_events(n, CLIENT, now),
+        Batch(orders={f"O{n:09d}": _order(n, "A", 1, now)},
+              children={f"K{n:09d}": _child(n, now)}, events=_events(n, CLIENT, now),
               inbound_seqs={CLIENT: n}, outbound={BROKER: n}, out_sent={CLIENT: n}),
         Batch(orders={f"O{n:09d}": _order(n, "0", 2, now)},
               executions=[_execution(n, "0", now)], events=_events(n, BROKER, now),

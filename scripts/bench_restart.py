@@ -25,7 +25,7 @@ from pathlib import Path
 
 import click
 
-from oms.app.records import Batch, ExecutionRecord, OrderSnapshot
+from oms.app.records import Batch, ChildSnapshot, ExecutionRecord, OrderSnapshot
 from oms.bootstrap import OmsServer
 from oms.config import OmsConfig
 from oms.localproc import free_port
@@ -53,14 +53,19 @@ def populate(database_url: str, count: int) -> None:
             order_qty=qty, price=px, stop_px=None, account="BENCH", ex_destination="",
             status="1" if filled else "0", cum_qty=cum, leaves_qty=qty - cum,
             avg_px=px if filled else Decimal(0), notional=cum * px, accepted=True,
-            route="SIM", child_cl_ord_id=f"child-{n}", broker_order_id=f"B-{n}", pending="",
             text="", version=2, created_at=now, updated_at=now)
+        batch.children[f"child-{n}"] = ChildSnapshot(
+            child_id=f"child-{n}", order_id=order_id, route="SIM",
+            session="FIX.4.4:OMS->BROKER1", cl_ord_id=f"child-{n}", prior_cl_ord_ids="",
+            broker_order_id=f"B-{n}", order_qty=qty, pending="", version=1, created_at=now,
+            updated_at=now)
         if filled:
             batch.executions.append(ExecutionRecord(
                 exec_id=f"E-{n}", order_id=order_id, exec_type="F", ord_status="1",
                 last_qty=cum, last_px=px, cum_qty=cum, leaves_qty=qty - cum, avg_px=px,
                 exec_ref_id="", broker_session="FIX.4.4:OMS->BROKER1",
-                broker_exec_id=f"BX-{n}", transact_time=now))
+                broker_exec_id=f"BX-{n}", transact_time=now, child_id=f"child-{n}",
+                broker_order_id=f"B-{n}"))
         if len(batch.orders) >= 2000:
             writer.write_now(batch)
             batch = Batch()

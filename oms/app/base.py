@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from oms.app.delivery import Deliverer, Outbox
-from oms.app.events import EVENT_KINDS, OrderAccepted, OrderEvent
+from oms.app.events import EVENT_KINDS, ChildRouted, OrderAccepted, OrderEvent
 from oms.app.messages import Outbound
 from oms.app.ports import (
     Encoder,
@@ -197,7 +197,10 @@ class CoreBase:
         self.reports = UpstreamReports(self)
         # event class -> its subscribers, in the order they subscribed
         self._subscribers: dict[type[OrderEvent], tuple[Subscriber, ...]] = {}
-        self.subscribe(self._journal_order_event)
+        # every kind but ChildRouted: the OrderAccepted before it marked the order, and the
+        # new child's row comes with it
+        self.subscribe(self._journal_order_event,
+                       *(kind for kind in EVENT_KINDS if kind is not ChildRouted))
         for kind, handler in self.reports.handlers.items():
             self.subscribe(handler, kind)
 

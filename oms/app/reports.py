@@ -46,7 +46,6 @@ class UpstreamReports:
         self.core = core
         # the events it reports, each with its handler (the core subscribes them)
         self.handlers: dict[type[OrderEvent], Callable[[Any], None]] = {
-            OrderAccepted: self._accepted,
             OrderDenied: self._denied,
             OrderAcknowledged: self._acknowledged,
             OrderRejected: self._rejected,
@@ -60,6 +59,8 @@ class UpstreamReports:
             ChangePending: self._change_pending,
             ChangeRefused: self._change_refused,
         }
+        if core.settings.send_pending_new:  # else an accepted order is reported when acked
+            self.handlers[OrderAccepted] = self._accepted
 
     # --- the reports ---------------------------------------------------------------------
     def report(self, order: Order, exec_type: ExecType, *, cl_ord_id: str | None = None,
@@ -126,8 +127,7 @@ class UpstreamReports:
 
     # --- one per event -----------------------------------------------------------------------
     def _accepted(self, e: OrderAccepted) -> None:
-        if self.core.settings.send_pending_new:
-            self.report(e.order, ExecType.PENDING_NEW)
+        self.report(e.order, ExecType.PENDING_NEW)
 
     def _denied(self, e: OrderDenied) -> None:
         self.report(e.order, ExecType.REJECTED, text=e.reason, rej_reason=e.code)

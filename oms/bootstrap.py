@@ -21,12 +21,13 @@ from oms.app.commands import RecoverOutbox
 from oms.app.core import Core, CoreSettings
 from oms.app.ports import Journal, Route, Sender
 from oms.config import OmsConfig
+from oms.domain.errors import ConfigError
 from oms.fix.app import BROKER, UPSTREAM, OmsApplication
 from oms.fix.encode import FixEncoder
 from oms.fix.engine import Engine
 from oms.fix.outbox import plan as outbox_plan
 from oms.fix.outbox import store_prefix, stored_bodies
-from oms.fix.settings import FIX44, SessionSpec, engine_defaults, session_key, yn
+from oms.fix.settings import FIX44, SessionSpec, engine_defaults, merged, session_key, yn
 from oms.gc_policy import IdleCollector, gc_pauses_ns
 from oms.percentiles import percentiles
 from oms.risk.checks import FieldChecks
@@ -90,10 +91,13 @@ def configured_core(config: OmsConfig, journal: Journal, sender: Sender) -> Core
 
 
 def fix_defaults(config: OmsConfig) -> dict[str, str]:
-    """The QuickFIX [DEFAULT] settings of this config (the OMS and the bench relay share it)."""
+    """The QuickFIX [DEFAULT] settings of this config (the OMS and the bench relay share it):
+    those the OMS makes of its [fix] options, then [fix.settings] as given."""
     fix_cfg = config.fix
-    dictionary = config.resolve(fix_cfg.data_dictionary) if fix_cfg.data_dictionary else None
-    return engine_defaults(
+    dictionary = config.data_dictionary_path()
+    if dictionary is not None and not dictionary.is_file():
+        raise ConfigError(f"[fix] data_dictionary: no such file: {dictionary}")
+    return merged(engine_defaults(
         config.sessions_path,
         heartbeat_interval=fix_cfg.heartbeat_interval,
         socket_nodelay=fix_cfg.socket_nodelay,
@@ -105,26 +109,27 @@ def fix_defaults(config: OmsConfig) -> dict[str, str]:
         max_latency=fix_cfg.max_latency,
         persist_messages=fix_cfg.persist_messages,
         validate_user_defined_fields=fix_cfg.validate_user_defined_fields,
-    )
+    ), fix_cfg.settings)
 
 
 def session_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpec]]:
-    """(acceptor sessions for upstream clients, initiator sessions for brokers)."""
+    """(acceptor sessions for upstream clients, initiator sessions for brokers), each with
+    the settings the OMS makes of its options, then its own ``settings`` as given."""
     upstream = [
-        SessionSpec(u.sender_comp_id, u.target_comp_id, {
+        SessionSpec(u.sender_comp_id, u.target_comp_id, merged({
             "SocketAcceptPort": str(u.port),
             "ResetOnLogon": yn(u.reset_on_logon),
             "UseDataDictionary": yn(u.use_data_dictionary),
-        })
+        }, u.settings))
         for u in config.upstream
     ]
     brokers = [
-        SessionSpec(b.sender_comp_id, b.target_comp_id, {
+        SessionSpec(b.sender_comp_id, b.target_comp_id, merged({
             "SocketConnectHost": b.host,
             "SocketConnectPort": str(b.port),
             "ReconnectInterval": str(b.reconnect_interval),
             "ResetOnLogon": yn(b.reset_on_logon),
-        })
+        }, b.settings))
         for b in config.brokers
     ]
     return upstream, brokers

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from oms.domain.errors import ConfigError
+from oms.fix.settings import passthrough
 
 DEFAULT_CONFIG_PATH = Path("fix_config/oms.toml")
 
@@ -29,10 +38,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _passthrough(value: object, where: str) -> object:
+    """A ``settings`` table as QuickFIX text (anything else is left to pydantic to refuse)."""
+    if isinstance(value, Mapping):
+        return passthrough(value, where)
+    return value
+
+
 class FixEngineConfig(_Strict):
     """Settings shared by every FIX session of this process."""
 
-    data_dictionary: str = ""  # "" = the FIX44.xml beside this config, else quickfix's own
+    # "" = the FIX44.xml beside this config file, else the one the OMS ships
+    # (fix_config/FIX44.xml), else quickfix's own; a relative path is relative to the
+    # folder of the config file (``OmsConfig.data_dictionary_path``)
+    data_dictionary: str = ""
     heartbeat_interval: int = Field(30, ge=1)
     socket_nodelay: bool = True  # quickfix defaults to N: Nagle delays every small message
     file_log: bool = False  # QuickFIX FileLog of every message (slower); the journal has them
@@ -44,6 +63,14 @@ class FixEngineConfig(_Strict):
     # reject user-defined tags (5000-9999) the data dictionary does not define; add your
     # counterparties' custom tags to the dictionary, or turn this off
     validate_user_defined_fields: bool = True
+    # #18: any other QuickFIX setting, for every session (a session's own ``settings`` win);
+    # keys the OMS sets from the options above are refused (oms.fix.settings.OWNED_KEYS)
+    settings: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings(cls, value: object) -> object:
+        return _passthrough(value, "[fix.settings]")
 
 
 class UpstreamSession(_Strict):
@@ -56,6 +83,13 @@ class UpstreamSession(_Strict):
     # Forget the ClOrdIDs seen for PossResend checks at each logon; only sessions whose
     # sequence numbers restart at logon need this (a resend cannot reach across a reset).
     use_data_dictionary: bool = True
+    settings: dict[str, str] = Field(default_factory=dict)  # this session's own QuickFIX keys
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings(cls, value: object, info: ValidationInfo) -> object:
+        return _passthrough(
+            value, f"[[upstream]] {info.data.get('target_comp_id', '')} settings")
 
 
 class BrokerSession(_Strict):
@@ -69,6 +103,12 @@ class BrokerSession(_Strict):
     reconnect_interval: int = Field(5, ge=1)
     reset_on_logon: bool = False
     account: str = ""  # Account (1) to put on child orders when the upstream gave none
+    settings: dict[str, str] = Field(default_factory=dict)  # this session's own QuickFIX keys
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings(cls, value: object, info: ValidationInfo) -> object:
+        return _passthrough(value, f"[[brokers]] {info.data.get('name', '')} settings")
 
 
 class RoutingConfig(_Strict):
@@ -124,6 +164,8 @@ class OmsConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     # where the file was read from; relative paths in it are relative to its folder's parent
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    # the folder of the file itself (None: not read from a file; base_dir stands in)
+    config_dir: Path | None = Field(None, exclude=True)
 
     @field_validator("brokers")
     @classmethod
@@ -147,6 +189,19 @@ class OmsConfig(_Strict):
     def resolve(self, path: str) -> Path:
         candidate = Path(path)
         return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def data_dictionary_path(self) -> Path | None:
+        """The [fix] data_dictionary as a path; None when "" and no FIX44.xml is beside the
+        config file (the engine then takes the OMS's own, ``default_data_dictionary``).
+
+        Unlike the other paths, a relative one is taken from the config file's folder: the
+        dictionary travels with its config (#18)."""
+        folder = self.config_dir or self.base_dir
+        if not self.fix.data_dictionary:
+            beside = folder / "FIX44.xml"
+            return beside if beside.exists() else None
+        path = Path(self.fix.data_dictionary)
+        return path if path.is_absolute() else folder / path
 
     @property
     def sessions_path(self) -> Path:
@@ -182,9 +237,9 @@ def absolute_sqlite_url(url: str, base_dir: Path) -> str:
 def load_config(path: str | Path | None = None) -> OmsConfig:
     """Read and validate a config file; ``ConfigError`` says what is wrong with it.
 
-    Relative paths in the file (database, sessions dir, data dictionary) are taken relative
-    to the directory the server is started from when the file sits in ``fix_config/``,
-    otherwise relative to the file's own directory.
+    Relative paths in the file (database, sessions dir) are taken relative to the parent
+    of the file's directory when the file sits in ``fix_config/``, otherwise relative to
+    the file's own directory; the data dictionary's always to the file's own directory.
     """
     config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     try:
@@ -196,7 +251,7 @@ def load_config(path: str | Path | None = None) -> OmsConfig:
     folder = config_path.resolve().parent
     base_dir = folder.parent if folder.name == "fix_config" else folder
     try:
-        return OmsConfig(**data, base_dir=base_dir)
+        return OmsConfig(**data, base_dir=base_dir, config_dir=folder)
     except ValueError as exc:
         raise ConfigError(f"{config_path}: {exc}") from None
 

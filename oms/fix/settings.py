@@ -7,12 +7,96 @@ next to the session stores, which makes it easy to see what the engine was told.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 
 FIX44 = "FIX.4.4"
+
+# #18: QuickFIX keys the OMS writes itself from options of its own, and what to set
+# instead. A passthrough setting ([fix.settings], a session's ``settings``) naming one is
+# refused rather than allowed to win: the OMS reads several of these values itself (which
+# sessions reset at logon, where the message store is, which CompIDs a session has), so a
+# second value would leave the engine and the OMS disagreeing. Keys the OMS writes with no
+# option behind them (AllowUnknownMsgFields) take the passthrough value.
+OWNED_KEYS: dict[str, str] = {
+    "BeginString": "the OMS speaks FIX.4.4 only",
+    "SenderCompID": "set sender_comp_id",
+    "TargetCompID": "set target_comp_id",
+    "SessionQualifier": "the OMS tells its sessions apart by their CompIDs alone",
+    "ConnectionType": "[[upstream]] sessions are acceptors and [[brokers]] initiators",
+    "FileStorePath": "set [oms] sessions_dir",
+    "FileLogPath": "set [oms] sessions_dir",
+    "FileLog": "set [fix] file_log",
+    "DataDictionary": "set [fix] data_dictionary",
+    "UseDataDictionary": "set use_data_dictionary in [[upstream]]",
+    "HeartBtInt": "set [fix] heartbeat_interval",
+    "StartTime": "set [fix] start_time",
+    "EndTime": "set [fix] end_time",
+    "SocketNodelay": "set [fix] socket_nodelay",
+    "CheckLatency": "set [fix] check_latency",
+    "MaxLatency": "set [fix] max_latency",
+    "PersistMessages": "set [fix] persist_messages",
+    "ValidateUserDefinedFields": "set [fix] validate_user_defined_fields",
+    "SocketAcceptPort": "set port in [[upstream]]",
+    "SocketConnectHost": "set host in [[brokers]]",
+    "SocketConnectPort": "set port in [[brokers]]",
+    "ReconnectInterval": "set reconnect_interval in [[brokers]]",
+    "ResetOnLogon": "set reset_on_logon in [[upstream]] or [[brokers]]",
+}
+# QuickFIX reads its keys case-insensitively (it upper-cases them), so the check does too
+_OWNED_BY_UPPER = {key.upper(): key for key in OWNED_KEYS}
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def quickfix_value(value: object) -> str:
+    """A TOML value as QuickFIX text: booleans as Y/N, numbers and times as written."""
+    if isinstance(value, bool):
+        return yn(value)
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, str):
+        if "\n" in value or "\r" in value:
+            raise ValueError("a QuickFIX value is one line")
+        return value
+    raise ValueError(f"a QuickFIX value is a string, boolean, number or time, "
+                     f"not {type(value).__name__}")
+
+
+def passthrough(settings: Mapping[str, object], where: str) -> dict[str, str]:
+    """QuickFIX settings given in the config, checked and as QuickFIX text.
+
+    ``where`` names the table in errors. Raises ``ValueError`` for a key the OMS sets from
+    an option of its own (see ``OWNED_KEYS``), a key that is not a QuickFIX-style name, or
+    a value QuickFIX cannot take. Whether QuickFIX knows the key is not checked: it ignores
+    keys it does not know, and so do we.
+    """
+    checked: dict[str, str] = {}
+    for key, value in settings.items():
+        if not _KEY.match(key):
+            raise ValueError(f"{where}: {key!r} is not a QuickFIX setting name")
+        owned = _OWNED_BY_UPPER.get(key.upper())
+        if owned is not None:
+            raise ValueError(f"{where}: {key} is set by the OMS itself; "
+                             f"{OWNED_KEYS[owned]}")
+        try:
+            checked[key] = quickfix_value(value)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {key}: {exc}") from None
+    return checked
+
+
+def merged(base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with ``overrides`` applied, keys compared as QuickFIX compares them."""
+    result = {key: value for key, value in base.items()
+              if key.upper() not in {k.upper() for k in overrides}}
+    result.update(overrides)
+    return result
 
 
 def default_data_dictionary() -> Path:

@@ -2,18 +2,24 @@
 
 Commands that change a running server (``oms orders cancel`` now; kill switch and session
 commands later) go through it. It listens on 127.0.0.1 by default, and every request must
-carry ``Authorization: Bearer <token>``. At start the server writes the token and the port it
-listens on to the token file (mode 0600) under the sessions directory; the CLI reads it there.
+carry ``Authorization: Bearer <token>``, except the three a monitoring system polls
+(``/metrics``, ``/health``, ``/ready``) when they come from loopback: a Prometheus or a
+load balancer's probe has no token file to read, and they change nothing. At start the
+server writes the token and the port it listens on to the token file (mode 0600) under the
+sessions directory; the CLI reads it there.
 
-Routes: ``GET /health``, ``GET /sessions``, ``GET /stats`` (counters, the core's internal
-latency percentiles and where that time goes: queue wait, batch, commit, send), ``POST
-/stats/reset`` (start a new latency sample, e.g. after a benchmark's warm-up),
-``POST /orders/<order_id>/cancel``.
+Routes: ``GET /metrics`` (Prometheus text, ``oms.metrics``), ``GET /health`` (liveness: 200
+while the core thread runs, else 503), ``GET /ready`` (200 when the database answers and
+every session is logged on, else 503 saying what is not ready), ``GET /sessions``, ``GET
+/stats`` (counters, the core's internal latency percentiles and where that time goes: queue
+wait, batch, commit, send), ``POST /stats/reset`` (start a new latency sample, e.g. after a
+benchmark's warm-up), ``POST /orders/<order_id>/cancel``.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -28,11 +34,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oms.app.commands import OperatorCancel
+from oms.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from oms.bootstrap import OmsServer
 
 log = logging.getLogger(__name__)
+
+# what a monitoring system polls: read-only, answered without a token to a loopback peer
+OPEN_ROUTES = frozenset({"/metrics", "/health", "/ready"})
 
 
 class AdminError(Exception):
@@ -112,19 +122,34 @@ def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
             self._reply(401, {"ok": False, "error": "missing or wrong admin token"})
             return False
 
+        def _from_loopback(self) -> bool:
+            try:
+                return ipaddress.ip_address(self.client_address[0]).is_loopback
+            except ValueError:
+                return False
+
         def _reply(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body, default=str).encode()
+            self._send(code, json.dumps(body, default=str).encode(), "application/json")
+
+        def _send(self, code: int, data: bytes, content_type: str) -> None:
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
         def do_GET(self) -> None:  # noqa: N802
-            if not self._authorized():
+            if not (self.path in OPEN_ROUTES and self._from_loopback()) \
+                    and not self._authorized():
                 return
-            if self.path == "/health":
-                self._reply(200, {"ok": True})
+            if self.path == "/metrics":
+                self._send(200, admin.server.metrics.render(), CONTENT_TYPE)
+            elif self.path == "/health":
+                health = admin.server.liveness()
+                self._reply(200 if health["ok"] else 503, health)
+            elif self.path == "/ready":
+                ready = admin.server.readiness()
+                self._reply(200 if ready["ok"] else 503, ready)
             elif self.path == "/stats":
                 self._reply(200, {"ok": True, **admin.server.stats()})
             elif self.path == "/sessions":

@@ -29,12 +29,13 @@ from oms.fix.outbox import plan as outbox_plan
 from oms.fix.outbox import store_prefix, stored_bodies
 from oms.fix.settings import FIX44, SessionSpec, engine_defaults, merged, session_key, yn
 from oms.gc_policy import IdleCollector, gc_pauses_ns
+from oms.metrics import OrderMetrics, ServerMetrics
 from oms.percentiles import percentiles
 from oms.risk.checks import FieldChecks
 from oms.routing.health import SessionStates
 from oms.routing.router import ConfigRouter
 from oms.store import repository
-from oms.store.db import make_engine, upgrade
+from oms.store.db import make_engine, unreachable, upgrade
 from oms.store.journal import JournalWriter
 
 if TYPE_CHECKING:
@@ -152,6 +153,11 @@ class OmsServer:
         self.admin: AdminServer | None = None
         # the garbage-collector policy, when this process runs one (``oms serve``)
         self.collector: IdleCollector | None = None
+        # what /metrics says: the order counters (a subscriber of the core's events) and
+        # what is read at each scrape; a registry of this server's own
+        self.order_metrics = OrderMetrics()
+        self.metrics = ServerMetrics(self, self.order_metrics)
+        self.addresses: dict[str, str] = {}  # session key -> host:port, for ``oms sessions``
 
     def start(self) -> None:
         config = self.config
@@ -165,6 +171,7 @@ class OmsServer:
         roles.update({spec.key: BROKER for spec in broker_specs})
         core = configured_core(config, self.journal, _LateSender())
         self.core = core
+        self.order_metrics.subscribe_to(core)
         open_orders = repository.load_open_orders(db)
         since = datetime.now(UTC) - timedelta(days=1)
         seen = repository.load_seen_broker_exec_ids(db, since)
@@ -180,6 +187,7 @@ class OmsServer:
         core.sender = application
         self.journal.start()
         defaults = fix_defaults(config)
+        self.addresses = session_addresses(defaults, upstream_specs, broker_specs)
         if upstream_specs:
             self.acceptor = Engine("acceptor", application,
                                    sessions_dir / "acceptor.cfg", defaults, upstream_specs)
@@ -278,11 +286,69 @@ class OmsServer:
         gc_pauses_ns.clear()
 
     def session_states(self) -> list[dict[str, object]]:
+        """Each FIX session: its role, address (where an acceptor listens, where an
+        initiator connects), whether it is logged on, its next sequence numbers as the
+        engine's store has them, when it last received a message and the last error a
+        counterparty told it of."""
         app = self.application
         if app is None:
             return []
-        return [{"session": key, "role": role, "logged_on": app.is_logged_on(key)}
-                for key, role in app.roles.items()]
+        states: list[dict[str, object]] = []
+        for key, role in app.roles.items():
+            numbers = app.sequence_numbers(key)
+            received = app.last_received.get(key)
+            states.append({
+                "session": key, "role": role, "address": self.addresses.get(key, ""),
+                "logged_on": app.is_logged_on(key),
+                "next_sender_seq_num": numbers[0] if numbers else None,
+                "next_target_seq_num": numbers[1] if numbers else None,
+                "last_received": datetime.fromtimestamp(received, UTC).isoformat()
+                if received is not None else None,
+                "last_error": app.last_error.get(key),
+            })
+        return states
+
+    def liveness(self) -> dict[str, object]:
+        """Whether the process serves: the core thread is running."""
+        core = self.core
+        alive = core is not None and core.alive()
+        return {"ok": alive, "core": "running" if alive else "not running"}
+
+    def readiness(self) -> dict[str, object]:
+        """Whether the server can take orders: the database answers, the journal's last
+        commit did not fail, and every configured session is logged on. ``not_ready`` says
+        what is missing, in words."""
+        missing: list[str] = []
+        db, journal = self.db, self.journal
+        if db is None or journal is None or self.core is None or not self.core.alive():
+            missing.append("the server is not running")
+        else:
+            problem = unreachable(db)
+            if problem is not None:
+                missing.append(f"database unreachable: {problem}")
+            elif journal.failing:
+                missing.append(f"the journal's last commit failed: {journal.last_error}")
+        sessions = self.session_states()
+        missing += [f"session {s['session']} ({s['role']}) is not logged on"
+                    for s in sessions if not s["logged_on"]]
+        return {"ok": not missing, "not_ready": missing,
+                "sessions": {s["session"]: bool(s["logged_on"]) for s in sessions}}
+
+
+def session_addresses(defaults: dict[str, str], upstream: list[SessionSpec],
+                      brokers: list[SessionSpec]) -> dict[str, str]:
+    """Session key -> host:port: where an acceptor listens (every interface unless
+    SocketAcceptHost says otherwise), where an initiator connects."""
+    addresses = {}
+    for spec in upstream:
+        settings = {**defaults, **spec.settings}
+        addresses[spec.key] = (f"{settings.get('SocketAcceptHost', '0.0.0.0')}:"
+                               f"{settings.get('SocketAcceptPort', '')}")
+    for spec in brokers:
+        settings = {**defaults, **spec.settings}
+        addresses[spec.key] = (f"{settings.get('SocketConnectHost', '')}:"
+                               f"{settings.get('SocketConnectPort', '')}")
+    return addresses
 
 
 def recover_outbox(db: SaEngine, application: OmsApplication, specs: list[SessionSpec],

@@ -68,6 +68,10 @@ class Core(ClientRequests, BrokerReports, SessionEvents):
             self._thread = None
         self.deliverer.stop(timeout)
 
+    def alive(self) -> bool:
+        """The core thread is running (the admin interface's liveness check)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def submit(self, command: Command) -> None:
         """Enqueue a command (any thread)."""
         self.queue.put(command)

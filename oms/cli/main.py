@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from oms.config import DEFAULT_CONFIG_PATH, OmsConfig, load_config
-from oms.domain.enums import OrdStatus, OrdType, Side
+from oms.domain.enums import ExecType, OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import OmsError
 
 console = Console()
@@ -129,6 +129,16 @@ def db_upgrade(config_path: str | None, database_url: str | None) -> None:
 STATUS_NAMES = {s.value: s.name.replace("_", " ").title() for s in OrdStatus}
 SIDE_NAMES = {s.value: s.name.replace("_", " ").title() for s in Side}
 TYPE_NAMES = {t.value: t.name.replace("_", " ").title() for t in OrdType}
+EXEC_TYPE_NAMES = {e.value: e.name.replace("_", " ").title() for e in ExecType}
+# the FIX specification's names ("Gtc" would be no one's)
+TIME_IN_FORCE_NAMES = {TimeInForce.DAY.value: "Day", TimeInForce.GTC.value: "Good Till Cancel",
+                       TimeInForce.IOC.value: "Immediate Or Cancel",
+                       TimeInForce.FOK.value: "Fill Or Kill"}
+# a JSON row's FIX-coded fields: each is also given by name, as "<field>_name", so a reader
+# needs no FIX tables ("side": "1", "side_name": "Buy"); an unknown code's name is ""
+NAMED_FIELDS = {"side": SIDE_NAMES, "ord_type": TYPE_NAMES, "status": STATUS_NAMES,
+                "ord_status": STATUS_NAMES, "exec_type": EXEC_TYPE_NAMES,
+                "time_in_force": TIME_IN_FORCE_NAMES}
 
 
 def _plain(value: Any) -> Any:
@@ -140,7 +150,13 @@ def _plain(value: Any) -> Any:
 
 
 def _row_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: _plain(value) for key, value in row.items()}
+    plain: dict[str, Any] = {}
+    for key, value in row.items():
+        plain[key] = _plain(value)
+        names = NAMED_FIELDS.get(key)
+        if names is not None:
+            plain[f"{key}_name"] = names.get(value, "")
+    return plain
 
 
 def orders_table(rows: list[dict[str, Any]], title: str = "Orders",
@@ -273,8 +289,10 @@ def orders_cancel(order_id: str, config_path: str) -> None:
 @main.command("sessions")
 @click.option("--config", "config_path", default=str(DEFAULT_CONFIG_PATH), show_default=True,
               help=CONFIG_HELP)
-def sessions(config_path: str) -> None:
-    """The running server's FIX sessions."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+def sessions(config_path: str, as_json: bool) -> None:
+    """The running server's FIX sessions: role, address, logged on, next sequence numbers,
+    last message received and the last error a counterparty gave."""
     from oms.admin import AdminError, call
 
     config = _config(config_path)
@@ -283,12 +301,28 @@ def sessions(config_path: str) -> None:
     except AdminError as exc:
         _fail(str(exc))
         return
-    table = Table(title="FIX sessions")
-    for col in ("Session", "Role", "Logged on"):
-        table.add_column(col)
+    if as_json:
+        click.echo(json.dumps(result["sessions"], indent=1))
+        return
+    table = Table(title="FIX sessions", caption="next out / next in: the MsgSeqNum the "
+                  "session sends next / expects next; last in: its last message received (UTC)")
+    # the session and its address are what an operator copies: never cut
+    table.add_column("Session", no_wrap=True)
+    table.add_column("Address", no_wrap=True)
+    for col in ("Role", "On", "Next out", "Next in", "Last in", "Last error"):
+        table.add_column(col, overflow="fold")
     for row in result["sessions"]:
-        table.add_row(row["session"], row["role"], "yes" if row["logged_on"] else "no")
+        received = row.get("last_received")
+        table.add_row(row["session"].removeprefix("FIX.4.4:"), row.get("address") or "",
+                      row["role"], "yes" if row["logged_on"] else "no",
+                      _or_dash(row.get("next_sender_seq_num")),
+                      _or_dash(row.get("next_target_seq_num")),
+                      received[11:19] if received else "-", row.get("last_error") or "")
     console.print(table)
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 # --- stats -------------------------------------------------------------------------------

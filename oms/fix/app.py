@@ -47,8 +47,15 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         # sessions whose counterparty's Logon carried ResetSeqNumFlag (141=Y): fromAdmin sees
         # the Logon, onLogon (right after it, same thread) says so to the core (#16)
         self._reset_logons: set[str] = set()
-        # OMS-internal latency: upstream NewOrderSingle received -> child order sent
+        # OMS-internal latency: upstream NewOrderSingle received -> child order sent; the
+        # count of every sample taken, so a reader (oms.metrics) can tell the new ones from
+        # those it saw, whatever the deque dropped or a reset cleared
         self.internal_latency_ns: deque[int] = deque(maxlen=1_000_000)
+        self.internal_latency_count = 0
+        # for ``oms sessions``: when each session last received a message (time.time()),
+        # and the last error a counterparty told us of (a Reject, or a Logout's Text)
+        self.last_received: dict[str, float] = {}
+        self.last_error: dict[str, str] = {}
 
     # --- session callbacks ---------------------------------------------------------------
     def onCreate(self, session_id: fix.SessionID) -> None:  # noqa: N802 (quickfix names)
@@ -76,6 +83,12 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         header = message.getHeader()
         msg_type = header.getField(35)
+        self.last_received[session_id.toString()] = time.time()
+        if msg_type in ("3", "5") and message.isSetField(58):
+            # a counterparty's reason for a Reject or a Logout ("MsgSeqNum too low") is the
+            # error an operator looks for first
+            self.last_error[session_id.toString()] = \
+                f"{'Reject' if msg_type == '3' else 'Logout'}: {message.getField(58)}"
         if msg_type == "A":
             # #16: a Logon with ResetSeqNumFlag (141=Y) restarts sequence numbers: nothing
             # the counterparty sent before it can be resent. The engine calls onLogon next.
@@ -121,6 +134,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         text = message.toString()
         fields = _split(text)
         key = f"{fields.get('8')}:{fields.get('56')}->{fields.get('49')}"
+        self.last_received[key] = time.time()
         msg_type = fields.get("35", "")
         role = self.roles.get(key)
         if role == UPSTREAM:
@@ -149,6 +163,15 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
     def is_logged_on(self, session: str) -> bool:
         return session in self.logged_on
 
+    def sequence_numbers(self, session: str) -> tuple[int, int] | None:
+        """(next MsgSeqNum we send, next we expect) of a session, as its store has them; None
+        for a session the engine does not know."""
+        session_id = self.session_ids.get(session)
+        found = fix.Session.lookupSession(session_id) if session_id is not None else None
+        if found is None:
+            return None
+        return found.getExpectedSenderNum(), found.getExpectedTargetNum()
+
     def send(self, messages: list[OutMessage]) -> None:
         session_ids = self.session_ids
         latency = self.internal_latency_ns
@@ -168,8 +191,10 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                 fix.Session.sendToTarget(message, session_id)
                 if out.received_ns:
                     latency.append(time.perf_counter_ns() - out.received_ns)
+                    self.internal_latency_count += 1
             except fix.SessionNotFound:
                 log.error("cannot send %s: no FIX session %s", out.msg_type, out.session)
+                self.last_error[out.session] = f"cannot send {out.msg_type}: no such session"
             finally:
                 sending.out = None
 

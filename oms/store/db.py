@@ -169,3 +169,15 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> str | 
     finally:
         if owned:
             engine.dispose()
+
+
+def unreachable(engine: Engine) -> str | None:
+    """Why the database does not answer a ``SELECT 1`` now, or None when it does (the admin
+    interface's readiness check; it never raises)."""
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except sa.exc.SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        return str(orig).strip().splitlines()[0] if orig else str(exc)
+    return None

@@ -165,6 +165,8 @@ class JournalWriter:
         self.rows_skipped = 0  # rows refused for their data (see the module doc)
         self.batches_abandoned = 0  # never committed because stop() gave up
         self.commit_durations: deque[float] = deque(maxlen=keep_durations)  # seconds
+        # rows of each commit, beside its duration: the group commit's batch size (metrics)
+        self.commit_rows: deque[int] = deque(maxlen=keep_durations)
         # CPU of the committing thread inside commits (rows, statements, COMMIT and its
         # fdatasync), seconds since start: over a benchmark run, the journal's CPU per order
         self.commit_cpu_s = 0.0
@@ -303,6 +305,7 @@ class JournalWriter:
             with self.engine.begin() as connection:
                 written = self._write_rows(connection, group)
         self.commit_durations.append(time.perf_counter() - started)
+        self.commit_rows.append(written)
         self.commit_cpu_s += time.thread_time() - cpu_started
         self.commits += 1
         self.rows_written += written

@@ -218,7 +218,7 @@ def test_admin_interface_refuses_a_wrong_token(tmp_path: Path):
 
         with pytest.raises(AdminError, match="wrong admin token"):
             call(forged, "GET", "/sessions")
-        assert call(token_path, "GET", "/health") == {"ok": True}
+        assert call(token_path, "GET", "/health") == {"ok": True, "core": "running"}
         assert oct(token_path.stat().st_mode & 0o777) == "0o600"
         assert server.admin is not None
     finally:

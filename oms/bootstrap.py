@@ -1,6 +1,7 @@
 """Builds and wires the server: database, journal, core, FIX engines, admin interface.
 
-``OmsServer(config).start()`` applies migrations, reloads open orders from the blotter,
+``OmsServer(config).start()`` first locks the sessions directory (one server per directory,
+oms/statelock.py), then applies migrations, reloads open orders from the blotter,
 starts the journal's WAL checkpointer and the core thread, then the FIX acceptor (upstream clients) and
 initiator (brokers), and the loopback admin interface. ``stop()`` undoes it in reverse order.
 """
@@ -34,6 +35,7 @@ from oms.percentiles import percentiles
 from oms.risk.checks import FieldChecks
 from oms.routing.health import SessionStates
 from oms.routing.router import ConfigRouter
+from oms.statelock import StateLock
 from oms.store import repository
 from oms.store.db import make_engine, unreachable, upgrade
 from oms.store.journal import JournalWriter
@@ -158,11 +160,16 @@ class OmsServer:
         self.order_metrics = OrderMetrics()
         self.metrics = ServerMetrics(self, self.order_metrics)
         self.addresses: dict[str, str] = {}  # session key -> host:port, for ``oms sessions``
+        self.lock = StateLock(config.sessions_path)
 
     def start(self) -> None:
+        """Raises ``StateDirectoryInUse``, having touched nothing, when another server holds
+        the sessions directory."""
         config = self.config
         sessions_dir = config.sessions_path
-        sessions_dir.mkdir(parents=True, exist_ok=True)
+        # #18: before anything in the directory (the admin token, QuickFIX's settings and
+        # stores) or the database is written
+        self.lock.acquire()
         db = self.db = make_engine(self.database_url)
         upgrade(db)
         self.journal = JournalWriter(db)
@@ -230,6 +237,7 @@ class OmsServer:
         if self.db is not None:
             self.db.dispose()
             self.db = None
+        self.lock.release()
 
     def stats(self) -> dict[str, object]:
         """Counters and the OMS-internal latency (upstream NewOrderSingle received -> child

@@ -23,6 +23,7 @@ from rich.table import Table
 from oms.config import DEFAULT_CONFIG_PATH, OmsConfig, config_to_toml, load_config
 from oms.domain.enums import OrdStatus
 from oms.localproc import free_port, sigterm_unwinds, stop_process
+from oms.statelock import StateDirectoryInUse, holder
 
 console = Console()
 
@@ -86,6 +87,11 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
     from oms.store.db import make_engine, upgrade
 
     folder = Path(directory).resolve()
+    # #18: a demo already running in DIR keeps it; this one must not rewrite its config or
+    # remove its admin token before its server finds the sessions directory locked
+    running = holder(folder / "sessions")
+    if running is not None:
+        raise click.ClickException(str(StateDirectoryInUse(folder / "sessions", running)))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sessions").mkdir(exist_ok=True)
     config = demo_config(folder)

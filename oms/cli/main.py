@@ -26,7 +26,8 @@ DB_HELP = "Database URL (default: $OMS_DATABASE_URL, else the config's)."
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # not wrapped: a path or URL in the sentence must stay whole to be copied
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     sys.exit(code)
 
 
@@ -38,19 +39,36 @@ def _config(path: str | None) -> OmsConfig:
         raise  # unreachable
 
 
-def _engine(config_path: str | None, database_url: str | None):  # type: ignore[no-untyped-def]
-    from oms.store.db import make_engine, upgrade
-
+def _database_url(config_path: str | None, database_url: str | None) -> str:
     config = _config(config_path) if (config_path or DEFAULT_CONFIG_PATH.exists()) else None
     url = config.database_url(database_url) if config else (database_url or _env_url())
     if not url:
         _fail("no database: pass --database-url, set OMS_DATABASE_URL or --config", 2)
+    return url
+
+
+def _engine(config_path: str | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    """The database migrated to the newest revision (created if it is a new SQLite file)."""
+    from oms.store.db import make_engine, upgrade
+
     try:
-        engine = make_engine(url)
+        engine = make_engine(_database_url(config_path, database_url))
         upgrade(engine)
     except OmsError as exc:
         _fail(str(exc), 2)
     return engine
+
+
+def _read_engine(config_path: str | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    """#18: for commands that only look. Read-only; a missing or un-migrated database is an
+    error (exit 2) naming it, never a new empty one (a typo in the URL must not show an
+    empty blotter)."""
+    from oms.store.db import open_read_only
+
+    try:
+        return open_read_only(_database_url(config_path, database_url))
+    except OmsError as exc:
+        _fail(str(exc), 2)
 
 
 def _env_url() -> str:
@@ -204,7 +222,7 @@ def orders_list(status: str, limit: int | None, as_json: bool, config_path: str 
     """List orders from the blotter."""
     from oms.store import repository
 
-    engine = _engine(config_path, database_url)
+    engine = _read_engine(config_path, database_url)
     rows = repository.list_orders(engine, status="all" if status == "all" else "open",
                                   limit=limit)
     if as_json:
@@ -223,7 +241,7 @@ def orders_show(order_id: str, as_json: bool, config_path: str | None,
     """One order, its child orders, its executions and its event journal."""
     from oms.store import repository
 
-    engine = _engine(config_path, database_url)
+    engine = _read_engine(config_path, database_url)
     found = repository.get_order(engine, order_id)
     if found is None:
         _fail(f"no order {order_id}")

@@ -4,7 +4,14 @@ The only package that imports SQLAlchemy. ``db`` builds engines and migrates, ``
 declares the tables, ``journal`` writes the core's batches, ``repository`` reads them back.
 """
 
-from oms.store.db import current_revision, head_revision, make_engine, normalize_url, upgrade
+from oms.store.db import (
+    current_revision,
+    head_revision,
+    make_engine,
+    normalize_url,
+    open_read_only,
+    upgrade,
+)
 from oms.store.journal import JournalWriter
 from oms.store.repository import (
     get_order,
@@ -26,6 +33,7 @@ __all__ = [
     "load_session_cl_ord_ids",
     "make_engine",
     "normalize_url",
+    "open_read_only",
     "order_fill_consistency",
     "upgrade",
 ]

@@ -6,12 +6,15 @@ it). SQLite connections get WAL, ``synchronous=FULL``, foreign keys and a busy t
 new database 1 KiB pages), and
 real transactions (SQLAlchemy emits ``BEGIN``, so savepoints work). ``upgrade`` applies the
 Alembic migrations in ``oms/store/migrations`` without any ``alembic.ini``.
+``open_read_only`` is for commands that only look (#18): it never creates or migrates a
+database, and refuses one that is missing or not at this code's revision.
 
 This module does not create tables from ``schema.metadata``: the migrations do.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -91,18 +94,50 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _sqlite_read_only_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # the durability settings are writes; a reader only waits for the writer's lock
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _read_only_url(parsed: URL) -> URL:
+    """``parsed`` opened read-only: SQLite as a ``mode=ro`` URI (which also refuses to
+    create a missing file), PostgreSQL with every transaction read-only."""
+    if parsed.get_backend_name() == "sqlite":
+        if is_memory_sqlite(parsed):
+            raise StoreError("an in-memory SQLite database is always empty: nothing to read")
+        path = Path(parsed.database or "")
+        if not path.is_file():
+            raise StoreError(f"no database file {path} (from {_safe(parsed)}): check the "
+                             "URL, or create it with `oms db upgrade`")
+        uri = "file:" + urllib.parse.quote(str(path.resolve()))
+        return parsed.set(database=uri).update_query_dict({"mode": "ro", "uri": "true"})
+    # appended to any options the URL already has (e.g. a search_path)
+    options = parsed.query.get("options", "")
+    options = options if isinstance(options, str) else " ".join(options)
+    return parsed.update_query_dict(
+        {"options": f"{options} -c default_transaction_read_only=on".strip()})
+
+
 def _sqlite_on_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str | URL, **engine_options: Any) -> Engine:
+def make_engine(url: str | URL, *, read_only: bool = False, **engine_options: Any) -> Engine:
     """Build an engine for ``url`` and check that the database answers.
 
     The engine may be shared by threads (the journal writer, the CLI, start-up readers).
-    ``engine_options`` pass through to ``sqlalchemy.create_engine``. Raises ``StoreError``
-    with a sentence an operator can act on when the URL is unsupported or unreachable.
+    ``read_only``: every connection refuses to write, and a missing SQLite file is an error
+    rather than a new empty database. ``engine_options`` pass through to
+    ``sqlalchemy.create_engine``. Raises ``StoreError`` with a sentence an operator can act
+    on when the URL is unsupported or unreachable.
     """
-    parsed = normalize_url(url)
+    shown = _safe(normalize_url(url))
+    parsed = _read_only_url(normalize_url(url)) if read_only else normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         connect_args = dict(engine_options.pop("connect_args", {}))
         connect_args.setdefault("check_same_thread", False)
@@ -111,7 +146,8 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
             # one shared connection, or every thread would see its own empty database
             engine_options.setdefault("poolclass", StaticPool)
         engine = sa.create_engine(parsed, connect_args=connect_args, **engine_options)
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "connect",
+                        _sqlite_read_only_on_connect if read_only else _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_on_begin)
     else:
         connect_args = dict(engine_options.pop("connect_args", {}))
@@ -126,8 +162,41 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
     except sa.exc.DBAPIError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise StoreError(f"cannot reach the database at {_safe(parsed)}: {reason}") from exc
+        raise StoreError(f"cannot reach the database at {shown}: {reason}") from exc
     return engine
+
+
+def open_read_only(url: str | URL) -> Engine:
+    """A read-only engine on a database this code can read: one that exists and is at the
+    newest migration. Raises ``StoreError`` naming the database (its password masked)
+    otherwise; nothing is created or migrated, that is `oms db upgrade`'s job."""
+    shown = _safe(normalize_url(url))
+    engine = make_engine(url, read_only=True)
+    try:
+        revision = current_revision(engine)
+        head = head_revision()
+        if revision != head:
+            raise StoreError(f"the database at {shown} {_revision_problem(revision, head)}")
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot read the database at {shown}: {exc}") from exc
+    except StoreError:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _revision_problem(revision: str | None, head: str) -> str:
+    if revision is None:
+        return "has no OMS tables (never migrated): run `oms db upgrade` on it"
+    try:
+        known = ScriptDirectory.from_config(_alembic_config()).get_revision(revision)
+    except CommandError:
+        known = None
+    if known is None:
+        return (f"is at revision {revision}, which this version of the OMS does not know "
+                f"(it reads {head}): use the OMS that migrated it")
+    return f"is at revision {revision}, older than this code's {head}: run `oms db upgrade`"
 
 
 def _alembic_config() -> Config:

@@ -52,21 +52,35 @@ def normalize_url(url: str | URL) -> URL:
     try:
         parsed = sa.make_url(text)
     except sa.exc.ArgumentError:
-        raise StoreError(f"{_safe(text)!r} is not a database URL") from None
+        raise StoreError(f"{safe_url(text)!r} is not a database URL") from None
     if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
         raise StoreError(
-            f"unsupported database URL {_safe(text)!r}: use sqlite:///path/to/file.db "
+            f"unsupported database URL {safe_url(text)!r}: use sqlite:///path/to/file.db "
             "or postgresql+psycopg://user@host:port/dbname"
         )
     return parsed
 
 
-def _safe(url: str | URL) -> str:
-    """The URL with any password masked, for messages."""
+def safe_url(url: str | URL) -> str:
+    """The URL with any password masked (``***``), for logs, messages and output."""
     try:
         return sa.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "<unparseable URL>"
+
+
+
+def without_password(text: str, url: str | URL) -> str:
+    """``text`` (an error from the driver, say) with the URL's password masked wherever it
+    appears: drivers may quote the connection string they were given."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return text
+    text = text.replace(parsed.render_as_string(hide_password=False), safe_url(parsed))
+    password = str(parsed.password or "")
+    # a very short password would mask letters of ordinary words, and hides nothing
+    return text.replace(password, "***") if len(password) >= 4 else text
 
 
 def is_memory_sqlite(url: URL) -> bool:
@@ -126,7 +140,7 @@ def make_engine(url: str | URL, **engine_options: Any) -> Engine:
     except sa.exc.DBAPIError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise StoreError(f"cannot reach the database at {_safe(parsed)}: {reason}") from exc
+        raise StoreError(f"cannot reach the database at {safe_url(parsed)}: {reason}") from exc
     return engine
 
 
@@ -165,7 +179,7 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> str | 
             command.upgrade(config, revision)
         return current_revision(engine)
     except (sa.exc.SQLAlchemyError, CommandError) as exc:
-        raise StoreError(f"could not migrate the database at {_safe(engine.url)}: {exc}") from exc
+        raise StoreError(f"could not migrate the database at {safe_url(engine.url)}: {exc}") from exc
     finally:
         if owned:
             engine.dispose()

@@ -8,9 +8,11 @@ at most once per reconnect interval and logs a WARNING when the answer changes (
 INFO when the address accepts connections again): once per change, not once per retry.
 
 It does not speak FIX and does not touch the session: the connection is closed as soon as
-it is made. While the address accepts connections (the broker is up but the session is not
-logged on yet) it looks again only every ``QUIET_INTERVALS`` intervals, so a broker whose
-logon fails for another reason does not see twice the connections QuickFIX already makes.
+it is made. It looks only once the session has been down for ``DOWN_INTERVALS`` reconnect
+intervals (a broker that is back at once never sees it), and once the address accepts
+connections it stops looking until the session has logged on again: a broker whose logon
+fails for another reason (its Logout or Reject says why) sees no connections but
+QuickFIX's.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-# while the broker's address accepts connections, look again after this many intervals
-QUIET_INTERVALS = 6
+# look only after the session has been down for this many of its reconnect intervals
+DOWN_INTERVALS = 3
 PROBE_TIMEOUT_S = 3.0
 
 
@@ -70,8 +72,8 @@ class ConnectWatch:
 
     def start(self) -> ConnectWatch:
         now = time.monotonic()
-        # QuickFIX connects at once: give it one interval before looking
-        self._due = {b.session: now + b.interval for b in self.brokers}
+        # QuickFIX connects at once: give it its intervals before looking
+        self._due = {b.session: now + b.interval * DOWN_INTERVALS for b in self.brokers}
         self._thread = threading.Thread(target=self._run, name="oms-connect-watch",
                                         daemon=True)
         self._thread.start()
@@ -94,12 +96,18 @@ class ConnectWatch:
     def check(self, broker: BrokerAddress, now: float) -> None:
         """Probe one broker if its session is not logged on; log a change of answer."""
         if self.sessions.is_logged_on(broker.session):
-            self.state.pop(broker.session, None)  # logged on: the next loss starts afresh
+            # logged on: the next loss starts afresh, looked at once it has lasted
+            self.state.pop(broker.session, None)
+            self._due[broker.session] = now + broker.interval * DOWN_INTERVALS
+            return
+        before = self.state.get(broker.session)
+        if before == "":
+            # the address accepted connections: QuickFIX's own attempts reach the broker, and
+            # why its logon fails is in the session's log lines; look no more until a logon
             self._due[broker.session] = now + broker.interval
             return
         error = self.probe(broker.host, broker.port)
-        self._due[broker.session] = now + broker.interval * (1 if error else QUIET_INTERVALS)
-        before = self.state.get(broker.session)
+        self._due[broker.session] = now + broker.interval
         self.state[broker.session] = error
         if error == before:
             return

@@ -213,10 +213,19 @@ class RawFixBroker(RawFixSession):
         super().__init__(socket.socket(), sender, target, timeout)  # until accept_logon
 
     def accept_logon(self, reset: bool = False) -> dict[str, str]:
-        self.sock.close()
-        self.sock, _ = self.listener.accept()
-        self.parser = simplefix.FixParser()
-        logon = self.receive()
+        deadline = time.monotonic() + self.timeout
+        while True:
+            self.sock.close()
+            self.sock, _ = self.listener.accept()
+            self.parser = simplefix.FixParser()
+            try:
+                logon = self.receive(deadline)
+                break
+            except ConnectionError:
+                # a connection closed before any message (the OMS's connect watch looking
+                # whether the address answers): as a broker's acceptor does, drop it and
+                # take the next
+                continue
         assert logon["35"] == "A", f"the OMS's first message is not a Logon: {logon}"
         answer = [("35", "A"), ("98", "0"), ("108", logon.get("108", "30"))]
         if not reset:

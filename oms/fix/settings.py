@@ -47,6 +47,20 @@ OWNED_KEYS: dict[str, str] = {
     "ReconnectInterval": "set reconnect_interval in [[brokers]]",
     "ResetOnLogon": "set reset_on_logon in [[upstream]] or [[brokers]]",
 }
+# #18: SSL. quickfix 1.16 reads its SSL keys only in its SSL engines (SSLSocketAcceptor,
+# SSLSocketInitiator); which engine runs is chosen in code, not by a key. The OMS takes
+# QuickFIX/J's SocketUseSSL (unknown to quickfix C++) as the switch: Y in [fix.settings] or
+# a session's settings asks for the SSL engine (oms.fix.engine). The engine is one per
+# process side, so all of an engine's sessions ask for SSL or none does.
+USE_SSL = "SocketUseSSL"
+SSL_KEYS = (  # the SSL settings quickfix 1.16 names (its bindings' constants)
+    "ServerCertificateFile", "ServerCertificateKeyFile",
+    "ClientCertificateFile", "ClientCertificateKeyFile",
+    "CertificationAuthoritiesFile", "CertificationAuthoritiesDirectory",
+    "CertificateRevocationListFile", "CertificateRevocationListDirectory",
+    "CertificateVerifyLevel", "SSLProtocol", "SSLCipherSuite", "TLSCipherSuites",
+)
+_SSL_BY_UPPER = {key.upper() for key in SSL_KEYS}
 # QuickFIX reads its keys case-insensitively (it upper-cases them), so the check does too
 _OWNED_BY_UPPER = {key.upper(): key for key in OWNED_KEYS}
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
@@ -183,3 +197,37 @@ def write_cfg(path: Path, defaults: Mapping[str, str], sessions: list[SessionSpe
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_cfg(defaults, sessions))
     return path
+
+
+def _get(settings: Mapping[str, str], key: str) -> str | None:
+    """``settings[key]`` compared as QuickFIX compares keys (without case), else None."""
+    for name, value in settings.items():
+        if name.upper() == key.upper():
+            return value
+    return None
+
+
+def wants_ssl(defaults: Mapping[str, str], sessions: list[SessionSpec]) -> bool:
+    """Whether an engine with these settings must be QuickFIX's SSL engine.
+
+    Raises ``ValueError`` when only some sessions ask for SSL (the engine is all SSL or
+    none), or when a session has SSL keys but no ``SocketUseSSL`` at all (they would be
+    ignored, and the session would run in the clear while its config looks encrypted).
+    """
+    asks: dict[str, bool] = {}
+    for spec in sessions:
+        switch = _get(spec.settings, USE_SSL) or _get(defaults, USE_SSL)
+        ssl_keys = sorted({k for k in [*defaults, *spec.settings] if k.upper() in _SSL_BY_UPPER})
+        if switch is None and ssl_keys:
+            raise ValueError(f"{spec.key}: {', '.join(ssl_keys)} take effect only with "
+                             f"{USE_SSL} = true; set it (or false to run in the clear)")
+        if switch not in (None, "Y", "N"):
+            raise ValueError(f"{spec.key}: {USE_SSL} is true or false, not {switch!r}")
+        asks[spec.key] = switch == "Y"
+    if len(set(asks.values())) > 1:
+        ssl = [key for key, flag in asks.items() if flag]
+        plain = [key for key, flag in asks.items() if not flag]
+        raise ValueError(f"{USE_SSL}: one QuickFIX engine serves all sessions of a side, "
+                         f"so all of them use SSL or none does; SSL: {', '.join(ssl)}; "
+                         f"not: {', '.join(plain)}")
+    return any(asks.values())

@@ -56,6 +56,12 @@ _PENDING_TRIGGERS = {ExecType.PENDING_CANCEL._value_: Trigger.CANCEL_PENDING,
                      ExecType.PENDING_REPLACE._value_: Trigger.REPLACE_PENDING}
 
 
+def _broker_order_id(report: ApplyBrokerReport) -> str:
+    """The broker's OrderID on ``report``, "" when it gave none (or "NONE")."""
+    given = report.broker_order_id
+    return "" if given == NONE_ID else given
+
+
 def _overtaken(order: Order, pending: PendingRequest | None) -> PendingRequest | None:
     """The request pending before a change that the change answered without the broker
     saying so (the order left the pending state)."""
@@ -104,9 +110,8 @@ class BrokerReports(CoreBase):
             executions = self.batch.executions
             recorded = len(executions)
             self._apply_broker_report(order, child, cmd)
-            broker_order_id = cmd.broker_order_id
-            if broker_order_id and broker_order_id != NONE_ID and \
-                    broker_order_id != child.broker_order_id:
+            broker_order_id = _broker_order_id(cmd)
+            if broker_order_id and broker_order_id != child.broker_order_id:
                 # journaled on the execution row this report made, if it made one (a New,
                 # a fill: one row, the last): else the child's row is written again
                 child.known_as(broker_order_id, journaled=len(executions) > recorded
@@ -123,8 +128,7 @@ class BrokerReports(CoreBase):
                              cmd: ApplyBrokerReport) -> None:
         exec_type = cmd.exec_type
         before = order.status
-        broker = (cmd.session, cmd.exec_id,
-                  "" if cmd.broker_order_id == NONE_ID else cmd.broker_order_id)
+        broker = (cmd.session, cmd.exec_id, _broker_order_id(cmd))
         pending = order.pending
         if exec_type == ExecType.NEW._value_:
             if order.accepted:
@@ -327,8 +331,7 @@ class BrokerReports(CoreBase):
             return
         assert cmd.avg_px is not None
         self._book_fill(order, child, qty, px,
-                        (cmd.session, "", "" if cmd.broker_order_id == NONE_ID
-                         else cmd.broker_order_id),
+                        (cmd.session, "", _broker_order_id(cmd)),
                         text=f"Inferred from the broker's status answer: CumQty "
                              f"{fmt(cmd.cum_qty)}, AvgPx {fmt(cmd.avg_px)}")
 

@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import quickfix as fix
 
 from oms.domain.errors import ConfigError
-from oms.fix.settings import FIX44, USE_SSL, SessionSpec, wants_ssl, write_cfg
+from oms.fix.settings import (
+    FIX44,
+    USE_SSL,
+    SessionSpec,
+    ssl_in_defaults,
+    wants_ssl,
+    write_cfg,
+)
 
 
 def _log_factory(settings: fix.SessionSettings, file_log: bool):  # type: ignore[no-untyped-def]
@@ -139,6 +146,8 @@ class Engine:
         merged["ConnectionType"] = kind
         try:
             use_ssl = wants_ssl(merged, sessions)
+            if use_ssl:
+                merged, sessions = ssl_in_defaults(merged, sessions)
         except ValueError as exc:
             raise ConfigError(f"{kind}: {exc}") from None
         file_log = merged.pop("FileLog", "N") == "Y"
@@ -158,8 +167,9 @@ class Engine:
         # that crashed the process in our tests (SocketServer::close on freed memory).
         socket_class = fix.ThreadedSocketAcceptor if kind == "acceptor" else fix.SocketInitiator
         if use_ssl:
-            # #18: untried here (the quickfix on PyPI is built without SSL, see below), and
-            # SSLSocketAcceptor is not threaded: it may share the stop race above
+            # #18: quickfix has no threaded SSL acceptor; SSLSocketAcceptor's stop only sets a
+            # flag its thread reads (no close from another thread: not the race above).
+            # PyPI's quickfix is built without SSL (scripts/quickfix_ssl.sh builds one with)
             socket_class = fix.SSLSocketAcceptor if kind == "acceptor" else fix.SSLSocketInitiator
         try:
             if self.log_factory is not None:
@@ -172,9 +182,9 @@ class Engine:
             if use_ssl and "HAVE_SSL" in str(exc):
                 raise ConfigError(
                     f"{kind}: {USE_SSL} asks for SSL, but this quickfix was built without it "
-                    f"({exc}; the quickfix package on PyPI is); install a quickfix built "
-                    f"with HAVE_SSL, or put a TLS terminator (stunnel, a load balancer) in "
-                    f"front of the OMS and set {USE_SSL} = false") from None
+                    f"({exc}; the quickfix package on PyPI is); install one built with "
+                    f"HAVE_SSL (scripts/quickfix_ssl.sh), or put a TLS terminator (stunnel, a "
+                    f"load balancer) in front of the OMS and set {USE_SSL} = false") from None
             raise
         self._started = False
 

@@ -51,7 +51,8 @@ OWNED_KEYS: dict[str, str] = {
 # SSLSocketInitiator); which engine runs is chosen in code, not by a key. The OMS takes
 # QuickFIX/J's SocketUseSSL (unknown to quickfix C++) as the switch: Y in [fix.settings] or
 # a session's settings asks for the SSL engine (oms.fix.engine). The engine is one per
-# process side, so all of an engine's sessions ask for SSL or none does.
+# process side, so all of an engine's sessions ask for SSL or none does. It reads its SSL
+# keys from [DEFAULT] only (one TLS context per engine): ``ssl_in_defaults`` moves them there.
 USE_SSL = "SocketUseSSL"
 SSL_KEYS = (  # the SSL settings quickfix 1.16 names (its bindings' constants)
     "ServerCertificateFile", "ServerCertificateKeyFile",
@@ -231,3 +232,39 @@ def wants_ssl(defaults: Mapping[str, str], sessions: list[SessionSpec]) -> bool:
                          f"so all of them use SSL or none does; SSL: {', '.join(ssl)}; "
                          f"not: {', '.join(plain)}")
     return any(asks.values())
+
+
+def ssl_in_defaults(defaults: Mapping[str, str],
+                    sessions: list[SessionSpec]) -> tuple[dict[str, str], list[SessionSpec]]:
+    """The SSL keys given on sessions moved to the engine's [DEFAULT] block, where quickfix
+    1.16's SSL engines read them (they look nowhere else: one TLS context per engine; a key
+    left on a session is never read, and the engine fails for want of a certificate).
+
+    Raises ``ValueError`` when the sessions of the engine see a key with different values
+    (each its own, else the default's): one context cannot hold both."""
+    seen: dict[str, dict[str, list[str]]] = {}  # key (upper) -> value -> session keys
+    names: dict[str, str] = {}  # key (upper) -> the spelling given
+    moved: list[SessionSpec] = []
+    for spec in sessions:
+        own = {k: v for k, v in spec.settings.items() if k.upper() not in _SSL_BY_UPPER}
+        for name in spec.settings:
+            if name.upper() in _SSL_BY_UPPER:
+                names.setdefault(name.upper(), name)
+        moved.append(SessionSpec(spec.sender_comp_id, spec.target_comp_id, own))
+    for upper in names:
+        for spec in sessions:
+            value = _get(spec.settings, upper)
+            if value is None:
+                value = _get(defaults, upper)
+            seen.setdefault(upper, {}).setdefault(
+                "<not set>" if value is None else value, []).append(spec.key)
+    merged = dict(defaults)
+    for upper, values in seen.items():
+        if len(values) > 1:
+            given = "; ".join(f"{value} ({', '.join(keys)})" for value, keys in values.items())
+            raise ValueError(f"{names[upper]}: QuickFIX reads SSL keys once per engine, so "
+                             f"the sessions of one side must agree on them; given: {given}")
+        for key in [k for k in merged if k.upper() == upper]:
+            del merged[key]
+        merged[names[upper]] = next(iter(values))
+    return merged, moved

@@ -34,7 +34,9 @@ to notice a dropped connection).
 from __future__ import annotations
 
 import socket
+import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,8 @@ from oms.bench.rawclient import utc_stamp  # the benchmark's independent client,
 SOH = "\x01"
 # tags a script may give that belong in the header: PossDupFlag, PossResend, OrigSendingTime
 HEADER_TAGS = frozenset({"43", "97", "122"})
+# what a connected socket goes through first (e.g. ssl.SSLContext.wrap_socket: FIX over TLS)
+Wrap = Callable[[socket.socket], socket.socket]
 
 
 def parse_fields(text: str) -> list[tuple[str, str]]:
@@ -187,9 +191,9 @@ class RawFixClient(RawFixSession):
     """A minimal FIX 4.4 initiator: the upstream system."""
 
     def __init__(self, host: str, port: int, sender: str, target: str,
-                 timeout: float = 10.0) -> None:
-        super().__init__(socket.create_connection((host, port), timeout=timeout), sender,
-                         target, timeout)
+                 timeout: float = 10.0, wrap: Wrap | None = None) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        super().__init__(wrap(sock) if wrap is not None else sock, sender, target, timeout)
 
     def logon(self) -> dict[str, str]:
         self.send([("35", "A"), ("98", "0"), ("108", "30"), ("141", "Y")])
@@ -202,9 +206,12 @@ class RawFixBroker(RawFixSession):
     It listens on ``port`` from the start, so the OMS can be started after it;
     ``accept_logon`` takes the OMS's connection (its first, or its next after a drop: it
     reconnects on its own) and answers its Logon with the same HeartBtInt, sequence
-    numbers going on, or with ``reset`` starting them again at 1."""
+    numbers going on, or with ``reset`` starting them again at 1. ``wrap``, when given,
+    takes each accepted connection first (a TLS broker: ``SSLContext.wrap_socket``)."""
 
-    def __init__(self, port: int, sender: str, target: str, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, sender: str, target: str, timeout: float = 10.0,
+                 wrap: Wrap | None = None) -> None:
+        self.wrap = wrap
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", port))
@@ -219,9 +226,11 @@ class RawFixBroker(RawFixSession):
             self.sock, _ = self.listener.accept()
             self.parser = simplefix.FixParser()
             try:
+                if self.wrap is not None:
+                    self.sock = self.wrap(self.sock)
                 logon = self.receive(deadline)
                 break
-            except ConnectionError:
+            except (ConnectionError, ssl.SSLError):
                 # a connection closed before any message (the OMS's connect watch looking
                 # whether the address answers): as a broker's acceptor does, drop it and
                 # take the next

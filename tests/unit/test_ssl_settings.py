@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from oms.fix.settings import SessionSpec, wants_ssl
+from oms.fix.settings import SessionSpec, ssl_in_defaults, wants_ssl
 
 
 def spec(target: str, **settings: str) -> SessionSpec:
@@ -47,3 +47,33 @@ def test_ssl_keys_with_the_switch_off_run_in_the_clear() -> None:
 def test_a_switch_that_is_not_yes_or_no_is_refused() -> None:
     with pytest.raises(ValueError, match="true or false"):
         wants_ssl({}, [spec("A", SocketUseSSL="yes")])
+
+
+def test_ssl_keys_given_on_sessions_move_to_the_engines_defaults() -> None:
+    # quickfix 1.16's SSL engines read their keys from [DEFAULT] only
+    defaults, sessions = ssl_in_defaults(
+        {"HeartBtInt": "30", "SSLProtocol": "+TLSv1_2"},
+        [spec("A", SocketUseSSL="Y", ServerCertificateFile="/etc/oms/oms.pem", HeartBtInt="5"),
+         spec("B", SocketUseSSL="Y", servercertificatefile="/etc/oms/oms.pem")])
+
+    assert defaults == {"HeartBtInt": "30", "SSLProtocol": "+TLSv1_2",
+                        "ServerCertificateFile": "/etc/oms/oms.pem"}
+    assert [s.settings for s in sessions] == [{"SocketUseSSL": "Y", "HeartBtInt": "5"},
+                                             {"SocketUseSSL": "Y"}]
+
+
+def test_a_sessions_ssl_key_wins_over_the_default_when_every_session_gives_it() -> None:
+    defaults, _ = ssl_in_defaults({"CertificateVerifyLevel": "0"},
+                                  [spec("A", CertificateVerifyLevel="1")])
+
+    assert defaults == {"CertificateVerifyLevel": "1"}
+
+
+def test_sessions_of_one_engine_disagreeing_on_an_ssl_key_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"ServerCertificateFile: QuickFIX reads SSL keys once "
+                                         r"per engine.*a.pem \(FIX.4.4:OMS->A\); "
+                                         r"b.pem \(FIX.4.4:OMS->B\)"):
+        ssl_in_defaults({}, [spec("A", ServerCertificateFile="a.pem"),
+                             spec("B", ServerCertificateFile="b.pem")])
+    with pytest.raises(ValueError, match=r"<not set> \(FIX.4.4:OMS->B\)"):
+        ssl_in_defaults({}, [spec("A", ClientCertificateFile="a.pem"), spec("B")])

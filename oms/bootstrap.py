@@ -20,6 +20,7 @@ import quickfix as fix
 from oms.admin import AdminServer
 from oms.app.commands import RecoverOutbox
 from oms.app.core import Core, CoreSettings
+from oms.app.events import OrderDenied, OrderRejected
 from oms.app.ports import Journal, Route, Sender
 from oms.config import OmsConfig
 from oms.domain.errors import ConfigError
@@ -29,7 +30,9 @@ from oms.fix.engine import Engine
 from oms.fix.outbox import plan as outbox_plan
 from oms.fix.outbox import store_prefix, stored_bodies
 from oms.fix.settings import FIX44, SessionSpec, engine_defaults, merged, session_key, yn
+from oms.fix.watch import BrokerAddress, ConnectWatch
 from oms.gc_policy import IdleCollector, gc_pauses_ns
+from oms.logs import log_refusals
 from oms.metrics import OrderMetrics, ServerMetrics
 from oms.percentiles import percentiles
 from oms.risk.checks import FieldChecks
@@ -87,10 +90,13 @@ def new_core(settings: CoreSettings, journal: Journal, sender: Sender, *,
 
 def configured_core(config: OmsConfig, journal: Journal, sender: Sender) -> Core:
     """The server's core: ``new_core`` with the config's routes, routing rules and checks."""
-    return new_core(core_settings(config), journal, sender, routes=routes(config),
+    core = new_core(core_settings(config), journal, sender, routes=routes(config),
                     destinations=dict(config.routing.destinations),
                     default_route=config.routing.default_route,
                     symbols=frozenset(config.oms.symbols), max_digits=config.oms.max_digits)
+    # #18: every refused order is a log line with its reason and ids
+    core.subscribe(log_refusals, OrderDenied, OrderRejected)
+    return core
 
 
 def fix_defaults(config: OmsConfig) -> dict[str, str]:
@@ -161,6 +167,8 @@ class OmsServer:
         self.metrics = ServerMetrics(self, self.order_metrics)
         self.addresses: dict[str, str] = {}  # session key -> host:port, for ``oms sessions``
         self.lock = StateLock(config.sessions_path)
+        # says why a broker session cannot connect (QuickFIX's onLogout never does)
+        self.watch: ConnectWatch | None = None
 
     def start(self) -> None:
         """Raises ``StateDirectoryInUse``, having touched nothing, when another server holds
@@ -214,6 +222,11 @@ class OmsServer:
         for engine in (self.acceptor, self.initiator):
             if engine is not None:
                 engine.start()
+        if config.brokers:
+            self.watch = ConnectWatch(application, [
+                BrokerAddress(b.name, session_key(b.sender_comp_id, b.target_comp_id),
+                              b.host, b.port, b.reconnect_interval)
+                for b in config.brokers]).start()
         self.admin = AdminServer(self, config.admin.host, config.admin.port,
                                  config.admin_token_path)
         self.admin.start()
@@ -222,15 +235,30 @@ class OmsServer:
 
     def stop(self) -> None:
         """Stop taking messages, finish the core's work, commit it, close everything."""
+        if self.watch is not None:
+            self.watch.stop()
+            self.watch = None
         if self.admin is not None:
             self.admin.stop()
             self.admin = None
+        received: dict[str, int] = {}
         for engine in (self.acceptor, self.initiator):
             if engine is not None:
                 engine.stop()
+                received.update(engine.last_inbound_seqs())
         self.acceptor = self.initiator = None
-        if self.core is not None:
-            self.core.stop()
+        drained = self.core.stop() if self.core is not None else False
+        if drained and received and self.journal is not None:
+            # A clean stop: the engines are stopped and every message they received is
+            # committed, so the last one each store counts (heartbeats and logouts too,
+            # which the blotter never records) is the one to expect after next; without
+            # this every restart asked for a resend of admin messages (rewind_inbound).
+            # After a crash this never runs, and the rewind does its work.
+            try:
+                self.journal.write_inbound_seqs(received)
+            except Exception as exc:  # noqa: BLE001 - stopping anyway; the rewind covers it
+                log.warning("could not record the sessions' last sequence numbers (%s); "
+                            "the next start asks the counterparties for a resend", exc)
         if self.journal is not None:
             self.journal.stop()
             self.journal = None

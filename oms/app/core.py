@@ -61,12 +61,17 @@ class Core(ClientRequests, BrokerReports, SessionEvents):
         self._thread = threading.Thread(target=self._run, name="oms-core", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Apply and commit what is queued, then stop. True if the thread finished: every
+        command submitted before is committed (a commit that keeps failing holds it)."""
+        drained = True
         if self._thread is not None:
             self.queue.put(_STOP)
             self._thread.join(timeout)
+            drained = not self._thread.is_alive()
             self._thread = None
         self.deliverer.stop(timeout)
+        return drained
 
     def alive(self) -> bool:
         """The core thread is running (the admin interface's liveness check)."""

@@ -20,6 +20,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from oms.cli.logopts import LOG_FORMAT
 from oms.config import DEFAULT_CONFIG_PATH, OmsConfig, config_to_toml, load_config
 from oms.domain.enums import OrdStatus
 from oms.localproc import free_port, sigterm_unwinds, stop_process
@@ -80,8 +81,10 @@ def _blotter_view(engine, title: str) -> Table | Group:  # type: ignore[no-untyp
 @click.option("--timeout", type=float, default=300.0, show_default=True,
               help="With --orders: give up (exit 1) if they are not complete by then (s).")
 @click.option("--quiet", is_flag=True, help="No live blotter, just the summary.")
+@click.option("--log-format", type=LOG_FORMAT, default="text", show_default=True,
+              help="The format of DIR/oms.log and DIR/broker.log (text or json).")
 def demo(order_count: int | None, directory: str, rate: float, timeout: float,
-         quiet: bool) -> None:
+         quiet: bool, log_format: str) -> None:
     """Run the OMS with a simulated broker and client; show the blotter."""
     from oms.store import repository
     from oms.store.db import make_engine, upgrade
@@ -110,12 +113,12 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
                 "sim", "broker", "--port", str(broker.port), "--sender", broker.target_comp_id,
                 "--target", broker.sender_comp_id, "--sessions-dir", str(folder / "sim-broker"),
                 "--fill", "partial", "--fills", "3", "--fill-interval", "0.05",
-                "--reject-rate", "0.02",
+                "--reject-rate", "0.02", "--log-format", log_format,
             ], folder / "broker.log"))
             token = config.admin_token_path
             token.unlink(missing_ok=True)
-            processes.append(_spawn(["serve", "--config", str(folder / "oms.toml")],
-                                    folder / "oms.log"))
+            processes.append(_spawn(["serve", "--config", str(folder / "oms.toml"),
+                                     "--log-format", log_format], folder / "oms.log"))
             deadline = time.monotonic() + 60
             while not token.exists():
                 if processes[1].poll() is not None or time.monotonic() > deadline:

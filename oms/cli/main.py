@@ -14,12 +14,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from oms.cli.logopts import log_options, start_logging
 from oms.config import DEFAULT_CONFIG_PATH, OmsConfig, load_config
 from oms.domain.enums import ExecType, OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import OmsError
 
 console = Console()
 err_console = Console(stderr=True)
+log = logging.getLogger("oms.serve")
 
 CONFIG_HELP = "OMS config file (TOML)."
 DB_HELP = "Database URL (default: $OMS_DATABASE_URL, else the config's)."
@@ -77,14 +79,6 @@ def _env_url() -> str:
     return os.environ.get("OMS_DATABASE_URL", "")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 @click.group()
 @click.version_option(package_name="oms")
 def main() -> None:
@@ -96,14 +90,16 @@ def main() -> None:
 @click.option("--config", "config_path", default=str(DEFAULT_CONFIG_PATH), show_default=True,
               help=CONFIG_HELP)
 @click.option("--database-url", default=None, help=DB_HELP)
-@click.option("--log-level", default=None, help="Override the config's log level.")
-def serve(config_path: str, database_url: str | None, log_level: str | None) -> None:
+@log_options
+def serve(config_path: str, database_url: str | None, log_level: str | None,
+          log_format: str) -> None:
     """Run the OMS server until SIGINT or SIGTERM."""
     from oms.bootstrap import OmsServer
     from oms.gc_policy import IdleCollector
+    from oms.store.db import safe_url, without_password
 
     config = _config(config_path)
-    _setup_logging(log_level or config.oms.log_level)
+    start_logging(log_level or config.oms.log_level, log_format)
     server = OmsServer(config, database_url)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -112,18 +108,20 @@ def serve(config_path: str, database_url: str | None, log_level: str | None) -> 
         server.start()
     except Exception as exc:  # noqa: BLE001 - the operator needs the sentence, not a trace
         server.stop()
-        _fail(f"could not start: {exc}")
+        _fail(f"could not start: {without_password(str(exc), server.database_url)}")
     # #3: no garbage collection while orders flow, only in quiet moments (oms/gc_policy.py)
     server.collector = IdleCollector(server.work_done).start()
     upstream = ", ".join(f"{u.target_comp_id}@{u.port}" for u in config.upstream) or "none"
     brokers = ", ".join(f"{b.name}={b.host}:{b.port}" for b in config.brokers) or "none"
-    console.print(f"[green]OMS serving[/] upstream: {upstream}; brokers: {brokers}; "
-                  f"database: {server.database_url}")
+    # through the logger, not the console: a timestamp, and no wrapping in a log file
+    log.info("OMS serving upstream: %s; brokers: %s; database: %s", upstream, brokers,
+             safe_url(server.database_url))
     while not stop.wait(0.5):
         pass
-    console.print("stopping...")
+    log.info("OMS stopping")
     server.collector.stop()
     server.stop()
+    log.info("OMS stopped")
 
 
 # --- db ----------------------------------------------------------------------------------

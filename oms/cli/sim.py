@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import threading
@@ -11,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
+
+from oms.cli.logopts import log_options, start_logging
 
 
 def _comma_list(value: str) -> list[str]:
@@ -52,16 +53,17 @@ def sim() -> None:
 @click.option("--seed", type=int, default=None)
 @click.option("--reset-on-logon/--no-reset-on-logon", default=False, show_default=True)
 @click.option("--file-log", is_flag=True, help="Keep a QuickFIX message log.")
+@log_options
 def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str, ...],
            sessions_dir: str, fill_mode: str, partial_fills: int, fill_interval: float,
            fill_px: str | None, market_px: str, reject_rate: float,
            session_reject_symbols: str, cancel_policy: str, replace_policy: str,
            unsolicited_cancel_rate: float, seed: int | None, reset_on_logon: bool,
-           file_log: bool) -> None:
+           file_log: bool, log_level: str | None, log_format: str) -> None:
     """A simulated broker (FIX acceptor) the OMS routes orders to."""
     from oms.sim.broker import BrokerSimOptions, run_broker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    start_logging(log_level, log_format)
     options = BrokerSimOptions(
         sessions_dir=Path(sessions_dir), host=host, port=port, sender_comp_id=sender_comp_id,
         target_comp_ids=list(target_comp_ids), fill_mode=fill_mode,  # type: ignore[arg-type]
@@ -111,17 +113,19 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
 @click.option("--reset-on-logon/--no-reset-on-logon", default=False, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every message received.")
+@log_options
 def client(host: str, port: int, sender_comp_id: str, target_comp_id: str, sessions_dir: str,
            orders: int, rate: float, window: int, symbols: str, sides: str, limit_ratio: float,
            qty_min: int, qty_max: int, px_min: str, px_max: str, time_in_force: str,
            account: str, ex_destination: str, cancel_ratio: float, replace_ratio: float,
            replace_cancel_ratio: float, timeout: float, seed: int | None, reset_on_logon: bool, as_json: bool,
-           verbose: bool) -> None:
+           verbose: bool, log_level: str | None, log_format: str) -> None:
     """A simulated upstream client: sends orders and prints what came back."""
     from rich.console import Console
 
     from oms.sim.client import ClientOptions, LogonTimeout, run_client
 
+    start_logging(log_level or "warning", log_format)
     try:
         options = ClientOptions(
             host=host, port=port, sender_comp_id=sender_comp_id,

@@ -12,6 +12,7 @@ No business decision is taken here: every message becomes one command on the cor
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -22,7 +23,7 @@ import quickfix as fix
 
 from oms.app import commands as cmd
 from oms.app.ports import OutMessage
-from oms.fix.engine import copy_session_id, keeps_thread_state, refill_message
+from oms.fix.engine import STOP_REASON, copy_session_id, keeps_thread_state, refill_message
 from oms.fix.engine import split_fields as _split
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         # sessions whose counterparty's Logon carried ResetSeqNumFlag (141=Y): fromAdmin sees
         # the Logon, onLogon (right after it, same thread) says so to the core (#16)
         self._reset_logons: set[str] = set()
+        # #18: session -> why it is logging out (the first Logout's Text), for onLogout
+        self._logout_causes: dict[str, str] = {}
         # OMS-internal latency: upstream NewOrderSingle received -> child order sent; the
         # count of every sample taken, so a reader (oms.metrics) can tell the new ones from
         # those it saw, whatever the deque dropped or a reset cleared
@@ -73,12 +76,30 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
     def onLogout(self, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()
         with self._lock:
+            was_logged_on = key in self.logged_on
             self.logged_on.discard(key)
-        log.info("FIX session %s logged out", key)
+            cause = self._logout_causes.pop(key, "")
+        # #18: once per logout after a logon, with its cause. QuickFIX also calls this after
+        # each failed reconnect; those are the connect watch's to explain (oms/fix/watch.py)
+        if not was_logged_on:
+            log.debug("FIX session %s: not logged on (%s)", key, cause or "no connection")
+        elif cause == f"we logged out: {STOP_REASON}":
+            log.info("FIX session %s logged out: %s", key, cause, extra={"session": key})
+        else:
+            log.warning("FIX session %s logged out: %s", key,
+                        cause or "connection lost without a Logout", extra={"session": key})
         self.submit(cmd.SessionLoggedOut(key))
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
-        return None
+        header = message.getHeader()
+        if header.getField(35) == "5":  # our Logout: its Text is the cause of the logout
+            self._note_logout(session_id.toString(), "we logged out", message)
+
+    def _note_logout(self, key: str, who: str, message: fix.Message) -> None:
+        text = message.getField(58) if message.isSetField(58) else ""
+        with self._lock:
+            # the first Logout of an exchange says why; the answer to it does not
+            self._logout_causes.setdefault(key, f"{who}: {text}" if text else who)
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         header = message.getHeader()
@@ -89,6 +110,9 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             # error an operator looks for first
             self.last_error[session_id.toString()] = \
                 f"{'Reject' if msg_type == '3' else 'Logout'}: {message.getField(58)}"
+        if msg_type == "5":
+            self._note_logout(session_id.toString(), "the counterparty logged out", message)
+            return
         if msg_type == "A":
             # #16: a Logon with ResetSeqNumFlag (141=Y) restarts sequence numbers: nothing
             # the counterparty sent before it can be resent. The engine calls onLogon next.
@@ -201,7 +225,14 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
 # --- translation helpers: from the message's text, split once ---------------------------
 def _journal(text: str) -> str:
+    """A message's text as the journal keeps it: fields split by "|", passwords masked."""
+    if "\x01554=" in text or "\x01925=" in text:
+        text = _PASSWORDS.sub(r"\1***", text)
     return text.replace("\x01", "|")
+
+
+# #18: Password (554) and NewPassword (925) never reach the journal or a log
+_PASSWORDS = re.compile("(\x01(?:554|925)=)[^\x01]*")
 
 
 def _decimal(f: dict[str, str], tag: str, errors: list[str]) -> Decimal | None:

@@ -27,6 +27,9 @@ from oms.fix.settings import (
     write_cfg,
 )
 
+# the Text of the Logout we send when the server stops (a logout with it is no problem)
+STOP_REASON = "server stopping"
+
 
 def _log_factory(settings: fix.SessionSettings, file_log: bool):  # type: ignore[no-untyped-def]
     return fix.FileLogFactory(settings) if file_log else None
@@ -196,6 +199,17 @@ class Engine:
         return [fix.SessionID(FIX44, spec.sender_comp_id, spec.target_comp_id)
                 for spec in self.sessions]
 
+    def last_inbound_seqs(self) -> dict[str, int]:
+        """Session key -> the MsgSeqNum of the last message its store counts as received
+        (admin messages included). Read after ``stop``, while this object lives: the
+        engine's sessions exist until it is deleted."""
+        found = {}
+        for spec, session_id in zip(self.sessions, self.session_ids(), strict=True):
+            session = fix.Session.lookupSession(session_id)
+            if session is not None:
+                found[spec.key] = session.getExpectedTargetNum() - 1
+        return found
+
     def stop(self, force: bool = False, timeout: float = 2.0) -> None:
         """Log the sessions out (unless ``force``), wait up to ``timeout`` s, then stop.
 
@@ -209,7 +223,7 @@ class Engine:
             live = [fix.Session.lookupSession(sid) for sid in self.session_ids()]
             live = [session for session in live if session is not None and session.isLoggedOn()]
             for session in live:
-                session.logout("server stopping")
+                session.logout(STOP_REASON)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and any(s.isLoggedOn() for s in live):
                 time.sleep(0.01)

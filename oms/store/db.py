@@ -55,21 +55,35 @@ def normalize_url(url: str | URL) -> URL:
     try:
         parsed = sa.make_url(text)
     except sa.exc.ArgumentError:
-        raise StoreError(f"{_safe(text)!r} is not a database URL") from None
+        raise StoreError(f"{safe_url(text)!r} is not a database URL") from None
     if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
         raise StoreError(
-            f"unsupported database URL {_safe(text)!r}: use sqlite:///path/to/file.db "
+            f"unsupported database URL {safe_url(text)!r}: use sqlite:///path/to/file.db "
             "or postgresql+psycopg://user@host:port/dbname"
         )
     return parsed
 
 
-def _safe(url: str | URL) -> str:
-    """The URL with any password masked, for messages."""
+def safe_url(url: str | URL) -> str:
+    """The URL with any password masked (``***``), for logs, messages and output."""
     try:
         return sa.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "<unparseable URL>"
+
+
+
+def without_password(text: str, url: str | URL) -> str:
+    """``text`` (an error from the driver, say) with the URL's password masked wherever it
+    appears: drivers may quote the connection string they were given."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return text
+    text = text.replace(parsed.render_as_string(hide_password=False), safe_url(parsed))
+    password = str(parsed.password or "")
+    # a very short password would mask letters of ordinary words, and hides nothing
+    return text.replace(password, "***") if len(password) >= 4 else text
 
 
 def is_memory_sqlite(url: URL) -> bool:
@@ -112,7 +126,7 @@ def _read_only_url(parsed: URL) -> URL:
             raise StoreError("an in-memory SQLite database is always empty: nothing to read")
         path = Path(parsed.database or "")
         if not path.is_file():
-            raise StoreError(f"no database file {path} (from {_safe(parsed)}): check the "
+            raise StoreError(f"no database file {path} (from {safe_url(parsed)}): check the "
                              "URL, or create it with `oms db upgrade`")
         uri = "file:" + urllib.parse.quote(str(path.resolve()))
         return parsed.set(database=uri).update_query_dict({"mode": "ro", "uri": "true"})
@@ -136,7 +150,7 @@ def make_engine(url: str | URL, *, read_only: bool = False, **engine_options: An
     ``sqlalchemy.create_engine``. Raises ``StoreError`` with a sentence an operator can act
     on when the URL is unsupported or unreachable.
     """
-    shown = _safe(normalize_url(url))
+    shown = safe_url(normalize_url(url))
     parsed = _read_only_url(normalize_url(url)) if read_only else normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         connect_args = dict(engine_options.pop("connect_args", {}))
@@ -170,7 +184,7 @@ def open_read_only(url: str | URL) -> Engine:
     """A read-only engine on a database this code can read: one that exists and is at the
     newest migration. Raises ``StoreError`` naming the database (its password masked)
     otherwise; nothing is created or migrated, that is `oms db upgrade`'s job."""
-    shown = _safe(normalize_url(url))
+    shown = safe_url(normalize_url(url))
     engine = make_engine(url, read_only=True)
     try:
         revision = current_revision(engine)
@@ -234,7 +248,7 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> str | 
             command.upgrade(config, revision)
         return current_revision(engine)
     except (sa.exc.SQLAlchemyError, CommandError) as exc:
-        raise StoreError(f"could not migrate the database at {_safe(engine.url)}: {exc}") from exc
+        raise StoreError(f"could not migrate the database at {safe_url(engine.url)}: {exc}") from exc
     finally:
         if owned:
             engine.dispose()

@@ -221,6 +221,17 @@ class JournalWriter:
         self._acknowledge(batch)
         return True
 
+    def write_inbound_seqs(self, inbound_seqs: dict[str, int]) -> None:
+        """Record each session's last inbound MsgSeqNum in a commit of its own (a commit
+        writes them only along with rows, so ``write_now`` would skip them). For a clean
+        stop, once the core has committed its last batch. Raises ``StoreError`` once
+        ``stop()`` was called, the database's error if the commit fails (no retry)."""
+        group = group_of(Batch(inbound_seqs=dict(inbound_seqs)))
+        with self._lock:
+            if self._stopping.is_set():
+                raise StoreError("the journal writer is stopped; the marks were not written")
+            self._write_group(group)
+
     def stop(self, timeout: float = 10.0) -> bool:
         """Refuse further batches and give the connection back. True if every batch given
         to ``write_now`` committed.

@@ -77,3 +77,54 @@ def test_an_avg_px_that_is_not_a_number_is_said_in_the_text():
     # Assert
     assert report.avg_px is None
     assert "tag 6" in report.text
+
+
+def test_passwords_never_reach_the_journal():
+    # #18: a message carrying Password (554) or NewPassword (925) is journaled masked
+    from oms.fix.app import _journal
+
+    text = "8=FIX.4.4\x019=50\x0135=BE\x01553=trader\x01554=hunter2\x01925=n3w-pw\x0110=000\x01"
+
+    journaled = _journal(text)
+
+    assert "hunter2" not in journaled and "n3w-pw" not in journaled
+    assert "|553=trader|554=***|925=***|" in journaled
+
+
+@pytest.mark.parametrize(("logout", "level", "cause"), [
+    (("5", "58=server stopping"), "INFO", "we logged out: server stopping"),
+    (("5", "58=MsgSeqNum too low"), "WARNING", "we logged out: MsgSeqNum too low"),
+    (None, "WARNING", "connection lost without a Logout"),
+], ids=["our stop", "our logout for a reason", "connection lost"])
+def test_a_logout_after_a_logon_is_logged_once_with_its_cause(caplog, logout, level, cause):
+    import logging
+
+    app, _ = application()
+    caplog.set_level(logging.DEBUG, logger="oms.fix.app")
+    app.onLogon(BROKER_ID)
+    if logout is not None:
+        app.toAdmin(message_from_text(*logout), BROKER_ID)
+
+    app.onLogout(BROKER_ID)
+    app.onLogout(BROKER_ID)  # QuickFIX again after a failed reconnect
+
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if "logged out" in
+             r.getMessage()]
+    assert lines == [(level, f"FIX session {BROKER_KEY} logged out: {cause}")]
+
+
+def test_the_counterpartys_logout_text_is_the_cause(caplog):
+    import logging
+
+    app, _ = application()
+    caplog.set_level(logging.INFO, logger="oms.fix.app")
+    app.onLogon(BROKER_ID)
+    app.fromAdmin(message_from_text("5", "58=end of day"), BROKER_ID)
+    answer = fix.Message()
+    answer.getHeader().setField(35, "5")
+    app.toAdmin(answer, BROKER_ID)  # our answer, without Text, changes nothing
+
+    app.onLogout(BROKER_ID)
+
+    assert caplog.records[-1].getMessage() == (
+        f"FIX session {BROKER_KEY} logged out: the counterparty logged out: end of day")

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 UPSTREAM = "upstream"
 BROKER = "broker"
+COUNTERPARTY_LOGOUT = "the counterparty logged out"  # the cause of a logout they began
 
 
 @keeps_thread_state
@@ -83,7 +84,10 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         # each failed reconnect; those are the connect watch's to explain (oms/fix/watch.py)
         if not was_logged_on:
             log.debug("FIX session %s: not logged on (%s)", key, cause or "no connection")
-        elif cause == f"we logged out: {STOP_REASON}":
+        elif cause == f"we logged out: {STOP_REASON}" or (
+                self.roles.get(key) == UPSTREAM and cause.startswith(COUNTERPARTY_LOGOUT)):
+            # our own stop, or a client ending its day: nothing for an operator to act on; a
+            # broker that logs us out takes our route away
             log.info("FIX session %s logged out: %s", key, cause, extra={"session": key})
         else:
             log.warning("FIX session %s logged out: %s", key,
@@ -111,7 +115,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             self.last_error[session_id.toString()] = \
                 f"{'Reject' if msg_type == '3' else 'Logout'}: {message.getField(58)}"
         if msg_type == "5":
-            self._note_logout(session_id.toString(), "the counterparty logged out", message)
+            self._note_logout(session_id.toString(), COUNTERPARTY_LOGOUT, message)
             return
         if msg_type == "A":
             # #16: a Logon with ResetSeqNumFlag (141=Y) restarts sequence numbers: nothing

@@ -13,6 +13,7 @@ from oms.fix.engine import message_from_text, split_fields
 
 BROKER_KEY = "FIX.4.4:OMS->BROKER1"
 BROKER_ID = fix.SessionID("FIX.4.4", "OMS", "BROKER1")
+CLIENT_ID = fix.SessionID("FIX.4.4", "OMS", "CLIENT1")
 
 
 def application() -> tuple[OmsApplication, list[cmd.Command]]:
@@ -128,3 +129,23 @@ def test_the_counterpartys_logout_text_is_the_cause(caplog):
 
     assert caplog.records[-1].getMessage() == (
         f"FIX session {BROKER_KEY} logged out: the counterparty logged out: end of day")
+
+
+@pytest.mark.parametrize(("session", "level"), [(CLIENT_ID, "INFO"), (BROKER_ID, "WARNING")],
+                         ids=["a client ending its day", "a broker taking our route away"])
+def test_a_counterpartys_logout_is_info_from_a_client_and_a_warning_from_a_broker(
+        caplog, session, level):
+    import logging
+
+    app, _ = application()
+    caplog.set_level(logging.INFO, logger="oms.fix.app")
+    app.onLogon(session)
+    logout = fix.Message()
+    logout.getHeader().setField(35, "5")  # without Text
+    app.fromAdmin(logout, session)
+
+    app.onLogout(session)
+
+    record = caplog.records[-1]
+    assert (record.levelname, record.getMessage()) == (
+        level, f"FIX session {session.toString()} logged out: the counterparty logged out")

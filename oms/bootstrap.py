@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ from oms.percentiles import percentiles
 from oms.risk.checks import FieldChecks
 from oms.routing.health import SessionStates
 from oms.routing.router import ConfigRouter
+from oms.routing.rules import Rule
 from oms.statelock import StateLock
 from oms.store import repository
 from oms.store.db import make_engine, unreachable, upgrade
@@ -56,8 +57,7 @@ def core_settings(config: OmsConfig) -> CoreSettings:
         reset_sessions=frozenset(
             [session_key(u.sender_comp_id, u.target_comp_id)
              for u in config.upstream if u.reset_on_logon]
-            + [session_key(b.sender_comp_id, b.target_comp_id)
-               for b in config.brokers if b.reset_on_logon]
+            + [session.key for _, session in config.broker_sessions() if session.reset_on_logon]
         ),
         status_query_batch=config.oms.status_query_batch,
         status_query_interval=config.oms.status_query_interval,
@@ -65,17 +65,17 @@ def core_settings(config: OmsConfig) -> CoreSettings:
 
 
 def routes(config: OmsConfig) -> dict[str, Route]:
-    """Broker name -> its route, from the config's ``[[brokers]]``."""
+    """Broker name -> its route on its primary session, with all its sessions in order."""
     return {
-        broker.name: Route(broker.name, session_key(broker.sender_comp_id, broker.target_comp_id),
-                           broker.account)
+        broker.name: Route(broker.name, broker.primary.key, broker.account,
+                           tuple(session.key for session in broker.sessions))
         for broker in config.brokers
     }
 
 
 def new_core(settings: CoreSettings, journal: Journal, sender: Sender, *,
              routes: dict[str, Route], destinations: dict[str, str] | None = None,
-             default_route: str = "", symbols: frozenset[str] = frozenset(),
+             default_route: str = "", rules: Sequence[Rule] = (), symbols: frozenset[str] = frozenset(),
              max_digits: int = 15, up: Iterable[str] = (), **kwargs: Any) -> Core:
     """A core wired to today's implementations of its ports: the FIX encoder, the field
     checks as risk gate, the config router, session health fed by logons (``up``: the
@@ -84,7 +84,7 @@ def new_core(settings: CoreSettings, journal: Journal, sender: Sender, *,
     return Core(settings, journal, sender, encoder=FixEncoder(),
                 risk=FieldChecks(max_digits=max_digits, symbols=symbols),
                 router=ConfigRouter(routes, health, destinations=destinations,
-                                    default_route=default_route),
+                                    default_route=default_route, rules=rules),
                 health=health, **kwargs)
 
 
@@ -92,6 +92,7 @@ def configured_core(config: OmsConfig, journal: Journal, sender: Sender) -> Core
     """The server's core: ``new_core`` with the config's routes, routing rules and checks."""
     core = new_core(core_settings(config), journal, sender, routes=routes(config),
                     destinations=dict(config.routing.destinations),
+                    rules=[rule.rule() for rule in config.routing.rules],
                     default_route=config.routing.default_route,
                     symbols=frozenset(config.oms.symbols), max_digits=config.oms.max_digits)
     # #18: every refused order is a log line with its reason and ids
@@ -139,7 +140,7 @@ def session_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpe
             "ReconnectInterval": str(b.reconnect_interval),
             "ResetOnLogon": yn(b.reset_on_logon),
         }, b.settings))
-        for b in config.brokers
+        for _, b in config.broker_sessions()
     ]
     return upstream, brokers
 
@@ -224,9 +225,9 @@ class OmsServer:
                 engine.start()
         if config.brokers:
             self.watch = ConnectWatch(application, [
-                BrokerAddress(b.name, session_key(b.sender_comp_id, b.target_comp_id),
-                              b.host, b.port, b.reconnect_interval)
-                for b in config.brokers]).start()
+                BrokerAddress(session.name, session.key, session.host, session.port,
+                              session.reconnect_interval)
+                for _, session in config.broker_sessions()]).start()
         self.admin = AdminServer(self, config.admin.host, config.admin.port,
                                  config.admin_token_path)
         self.admin.start()

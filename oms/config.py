@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import (
@@ -21,7 +22,8 @@ from pydantic import (
 )
 
 from oms.domain.errors import ConfigError
-from oms.fix.settings import passthrough
+from oms.fix.settings import passthrough, session_key
+from oms.routing.rules import Rule
 
 DEFAULT_CONFIG_PATH = Path("fix_config/oms.toml")
 
@@ -93,30 +95,100 @@ class UpstreamSession(_Strict):
 
 
 class BrokerSession(_Strict):
-    """An initiator session to a broker; child orders are routed over it."""
+    """One FIX 4.4 initiator session to a broker; child orders are routed over it."""
 
-    name: str
+    name: str = ""  # "" = the broker's name for its only session, else "<broker>-<n>"
     sender_comp_id: str = "OMS"
     target_comp_id: str
     host: str = "127.0.0.1"
     port: int = Field(..., ge=1, le=65535)
     reconnect_interval: int = Field(5, ge=1)
     reset_on_logon: bool = False
-    account: str = ""  # Account (1) to put on child orders when the upstream gave none
     settings: dict[str, str] = Field(default_factory=dict)  # this session's own QuickFIX keys
 
     @field_validator("settings", mode="before")
     @classmethod
     def _settings(cls, value: object, info: ValidationInfo) -> object:
-        return _passthrough(value, f"[[brokers]] {info.data.get('name', '')} settings")
+        return _passthrough(value, f"[[brokers]] session {info.data.get('name', '')} settings")
+
+    @property
+    def key(self) -> str:
+        """The session's key (``FIX.4.4:SENDER->TARGET``)."""
+        return session_key(self.sender_comp_id, self.target_comp_id)
+
+
+# the keys of a session that a broker with one session may give on [[brokers]] itself
+_SESSION_KEYS = ("sender_comp_id", "target_comp_id", "host", "port", "reconnect_interval",
+                 "reset_on_logon", "settings")
+
+
+class Broker(_Strict):
+    """A broker: one or more sessions in priority order, the first the primary (#19).
+
+    The form of one session, its keys on ``[[brokers]]`` itself, is a broker whose only
+    session has the broker's name."""
+
+    name: str
+    account: str = ""  # Account (1) to put on child orders when the upstream gave none
+    sessions: list[BrokerSession] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_session_form(cls, data: object) -> object:
+        if not isinstance(data, Mapping):
+            return data
+        inline = [key for key in _SESSION_KEYS if key in data]
+        if not inline:
+            return data
+        name = data.get("name", "")
+        if "sessions" in data:
+            raise ValueError(f"[[brokers]] {name}: {', '.join(inline)} belong in its "
+                             f"[[brokers.sessions]] when it has sessions")
+        rest = {key: value for key, value in data.items() if key not in _SESSION_KEYS}
+        return {**rest, "sessions": [{"name": name, **{key: data[key] for key in inline}}]}
+
+    @model_validator(mode="after")
+    def _session_names(self) -> Broker:
+        for number, session in enumerate(self.sessions, 1):
+            if not session.name:
+                session.name = self.name if len(self.sessions) == 1 else f"{self.name}-{number}"
+        return self
+
+    @property
+    def primary(self) -> BrokerSession:
+        return self.sessions[0]
+
+
+class RoutingRule(_Strict):
+    """``[[routing.rules]]``: the broker for orders that meet every condition given (#19);
+    the first rule that matches wins (``oms.routing.rules``)."""
+
+    broker: str
+    ex_destination: str | None = None  # ExDestination (100)
+    symbol: str | None = None  # a pattern: "AAPL", "AA*", "[AB]*"
+    account: str | None = None  # Account (1)
+    min_qty: Decimal | None = Field(None, gt=0)  # OrderQty (38) at least
+    max_qty: Decimal | None = Field(None, gt=0)  # OrderQty (38) at most
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RoutingRule:
+        if self.min_qty is not None and self.max_qty is not None and self.min_qty > self.max_qty:
+            raise ValueError(f"routing rule for {self.broker}: min_qty {self.min_qty} is above "
+                             f"max_qty {self.max_qty}")
+        return self
+
+    def rule(self) -> Rule:
+        return Rule(self.broker, self.ex_destination, self.symbol, self.account, self.min_qty,
+                    self.max_qty)
 
 
 class RoutingConfig(_Strict):
-    """How an order picks its broker."""
+    """How an order picks its broker: the rules, then ExDestination, then the default."""
 
-    default_route: str = ""  # broker name used when ExDestination (100) is absent
+    default_route: str = ""  # broker name used when nothing else places the order
     # ExDestination value -> broker name; a broker's own name always routes to it
     destinations: dict[str, str] = Field(default_factory=dict)
+    rules: list[RoutingRule] = Field(default_factory=list)
 
 
 class AdminConfig(_Strict):
@@ -160,7 +232,7 @@ class OmsConfig(_Strict):
     fix: FixEngineConfig = Field(default_factory=FixEngineConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     upstream: list[UpstreamSession] = Field(default_factory=list)
-    brokers: list[BrokerSession] = Field(default_factory=list)
+    brokers: list[Broker] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     # where the file was read from; relative paths in it are relative to its folder's parent
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -169,10 +241,13 @@ class OmsConfig(_Strict):
 
     @field_validator("brokers")
     @classmethod
-    def _unique_brokers(cls, brokers: list[BrokerSession]) -> list[BrokerSession]:
+    def _unique_brokers(cls, brokers: list[Broker]) -> list[Broker]:
         names = [b.name for b in brokers]
         if len(names) != len(set(names)):
             raise ValueError(f"broker names must be unique: {names}")
+        sessions = [s.name for b in brokers for s in b.sessions]
+        if len(sessions) != len(set(sessions)):
+            raise ValueError(f"broker session names must be unique: {sessions}")
         return brokers
 
     @model_validator(mode="after")
@@ -183,6 +258,10 @@ class OmsConfig(_Strict):
         for dest, broker in self.routing.destinations.items():
             if broker not in names:
                 raise ValueError(f"routing.destinations[{dest!r}] = {broker!r} is not a broker")
+        for number, rule in enumerate(self.routing.rules, 1):
+            if rule.broker not in names:
+                raise ValueError(f"routing.rules[{number}].broker = {rule.broker!r} is not a "
+                                 f"broker")
         return self
 
     # --- resolved paths and values ------------------------------------------------------
@@ -217,11 +296,15 @@ class OmsConfig(_Strict):
         url = override or os.environ.get("OMS_DATABASE_URL") or self.oms.database_url
         return absolute_sqlite_url(url, self.base_dir)
 
-    def broker(self, name: str) -> BrokerSession:
+    def broker(self, name: str) -> Broker:
         for broker in self.brokers:
             if broker.name == name:
                 return broker
         raise KeyError(name)
+
+    def broker_sessions(self) -> list[tuple[Broker, BrokerSession]]:
+        """Every broker session, each with its broker, brokers and sessions in config order."""
+        return [(broker, session) for broker in self.brokers for session in broker.sessions]
 
 
 def absolute_sqlite_url(url: str, base_dir: Path) -> str:
@@ -283,7 +366,7 @@ def _toml_key(key: str) -> str:
 
 def config_to_toml(config: OmsConfig) -> str:
     """Write a config back as TOML (the demo writes the config it runs with)."""
-    data = config.model_dump(mode="json")
+    data = config.model_dump(mode="json", exclude_none=True)
     lines: list[str] = []
     for section, body in data.items():
         if isinstance(body, list):

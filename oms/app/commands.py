@@ -158,6 +158,21 @@ class SessionLoggedOut:
 
 
 @dataclass(slots=True)
+class SessionUnanswered:
+    """We sent a TestRequest (1) on a session: the counterparty has been silent for longer
+    than its heartbeat interval (#19). Until it answers, the session takes no new orders."""
+
+    session: str
+
+
+@dataclass(slots=True)
+class SessionAnswered:
+    """The counterparty of a session we had sent a TestRequest spoke again (#19)."""
+
+    session: str
+
+
+@dataclass(slots=True)
 class ContinueStatusQueries:
     """Send the next paced group of status queries to a broker session (#16): queued by
     a timer, never by a FIX message. ``round`` names the logon whose queries these are, so
@@ -208,6 +223,8 @@ Command = (
     | ApplyBrokerMessageReject
     | SessionLoggedOn
     | SessionLoggedOut
+    | SessionUnanswered
+    | SessionAnswered
     | ContinueStatusQueries
     | OperatorCancel
     | RecoverOutbox

@@ -36,8 +36,10 @@ from oms.app.commands import (
     QueryOrderStatus,
     RecoverOutbox,
     ReplaceOrder,
+    SessionAnswered,
     SessionLoggedOn,
     SessionLoggedOut,
+    SessionUnanswered,
     SubmitOrder,
 )
 from oms.app.requests import ClientRequests
@@ -170,6 +172,8 @@ class Core(ClientRequests, BrokerReports, SessionEvents):
         ApplyBrokerMessageReject: BrokerReports._on_broker_message_reject,
         SessionLoggedOn: SessionEvents._on_logon,
         SessionLoggedOut: SessionEvents._on_logout,
+        SessionUnanswered: SessionEvents._on_unanswered,
+        SessionAnswered: SessionEvents._on_answered,
         ContinueStatusQueries: SessionEvents._on_continue_status_queries,
         RecoverOutbox: SessionEvents._on_recover_outbox,
         Barrier: _on_barrier,

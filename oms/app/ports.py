@@ -68,11 +68,15 @@ class Encoder(Protocol):
 
 @dataclass(slots=True)
 class Route:
-    """A broker the core can route to: its name in the config and its FIX session."""
+    """A broker the core can route to: its name in the config and the FIX session an order
+    goes out on (#19: one of the broker's sessions, the first of them that is up)."""
 
     name: str
     session: str  # the broker session key
     account: str = ""  # the Account a child order carries when the client gave none
+    # every session of the broker, in priority order (the first is the primary); empty: just
+    # ``session``
+    sessions: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -103,13 +107,20 @@ class RiskGate(Protocol):
 
 class SessionHealth(Protocol):
     """Which FIX sessions can carry messages now, as the core has been told by the
-    logon and logout commands (it never asks the FIX engine)."""
+    logon and logout commands and by the TestRequests the engine sent and had answered
+    (it never asks the FIX engine)."""
 
     def logged_on(self, session: str) -> None: ...
 
     def logged_out(self, session: str) -> None: ...
 
-    def is_up(self, session: str) -> bool: ...
+    def unanswered(self, session: str) -> None:
+        """A TestRequest went out: the session is not healthy until ``answered``."""
+
+    def answered(self, session: str) -> None: ...
+
+    def is_up(self, session: str) -> bool:
+        """Logged on, and no TestRequest waits for an answer."""
 
 
 class Router(Protocol):
@@ -119,10 +130,10 @@ class Router(Protocol):
         """The route for a new order, or why there is none (a reason for the client)."""
 
     def route_named(self, name: str) -> Route | None:
-        """The route an order was sent on, by its name."""
+        """The route an order was sent on, by its name (on the broker's primary session)."""
 
     def routes_on(self, session: str) -> list[Route]:
-        """The routes whose broker session is ``session``."""
+        """The routes of the brokers ``session`` is a session of."""
 
 
 class Timers(Protocol):

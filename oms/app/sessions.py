@@ -13,8 +13,10 @@ from oms.app.base import CoreBase
 from oms.app.commands import (
     ContinueStatusQueries,
     RecoverOutbox,
+    SessionAnswered,
     SessionLoggedOn,
     SessionLoggedOut,
+    SessionUnanswered,
 )
 from oms.app.messages import QueryChildStatus
 from oms.domain.enums import OrdStatus
@@ -96,6 +98,16 @@ class SessionEvents(CoreBase):
         self.journal_event("session", None, cmd.session, "5", "logged out")
         # #16: no more queries on this connection; the next logon asks again
         self._query_waiting.pop(cmd.session, None)
+
+    def _on_unanswered(self, cmd: SessionUnanswered) -> None:
+        self.health.unanswered(cmd.session)
+        self.journal_event("session", None, cmd.session, "1",
+                           "sent a TestRequest: no new orders on this session until it "
+                           "answers")
+
+    def _on_answered(self, cmd: SessionAnswered) -> None:
+        self.health.answered(cmd.session)
+        self.journal_event("session", None, cmd.session, "", "answered our TestRequest")
 
     def _on_recover_outbox(self, cmd: RecoverOutbox) -> None:
         outbox = self.outbox

@@ -38,11 +38,12 @@ def demo_config(directory: Path) -> OmsConfig:
     data["admin"]["port"] = 0
     data["upstream"] = data["upstream"][:1] or [{"target_comp_id": "CLIENT1", "port": 1}]
     data["upstream"][0]["port"] = free_port()
-    data["brokers"] = data["brokers"][:1] or [{"name": "SIM", "target_comp_id": "BROKER1",
-                                               "port": 1}]
-    data["brokers"][0]["host"] = "127.0.0.1"
-    data["brokers"][0]["port"] = free_port()
-    data["brokers"][0]["reconnect_interval"] = 1
+    data["brokers"] = data["brokers"][:1] or [
+        {"name": "SIM", "sessions": [{"target_comp_id": "BROKER1", "port": 1}]}]
+    # the demo's broker simulator takes the primary session; one session
+    session = data["brokers"][0]["sessions"][0]
+    data["brokers"][0]["sessions"] = [{**session, "host": "127.0.0.1", "port": free_port(),
+                                       "reconnect_interval": 1}]
     data["routing"] = {"default_route": data["brokers"][0]["name"],
                        "destinations": {k: data["brokers"][0]["name"]
                                         for k in data["routing"]["destinations"]}}
@@ -103,7 +104,7 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
     engine = make_engine(database_url)
     upgrade(engine)
     already = len(repository.list_orders(engine, status="all"))
-    upstream, broker = config.upstream[0], config.brokers[0]
+    upstream, broker = config.upstream[0], config.brokers[0].primary
     count = order_count or 1_000_000
     processes: list[subprocess.Popen[bytes]] = []
     ok = False

@@ -112,7 +112,8 @@ def serve(config_path: str, database_url: str | None, log_level: str | None,
     # #3: no garbage collection while orders flow, only in quiet moments (oms/gc_policy.py)
     server.collector = IdleCollector(server.work_done).start()
     upstream = ", ".join(f"{u.target_comp_id}@{u.port}" for u in config.upstream) or "none"
-    brokers = ", ".join(f"{b.name}={b.host}:{b.port}" for b in config.brokers) or "none"
+    brokers = ", ".join(f"{b.name}=" + "|".join(f"{s.host}:{s.port}" for s in b.sessions)
+                        for b in config.brokers) or "none"
     # through the logger, not the console: a timestamp, and no wrapping in a log file
     log.info("OMS serving upstream: %s; brokers: %s; database: %s", upstream, brokers,
              safe_url(server.database_url))
@@ -402,10 +403,12 @@ def stats(config_path: str, reset: bool, as_json: bool) -> None:
 
 from oms.cli import bench as _bench  # noqa: E402
 from oms.cli import demo as _demo  # noqa: E402
+from oms.cli import routes as _routes  # noqa: E402
 from oms.cli import sim as _sim  # noqa: E402
 
 main.add_command(_sim.sim)
 main.add_command(_demo.demo)
 main.add_command(_bench.bench)
+main.add_command(_routes.routes)
 
 __all__ = ["main"]

@@ -51,6 +51,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self._reset_logons: set[str] = set()
         # #18: session -> why it is logging out (the first Logout's Text), for onLogout
         self._logout_causes: dict[str, str] = {}
+        # #19: sessions we sent a TestRequest on, until the counterparty speaks again
+        self.unanswered: set[str] = set()
         # OMS-internal latency: upstream NewOrderSingle received -> child order sent; the
         # count of every sample taken, so a reader (oms.metrics) can tell the new ones from
         # those it saw, whatever the deque dropped or a reset cleared
@@ -79,6 +81,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         with self._lock:
             was_logged_on = key in self.logged_on
             self.logged_on.discard(key)
+            self.unanswered.discard(key)
             cause = self._logout_causes.pop(key, "")
         # #18: once per logout after a logon, with its cause. QuickFIX also calls this after
         # each failed reconnect; those are the connect watch's to explain (oms/fix/watch.py)
@@ -95,9 +98,29 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self.submit(cmd.SessionLoggedOut(key))
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
-        header = message.getHeader()
-        if header.getField(35) == "5":  # our Logout: its Text is the cause of the logout
+        msg_type = message.getHeader().getField(35)
+        if msg_type == "5":  # our Logout: its Text is the cause of the logout
             self._note_logout(session_id.toString(), "we logged out", message)
+        elif msg_type == "1":
+            # #19: QuickFIX asks a silent counterparty whether it is there: until it
+            # answers, the session takes no new orders
+            key = session_id.toString()
+            with self._lock:
+                first = key not in self.unanswered
+                self.unanswered.add(key)
+            if first:
+                log.warning("FIX session %s: no message for a heartbeat interval, sent a "
+                            "TestRequest", key, extra={"session": key})
+                self.submit(cmd.SessionUnanswered(key))
+
+    def _heard_from(self, key: str) -> None:
+        """The counterparty of a session we sent a TestRequest spoke again."""
+        with self._lock:
+            if key not in self.unanswered:
+                return
+            self.unanswered.discard(key)
+        log.info("FIX session %s answers again", key, extra={"session": key})
+        self.submit(cmd.SessionAnswered(key))
 
     def _note_logout(self, key: str, who: str, message: fix.Message) -> None:
         text = message.getField(58) if message.isSetField(58) else ""
@@ -109,6 +132,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         header = message.getHeader()
         msg_type = header.getField(35)
         self.last_received[session_id.toString()] = time.time()
+        if self.unanswered:
+            self._heard_from(session_id.toString())
         if msg_type in ("3", "5") and message.isSetField(58):
             # a counterparty's reason for a Reject or a Logout ("MsgSeqNum too low") is the
             # error an operator looks for first
@@ -163,6 +188,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         fields = _split(text)
         key = f"{fields.get('8')}:{fields.get('56')}->{fields.get('49')}"
         self.last_received[key] = time.time()
+        if self.unanswered:
+            self._heard_from(key)
         msg_type = fields.get("35", "")
         role = self.roles.get(key)
         if role == UPSTREAM:

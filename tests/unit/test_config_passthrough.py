@@ -106,7 +106,7 @@ def test_a_passthrough_key_the_oms_sets_without_an_option_takes_the_given_value(
      r"\[\[upstream\]\] CLIENT1 settings: SocketAcceptPort is set by the OMS itself; "
      r"set port in \[\[upstream\]\]"),
     ("", "", 'settings = { resetonlogon = "Y" }',
-     r"\[\[brokers\]\] SIM settings: resetonlogon is set by the OMS itself; "
+     r"\[\[brokers\]\] session SIM settings: resetonlogon is set by the OMS itself; "
      r"set reset_on_logon"),
     ("", "", 'settings = { SenderCompID = "OTHER" }', r"SenderCompID .* set sender_comp_id"),
     ('[fix.settings]\nStartTime = "08:00:00"\n', "", "", r"set \[fix\] start_time"),

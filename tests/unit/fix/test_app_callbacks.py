@@ -149,3 +149,25 @@ def test_a_counterpartys_logout_is_info_from_a_client_and_a_warning_from_a_broke
     record = caplog.records[-1]
     assert (record.levelname, record.getMessage()) == (
         level, f"FIX session {session.toString()} logged out: the counterparty logged out")
+
+
+def admin_message(msg_type: str, **fields: str) -> fix.Message:
+    message = fix.Message()
+    message.getHeader().setField(35, msg_type)
+    for tag, value in fields.items():
+        message.setField(int(tag.removeprefix("f")), value)
+    return message
+
+
+def test_a_testrequest_we_send_makes_the_session_unanswered_until_it_speaks():
+    # #19: QuickFIX sends TestRequest (1) when the counterparty has been silent
+    app, submitted = application()
+    app.onLogon(BROKER_ID)
+
+    app.toAdmin(admin_message("1", f112="TEST"), BROKER_ID)
+    app.toAdmin(admin_message("1", f112="TEST"), BROKER_ID)  # asked again: said once
+    app.fromAdmin(admin_message("0", f112="TEST"), BROKER_ID)
+    app.fromAdmin(admin_message("0"), BROKER_ID)  # a heartbeat after: nothing to say
+
+    assert submitted[1:] == [cmd.SessionUnanswered(BROKER_KEY), cmd.SessionAnswered(BROKER_KEY)]
+    assert app.unanswered == set()

@@ -1,0 +1,171 @@
+"""#19: a broker with two sessions. New orders go to the primary; while it is down, to the
+backup; when it is back, to the primary again. Real QuickFIX sessions on loopback: an
+upstream client, the OMS, and two broker simulators (the broker's primary and backup
+gateways), counted three ways at the end: the client, the blotter, the brokers."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from oms.bootstrap import OmsServer
+from oms.config import OmsConfig
+from oms.localproc import free_port
+from oms.sim.broker import BrokerSimOptions, BrokerSimulator
+from oms.sim.client import ClientOptions, UpstreamClient
+from oms.store import repository
+from oms.store.db import make_engine
+from tests.acceptance.fixscript import RawFixBroker
+from tests.integration.stack import wait_until
+
+PRIMARY, BACKUP = "FIX.4.4:OMS->GSFIX", "FIX.4.4:OMS2->GSFIX2"
+
+
+def gateway(folder: Path, port: int, comp_id: str, ours: str) -> BrokerSimulator:
+    broker = BrokerSimulator(BrokerSimOptions(
+        sessions_dir=folder, port=port, sender_comp_id=comp_id, target_comp_ids=[ours],
+        fill_interval=0.0, seed=7, reset_on_logon=False))
+    broker.start()
+    return broker
+
+
+def test_new_orders_fail_over_to_the_backup_session_and_come_back_to_the_primary(
+        tmp_path: Path, database_url: str) -> None:
+    # Arrange
+    upstream_port, primary_port, backup_port = free_port(), free_port(), free_port()
+    config = OmsConfig(
+        oms={"database_url": database_url, "sessions_dir": str(tmp_path / "oms-sessions"),
+             "log_level": "WARNING"},
+        fix={"heartbeat_interval": 5}, admin={"port": 0},
+        upstream=[{"target_comp_id": "CLIENT1", "port": upstream_port}],
+        brokers=[{"name": "GS", "sessions": [
+            {"target_comp_id": "GSFIX", "port": primary_port, "reconnect_interval": 1},
+            {"sender_comp_id": "OMS2", "target_comp_id": "GSFIX2", "port": backup_port,
+             "reconnect_interval": 1}]}],
+        routing={"default_route": "GS"}, base_dir=tmp_path)
+    primary = gateway(tmp_path / "primary", primary_port, "GSFIX", "OMS")
+    backup = gateway(tmp_path / "backup", backup_port, "GSFIX2", "OMS2")
+    server = OmsServer(config)
+    client = None
+    brokers_seen: list[dict] = []
+    try:
+        server.start()
+        app = server.application
+        assert app is not None
+        wait_until(lambda: app.is_logged_on(PRIMARY) and app.is_logged_on(BACKUP))
+        client = UpstreamClient(ClientOptions(
+            sessions_dir=tmp_path / "client", port=upstream_port, sender_comp_id="CLIENT1",
+            target_comp_id="OMS", heartbeat_interval=5, seed=11, timeout=20))
+        client.start()
+        assert client.wait_logged_on(15)
+
+        def send(count: int, symbol: str) -> list[str]:
+            sent = [client.send_order(symbol=symbol, side="buy", qty=100, ord_type="1")
+                    for _ in range(count)]
+            assert client.wait_for(lambda: all(client.order(c).status == "2" for c in sent), 15)
+            return sent
+
+        # Act
+        before = send(5, "BEFORE")
+        primary.stop()
+        wait_until(lambda: not app.is_logged_on(PRIMARY))
+        during = send(5, "DURING")
+        primary = gateway(tmp_path / "primary", primary_port, "GSFIX", "OMS")
+        wait_until(lambda: app.is_logged_on(PRIMARY), timeout=20)
+        after = send(5, "AFTER")
+    finally:
+        if client is not None:
+            client.stop()
+        server.stop()
+        for broker in (primary, backup):
+            brokers_seen.append(broker.book())
+            broker.stop()
+
+    # Assert: the client saw every order filled (above); the blotter and the brokers agree
+    engine = make_engine(database_url)
+    try:
+        rows = {row["cl_ord_id"]: repository.get_order(engine, row["order_id"])
+                for row in repository.list_orders(engine, status="all")}
+    finally:
+        engine.dispose()
+    assert sorted(rows) == sorted(before + during + after)
+    sessions = {cl: (r["order"]["status"], tuple(c["session"] for c in r["children"]))
+                for cl, r in rows.items()}
+    assert {sessions[c] for c in before + after} == {("2", (PRIMARY,))}
+    assert {sessions[c] for c in during} == {("2", (BACKUP,))}
+    primary_book, backup_book = brokers_seen
+    child_ids = {cl: r["children"][0]["cl_ord_id"] for cl, r in rows.items()}
+    # the restarted primary keeps no book of before: it saw the five after it
+    assert set(primary_book["children"]) == {child_ids[c] for c in after}
+    assert set(backup_book["children"]) == {child_ids[c] for c in during}
+    # none sent twice, to either
+    arrivals = Counter()
+    for book in brokers_seen:
+        for child, kinds in book["children"].items():
+            arrivals[child] += kinds.get("D", 0)
+    assert set(arrivals.values()) == {1}
+
+
+def test_a_silent_primary_takes_no_new_orders_until_it_answers_our_testrequest(
+        tmp_path: Path) -> None:
+    # Arrange: the primary gateway is a raw FIX acceptor that says nothing after its Logon
+    upstream_port, primary_port, backup_port = free_port(), free_port(), free_port()
+    config = OmsConfig(
+        oms={"database_url": f"sqlite:///{tmp_path / 'oms.db'}",
+             "sessions_dir": str(tmp_path / "oms-sessions"), "log_level": "WARNING"},
+        fix={"heartbeat_interval": 3}, admin={"port": 0},
+        upstream=[{"target_comp_id": "CLIENT1", "port": upstream_port}],
+        brokers=[{"name": "GS", "sessions": [
+            {"target_comp_id": "GSFIX", "port": primary_port, "reconnect_interval": 1},
+            {"sender_comp_id": "OMS2", "target_comp_id": "GSFIX2", "port": backup_port,
+             "reconnect_interval": 1}]}],
+        routing={"default_route": "GS"}, base_dir=tmp_path)
+    primary = RawFixBroker(primary_port, "GSFIX", "OMS", timeout=15)
+    backup = gateway(tmp_path / "backup", backup_port, "GSFIX2", "OMS2")
+    server = OmsServer(config)
+    client = None
+    try:
+        server.start()
+        primary.accept_logon()
+        app = server.application
+        assert app is not None
+        wait_until(lambda: app.is_logged_on(PRIMARY) and app.is_logged_on(BACKUP))
+        client = UpstreamClient(ClientOptions(
+            sessions_dir=tmp_path / "client", port=upstream_port, sender_comp_id="CLIENT1",
+            target_comp_id="OMS", heartbeat_interval=3, seed=11, timeout=20))
+        client.start()
+        assert client.wait_logged_on(15)
+
+        # Act: silence for more than a heartbeat interval; QuickFIX sends a TestRequest
+        wait_until(lambda: PRIMARY in app.unanswered, timeout=10)
+        silent = client.send_order(symbol="SILENT", side="buy", qty=100, ord_type="1")
+        assert client.wait_for(lambda: client.order(silent).status == "2", 10)
+        test_request = primary.receive()
+        while test_request["35"] != "1":
+            test_request = primary.receive()
+        primary.send([("35", "0"), ("112", test_request["112"])])
+        wait_until(lambda: PRIMARY not in app.unanswered)
+        again = client.send_order(symbol="AGAIN", side="buy", qty=100, ord_type="1")
+        new_order = primary.receive_application()
+    finally:
+        if client is not None:
+            client.stop()
+        server.stop()
+        backup.stop()
+        primary.close()
+
+    # Assert
+    routed = {row["cl_ord_id"]: row["session"] for row in sessions_of(server.database_url)}
+    assert routed[silent] == BACKUP
+    assert routed[again] == PRIMARY
+    assert new_order["35"] == "D" and new_order["55"] == "AGAIN"
+
+
+def sessions_of(database_url: str) -> list[dict[str, str]]:
+    engine = make_engine(database_url)
+    try:
+        return [{"cl_ord_id": row["cl_ord_id"],
+                 "session": repository.get_order(engine, row["order_id"])["children"][0]["session"]}
+                for row in repository.list_orders(engine, status="all")]
+    finally:
+        engine.dispose()

@@ -32,6 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from oms.app.commands import OperatorCancel
 from oms.metrics import CONTENT_TYPE
@@ -166,6 +167,10 @@ def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
                 self._reply(200, {"ok": True})
             elif len(parts) == 3 and parts[0] == "orders" and parts[2] == "cancel":
                 code, body = admin.cancel(parts[1])
+                self._reply(code, body)
+            elif len(parts) == 3 and parts[0] == "sessions":
+                # #19: /sessions/<name>/logout|logon|reset-seq (the name URL-quoted)
+                code, body = admin.server.session_action(unquote(parts[1]), parts[2])
                 self._reply(code, body)
             else:
                 self._reply(404, {"ok": False, "error": f"no such route {self.path}"})

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# what an operator can do to a running session (``oms sessions ACTION NAME``)
+SESSION_ACTIONS = ("logout", "logon", "reset-seq")
+
 
 def core_settings(config: OmsConfig) -> CoreSettings:
     return CoreSettings(
@@ -331,12 +334,19 @@ class OmsServer:
         if app is None:
             return []
         states: list[dict[str, object]] = []
+        names = {key: name for name, key in self.session_names().items()
+                 if name != key and name != key.removeprefix(f"{FIX44}:")}
+        brokers = {session.key: broker.name for broker, session in self.config.broker_sessions()}
         for key, role in app.roles.items():
             numbers = app.sequence_numbers(key)
             received = app.last_received.get(key)
+            logged_on = app.is_logged_on(key)
             states.append({
-                "session": key, "role": role, "address": self.addresses.get(key, ""),
-                "logged_on": app.is_logged_on(key),
+                "session": key, "name": names.get(key, ""), "role": role,
+                "broker": brokers.get(key), "address": self.addresses.get(key, ""),
+                "logged_on": logged_on,
+                "state": ("TestRequest unanswered" if key in app.unanswered else
+                          "logged on" if logged_on else "logged out"),
                 "next_sender_seq_num": numbers[0] if numbers else None,
                 "next_target_seq_num": numbers[1] if numbers else None,
                 "last_received": datetime.fromtimestamp(received, UTC).isoformat()
@@ -344,6 +354,46 @@ class OmsServer:
                 "last_error": app.last_error.get(key),
             })
         return states
+
+    def session_names(self) -> dict[str, str]:
+        """Every name an operator may give a session -> its key: the key itself, the key
+        without "FIX.4.4:", a broker session's name, an upstream client's CompID."""
+        config = self.config
+        names: dict[str, str] = {}
+        for upstream in config.upstream:
+            key = session_key(upstream.sender_comp_id, upstream.target_comp_id)
+            names[upstream.target_comp_id] = key
+        for _, session in config.broker_sessions():
+            names[session.name] = session.key
+        for key in list(names.values()):
+            names[key] = key
+            names[key.removeprefix(f"{FIX44}:")] = key
+        return names
+
+    def session_action(self, name: str, action: str) -> tuple[int, dict[str, object]]:
+        """``logout``: log the session out and keep it out (an initiator stops
+        reconnecting, an acceptor refuses logons) until ``logon``; ``reset-seq``: log it
+        out, then log on again with ResetSeqNumFlag (141=Y), both sides starting at 1."""
+        key = self.session_names().get(name)
+        app = self.application
+        if key is None:
+            return 404, {"ok": False, "error": f"no session {name!r}: give its name in the "
+                                               "config or its key (oms sessions lists them)"}
+        if action not in SESSION_ACTIONS:
+            return 404, {"ok": False, "error": f"no session action {action!r}: use one of "
+                                               f"{', '.join(SESSION_ACTIONS)}"}
+        session_id = app.session_ids.get(key) if app is not None else None
+        session = fix.Session.lookupSession(session_id) if session_id is not None else None
+        if app is None or session is None:
+            return 503, {"ok": False, "error": f"session {key} is not running"}
+        if action == "logout":
+            session.logout("logged out by the operator")
+        elif action == "logon":
+            session.logon()
+        else:
+            app.reset_at_next_logon(key, session)
+        log.info("operator: %s on FIX session %s", action, key, extra={"session": key})
+        return 200, {"ok": True, "session": key, "action": action}
 
     def liveness(self) -> dict[str, object]:
         """Whether the process serves: the core thread is running."""
@@ -367,7 +417,13 @@ class OmsServer:
                 missing.append(f"the journal's last commit failed: {journal.last_error}")
         sessions = self.session_states()
         missing += [f"session {s['session']} ({s['role']}) is not logged on"
-                    for s in sessions if not s["logged_on"]]
+                    for s in sessions if not s["logged_on"] and s["role"] != BROKER]
+        # #19: a broker is ready when one of its sessions is (the others are its backups)
+        for broker in self.config.brokers:
+            keys = {session.key for session in broker.sessions}
+            if not any(s["logged_on"] for s in sessions if s["session"] in keys):
+                missing.append(f"broker {broker.name}: no session logged on "
+                               f"({', '.join(sorted(keys))})")
         return {"ok": not missing, "not_ready": missing,
                 "sessions": {s["session"]: bool(s["logged_on"]) for s in sessions}}
 

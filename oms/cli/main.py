@@ -303,15 +303,20 @@ def orders_cancel(order_id: str, config_path: str) -> None:
 
 
 # --- sessions ----------------------------------------------------------------------------
-@main.command("sessions")
+@main.group("sessions", invoke_without_command=True)
 @click.option("--config", "config_path", default=str(DEFAULT_CONFIG_PATH), show_default=True,
               help=CONFIG_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
-def sessions(config_path: str, as_json: bool) -> None:
-    """The running server's FIX sessions: role, address, logged on, next sequence numbers,
-    last message received and the last error a counterparty gave."""
+@click.pass_context
+def sessions(context: click.Context, config_path: str, as_json: bool) -> None:
+    """The running server's FIX sessions: name, role, address, state, next sequence
+    numbers, last message received and the last error a counterparty gave. With an action
+    (logout, logon, reset-seq NAME), act on one."""
     from oms.admin import AdminError, call
 
+    context.obj = config_path
+    if context.invoked_subcommand is not None:
+        return
     config = _config(config_path)
     try:
         result = call(config.admin_token_path, "GET", "/sessions")
@@ -324,18 +329,45 @@ def sessions(config_path: str, as_json: bool) -> None:
     table = Table(title="FIX sessions", caption="next out / next in: the MsgSeqNum the "
                   "session sends next / expects next; last in: its last message received (UTC)")
     # the session and its address are what an operator copies: never cut
+    table.add_column("Name", no_wrap=True)
     table.add_column("Session", no_wrap=True)
     table.add_column("Address", no_wrap=True)
-    for col in ("Role", "On", "Next out", "Next in", "Last in", "Last error"):
+    for col in ("Role", "State", "Next out", "Next in", "Last in", "Last error"):
         table.add_column(col, overflow="fold")
     for row in result["sessions"]:
         received = row.get("last_received")
-        table.add_row(row["session"].removeprefix("FIX.4.4:"), row.get("address") or "",
-                      row["role"], "yes" if row["logged_on"] else "no",
+        table.add_row(row.get("name") or "", row["session"].removeprefix("FIX.4.4:"),
+                      row.get("address") or "", row["role"], row.get("state") or "",
                       _or_dash(row.get("next_sender_seq_num")),
                       _or_dash(row.get("next_target_seq_num")),
                       received[11:19] if received else "-", row.get("last_error") or "")
     console.print(table)
+
+
+def _session_action(action: str, help_text: str) -> None:
+    @sessions.command(action, help=help_text)
+    @click.argument("name")
+    @click.pass_obj
+    def command(config_path: str, name: str) -> None:
+        from urllib.parse import quote
+
+        from oms.admin import AdminError, call
+
+        config = _config(config_path)
+        try:
+            result = call(config.admin_token_path, "POST",
+                          f"/sessions/{quote(name, safe='')}/{action}")
+        except AdminError as exc:
+            _fail(str(exc))
+            return
+        console.print(f"{action}: {result['session']}")
+
+
+_session_action("logout", "Log session NAME out and keep it out until `logon` (NAME: its "
+                          "name in the config, or its key as `oms sessions` shows it).")
+_session_action("logon", "Let session NAME log on again after a `logout`.")
+_session_action("reset-seq", "Log session NAME out, then log on with ResetSeqNumFlag "
+                             "(141=Y): both sides start again at MsgSeqNum 1.")
 
 
 def _or_dash(value: Any) -> str:

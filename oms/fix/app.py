@@ -53,6 +53,9 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self._logout_causes: dict[str, str] = {}
         # #19: sessions we sent a TestRequest on, until the counterparty speaks again
         self.unanswered: set[str] = set()
+        # #19: sessions an operator asked to restart sequence numbers on, at their next
+        # logon -> their configured ResetOnLogon, put back after it
+        self._resetting: dict[str, bool] = {}
         # OMS-internal latency: upstream NewOrderSingle received -> child order sent; the
         # count of every sample taken, so a reader (oms.metrics) can tell the new ones from
         # those it saw, whatever the deque dropped or a reset cleared
@@ -73,6 +76,12 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             self.logged_on.add(key)
             reset = key in self._reset_logons
             self._reset_logons.discard(key)
+            configured = self._resetting.pop(key, None)
+        if configured is not None:
+            session = fix.Session.lookupSession(session_id)
+            if session is not None:
+                session.setResetOnLogon(configured)
+            reset = True
         log.info("FIX session %s logged on%s", key, " (sequence numbers reset)" if reset else "")
         self.submit(cmd.SessionLoggedOn(key, reset=reset))
 
@@ -213,6 +222,25 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             session=key, seq_num=int(f["34"]), raw=_journal(text), cl_ord_id=cl_ord_id,
             ref_msg_type=ref_msg_type,
             text=f.get("58") or f"BusinessRejectReason {f.get('380', '')}")
+
+    def reset_at_next_logon(self, key: str, session: fix.Session) -> None:
+        """#19, an operator's sequence reset: log the session out, and have its next
+        Logon carry ResetSeqNumFlag (141=Y), both sides starting again at 1; for an
+        initiator that logon follows at once, for an acceptor when the client logs on."""
+        with self._lock:
+            self._resetting.setdefault(key, bool(session.getResetOnLogon()))
+        session.setResetOnLogon(True)
+        session.logout("sequence numbers reset by the operator")
+
+        def log_on_again() -> None:
+            # logout() also keeps the session from logging on: once the Logout is through
+            # (or 10 s have passed), let it, the reset being the point
+            deadline = time.monotonic() + 10
+            while session.isLoggedOn() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            session.logon()
+
+        threading.Thread(target=log_on_again, name="oms-reset-seq", daemon=True).start()
 
     # --- the Sender port ------------------------------------------------------------------
     def is_logged_on(self, session: str) -> bool:

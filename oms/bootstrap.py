@@ -71,7 +71,8 @@ def routes(config: OmsConfig) -> dict[str, Route]:
     """Broker name -> its route on its primary session, with all its sessions in order."""
     return {
         broker.name: Route(broker.name, broker.primary.key, broker.account,
-                           tuple(session.key for session in broker.sessions))
+                           tuple(session.key for session in broker.sessions),
+                           broker.cancel_via_backup, broker.hold_seconds)
         for broker in config.brokers
     }
 

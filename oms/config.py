@@ -131,6 +131,11 @@ class Broker(_Strict):
     name: str
     account: str = ""  # Account (1) to put on child orders when the upstream gave none
     sessions: list[BrokerSession] = Field(min_length=1)
+    # a cancel or replace for an order whose session is down: sent through another of the
+    # broker's sessions that is up (true; the broker must accept it there), else held until
+    # the session is back, and refused to the client after hold_seconds
+    cancel_via_backup: bool = False
+    hold_seconds: float = Field(30.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from oms.app.delivery import Deliverer, Outbox
-from oms.app.events import EVENT_KINDS, ChildRouted, OrderAccepted, OrderEvent
+from oms.app.events import EVENT_KINDS, ChangeRefused, ChildRouted, OrderAccepted, OrderEvent
 from oms.app.messages import Outbound
 from oms.app.ports import (
     Encoder,
@@ -37,8 +37,9 @@ from oms.app.ports import (
 )
 from oms.app.records import Batch, ChildSnapshot, EventRecord, OrderSnapshot
 from oms.app.reports import UpstreamReports
+from oms.domain.enums import CxlRejReason
 from oms.domain.ids import Ids
-from oms.domain.order import ChildOrder, Order, pending_to_json
+from oms.domain.order import ChildOrder, Order, PendingRequest, Trigger, pending_to_json
 
 Subscriber = Callable[[OrderEvent], None]
 
@@ -295,6 +296,17 @@ class CoreBase:
         self._in_event = self.journal_event(
             "in", order_id, command.session, msg_type, command.raw)  # type: ignore[attr-defined]
 
+    def _refuse_pending(self, order: Order, pending: PendingRequest,
+                        reason: CxlRejReason | str, text: str) -> None:
+        """Our cancel or replace was refused: back to where the order was, and the client's
+        request (if it came from a client) gets its cancel reject."""
+        trigger = Trigger.CANCEL_REJECT if pending.kind == "cancel" else Trigger.REPLACE_REJECT
+        before = order.status
+        order.apply(trigger)
+        self.publish(ChangeRefused(order, before, trigger, pending,
+                                   reason._value_ if isinstance(reason, CxlRejReason)
+                                   else reason, text))
+
     def emit(self, message: Outbound, order_id: str | None) -> OutMessage:
         """Encode ``message``, journal it and send it after the batch's commit."""
         encoded = self._encode(message)
@@ -306,6 +318,17 @@ class CoreBase:
         self.out.append(message)
         self.batch.events.append(EventRecord(self.now, "out", order_id, message.session,
                                              message.msg_type, message.render(), "", seq))
+
+    def hold(self, message: Outbound, order_id: str | None, why: str) -> OutMessage:
+        """Encode and journal ``message`` as ``emit`` does, but keep it for its session's
+        next logon instead of sending it after the commit (#19)."""
+        encoded = self._encode(message)
+        seq = self.outbox.number(encoded, self.batch)
+        self.outbox.hold(encoded)
+        self.batch.events.append(EventRecord(self.now, "out", order_id, encoded.session,
+                                             encoded.msg_type, encoded.render(), "", seq))
+        self.journal_event("outbox", order_id, encoded.session, encoded.msg_type, why)
+        return encoded
 
     def changed(self, order: Order) -> None:
         """Mark the order changed; its row is taken once, when the batch is flushed."""

@@ -17,7 +17,6 @@ from oms.app.events import (
     NO_BROKER,
     Broker,
     ChangePending,
-    ChangeRefused,
     FillBusted,
     FillCorrected,
     OrderAcknowledged,
@@ -240,17 +239,6 @@ class BrokerReports(CoreBase):
         self.by_upstream[(order.session, order.cl_ord_id)] = order
         self.publish(OrderReplaced(order, before, Trigger.REPLACE,
                                    pending.orig_cl_ord_id or old_cl_ord_id, broker))
-
-    def _refuse_pending(self, order: Order, pending: PendingRequest,
-                        reason: CxlRejReason | str, text: str) -> None:
-        """Our cancel or replace was refused: back to where the order was, and the client's
-        request (if it came from a client) gets its cancel reject."""
-        trigger = Trigger.CANCEL_REJECT if pending.kind == "cancel" else Trigger.REPLACE_REJECT
-        before = order.status
-        order.apply(trigger)
-        self.publish(ChangeRefused(order, before, trigger, pending,
-                                   reason._value_ if isinstance(reason, CxlRejReason)
-                                   else reason, text))
 
     # --- the answer to our status query --------------------------------------------------
     def _apply_status_answer(self, order: Order, child: ChildOrder,

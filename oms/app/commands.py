@@ -159,7 +159,7 @@ class SessionLoggedOut:
 
 @dataclass(slots=True)
 class SessionUnanswered:
-    """We sent a TestRequest (1) on a session: the counterparty has been silent for longer
+    """We sent a TestRequest on a session: the counterparty has been silent for longer
     than its heartbeat interval (#19). Until it answers, the session takes no new orders."""
 
     session: str
@@ -170,6 +170,15 @@ class SessionAnswered:
     """The counterparty of a session we had sent a TestRequest spoke again (#19)."""
 
     session: str
+
+
+@dataclass(slots=True)
+class ExpireHeldRequest:
+    """A cancel or replace held for a session that was down has waited its broker's
+    ``hold_seconds`` (#19): if it is still held, it is refused to the client."""
+
+    session: str
+    child_cl_ord_id: str
 
 
 @dataclass(slots=True)
@@ -225,6 +234,7 @@ Command = (
     | SessionLoggedOut
     | SessionUnanswered
     | SessionAnswered
+    | ExpireHeldRequest
     | ContinueStatusQueries
     | OperatorCancel
     | RecoverOutbox

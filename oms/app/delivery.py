@@ -52,6 +52,25 @@ class Outbox:
         batch.outbound[session] = seq
         return seq
 
+    def hold(self, message: OutMessage) -> None:
+        """Keep a numbered message for its session's next logon (#19: a cancel or replace
+        for a child whose session is down)."""
+        self.held.setdefault(message.session, []).append(message)
+
+    def drop_held(self, session: str, cl_ord_id: str) -> OutMessage | None:
+        """Take the held message for ``cl_ord_id`` back: it will never be sent. Once none
+        is held for the session, its outbox counts as sent through its last message, so a
+        restart does not send this one either."""
+        held = self.held.get(session, [])
+        for index, message in enumerate(held):
+            if message.cl_ord_id == cl_ord_id:
+                del held[index]
+                if not held:
+                    del self.held[session]
+                    self._released[session] = self.committed.get(session, 0)
+                return message
+        return None
+
     def release(self, session: str) -> list[OutMessage]:
         """The messages held for ``session``'s logon, now to be sent (first)."""
         held = self.held.pop(session, None)

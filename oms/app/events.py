@@ -153,7 +153,8 @@ class ChangeRequested(OrderEvent):
 
 @dataclass(slots=True)
 class ChangePending(OrderEvent):
-    """The broker says our cancel or replace is pending."""
+    """The broker says our cancel or replace is pending, or we do (#19: ``NO_BROKER``, the
+    request held while its session is down)."""
 
     exec_type: ExecType
     request: PendingRequest | None

@@ -66,6 +66,10 @@ class Encoder(Protocol):
     def encode(self, message: Outbound) -> OutMessage: ...
 
 
+# #19: how long a cancel or replace waits for its session to come back, unless the broker says
+DEFAULT_HOLD_SECONDS = 30.0
+
+
 @dataclass(slots=True)
 class Route:
     """A broker the core can route to: its name in the config and the FIX session an order
@@ -77,6 +81,11 @@ class Route:
     # every session of the broker, in priority order (the first is the primary); empty: just
     # ``session``
     sessions: tuple[str, ...] = ()
+    # #19: a cancel or replace for a child whose session is down goes through another
+    # session of the broker that is up (the broker must take it there); else it is held
+    # for the child's session, at most ``hold_seconds``
+    cancel_via_backup: bool = False
+    hold_seconds: float = DEFAULT_HOLD_SECONDS
 
 
 @dataclass(slots=True, frozen=True)

@@ -13,12 +13,20 @@ import time
 from oms.app.base import CoreBase
 from oms.app.commands import (
     CancelOrder,
+    ExpireHeldRequest,
     OperatorCancel,
     QueryOrderStatus,
     ReplaceOrder,
     SubmitOrder,
 )
-from oms.app.events import ChangeRequested, ChildRouted, OrderAccepted, OrderDenied
+from oms.app.events import (
+    NO_BROKER,
+    ChangePending,
+    ChangeRequested,
+    ChildRouted,
+    OrderAccepted,
+    OrderDenied,
+)
 from oms.app.messages import (
     NONE_ID,
     CancelChildOrder,
@@ -26,7 +34,7 @@ from oms.app.messages import (
     ReplaceChildOrder,
     UnknownOrderStatus,
 )
-from oms.app.ports import Denial, Route
+from oms.app.ports import DEFAULT_HOLD_SECONDS, Denial, Route
 from oms.domain.enums import (
     CxlRejReason,
     CxlRejResponseTo,
@@ -155,10 +163,70 @@ class ClientRequests(CoreBase):
         if problem:
             return refuse(CxlRejReason.OTHER, problem)
         child = order.child
-        if child is None or not self.health.is_up(child.session):
-            return refuse(CxlRejReason.BROKER_OPTION,
-                          f"Broker {child.route if child else '?'} is not connected")
+        if child is None:
+            return refuse(CxlRejReason.BROKER_OPTION, "The order has no child at a broker")
         return child
+
+    def _session_for(self, child: ChildOrder) -> tuple[str, Route | None]:
+        """Where a cancel or replace for ``child`` goes (#19): its own session when it is
+        up, else another session of its broker that is up when the broker takes requests
+        there (``cancel_via_backup``), else its own (the message is then held)."""
+        route = self.router.route_named(child.route)
+        if self.health.is_up(child.session) or route is None or not route.cancel_via_backup:
+            return child.session, route
+        for session in route.sessions:
+            if self.health.is_up(session):
+                return session, route
+        return child.session, route
+
+    def _sent_elsewhere(self, child: ChildOrder) -> bool:
+        return self._session_for(child)[0] != child.session
+
+    def _send_request(self, message: CancelChildOrder | ReplaceChildOrder, order: Order,
+                      route: Route | None) -> None:
+        """Send a cancel or replace, or hold it while its session is down (#19): the
+        client has its PendingCancel/PendingReplace; the message goes first on the
+        session's next logon, or the request is refused after the broker's
+        ``hold_seconds``."""
+        session = message.session
+        if self.health.is_up(session):
+            self.emit(message, order.order_id)
+            return
+        wait = route.hold_seconds if route is not None else DEFAULT_HOLD_SECONDS
+        held = self.hold(message, order.order_id,
+                         f"held: {session} is not logged on; sent when it is, refused "
+                         f"after {wait:g} s")
+        # the broker cannot say PendingCancel/PendingReplace now: we do
+        cancel = isinstance(message, CancelChildOrder)
+        trigger = Trigger.CANCEL_PENDING if cancel else Trigger.REPLACE_PENDING
+        before = order.status
+        order.apply(trigger)
+        self.publish(ChangePending(
+            order, before, trigger,
+            ExecType.PENDING_CANCEL if cancel else ExecType.PENDING_REPLACE, order.pending,
+            NO_BROKER))
+        expire = ExpireHeldRequest(session, held.cl_ord_id)
+        submit = self.queue.put
+        self.batch.after_commit.append(
+            lambda: self.timers.call_later(wait, lambda: submit(expire)))
+
+    def _on_expire_held(self, cmd: ExpireHeldRequest) -> None:
+        message = self.outbox.drop_held(cmd.session, cmd.child_cl_ord_id)
+        if message is None:
+            return  # sent at a logon meanwhile
+        child = self.by_child.get(cmd.child_cl_ord_id)
+        order = self.orders.get(child.order_id) if child is not None else None
+        pending = order.pending if order is not None else None
+        self.journal_event("outbox", order.order_id if order else None, cmd.session,
+                           message.msg_type, f"dropped the held {message.msg_type} for "
+                           f"{cmd.child_cl_ord_id}: {cmd.session} did not log on in time")
+        if order is None or pending is None or pending.child_cl_ord_id != cmd.child_cl_ord_id:
+            return
+        route = self.router.route_named(child.route) if child is not None else None
+        wait = route.hold_seconds if route is not None else DEFAULT_HOLD_SECONDS
+        self._refuse_pending(order, pending, CxlRejReason.BROKER_OPTION,
+                             f"Broker {child.route if child else '?'} is not connected "
+                             f"(waited {wait:g} s)")
 
     def _on_cancel(self, cmd: CancelOrder) -> None:
         order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
@@ -185,9 +253,10 @@ class ClientRequests(CoreBase):
 
     def _request_cancel(self, order: Order, child: ChildOrder, request: PendingRequest
                         ) -> None:
+        session, route = self._session_for(child)
         current = self._request(order, child, request)
-        self.emit(CancelChildOrder(child.session, order, request.child_cl_ord_id, current,
-                                   child.broker_order_id, self.now), order.order_id)
+        self._send_request(CancelChildOrder(session, order, request.child_cl_ord_id, current,
+                                            child.broker_order_id, self.now), order, route)
 
     def _on_replace(self, cmd: ReplaceOrder) -> None:
         order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
@@ -208,17 +277,17 @@ class ClientRequests(CoreBase):
             child_cl_ord_id=self.ids.child_cl_ord_id(),
             order_qty=cmd.order_qty, price=cmd.price, stop_px=cmd.stop_px,
             ord_type=ord_type, time_in_force=tif)
+        session, route = self._session_for(child)
         current = self._request(order, child, request)
-        route = self.router.route_named(child.route)
-        self.emit(ReplaceChildOrder(
-            child.session, order, request.child_cl_ord_id, current, child.broker_order_id,
+        self._send_request(ReplaceChildOrder(
+            session, order, request.child_cl_ord_id, current, child.broker_order_id,
             # as on the child's new order: FIX 4.4 asks that unchanged fields be sent again
             order.account or (route.account if route is not None else ""),
             cmd.order_qty if cmd.order_qty is not None else order.order_qty,
             ord_type,
             cmd.price if cmd.price is not None else order.price,
             cmd.stop_px if cmd.stop_px is not None else order.stop_px,
-            tif or order.time_in_force, self.now), order.order_id)
+            tif or order.time_in_force, self.now), order, route)
 
     # --- status ------------------------------------------------------------------------------
     def _on_status(self, cmd: QueryOrderStatus) -> None:
@@ -243,8 +312,8 @@ class ClientRequests(CoreBase):
             if order.status.is_pending_request:
                 raise OmsError(f"order {cmd.order_id} already has a request pending")
             child = order.child
-            if child is None or not self.health.is_up(child.session):
-                raise OmsError(f"broker {child.route if child else '?'} is not connected")
+            if child is None:
+                raise OmsError(f"order {cmd.order_id} has no child at a broker")
             self.journal_event("admin", order.order_id, "", "F", "operator cancel requested")
             self._request_cancel(order, child, PendingRequest(
                 kind="cancel", cl_ord_id="", orig_cl_ord_id=order.cl_ord_id,
@@ -253,6 +322,8 @@ class ClientRequests(CoreBase):
             cmd.reply.set_result({"ok": False, "error": str(exc)})
             return
         reply = cmd.reply
-        self.batch.after_commit.append(
-            lambda: reply.set_result({"ok": True, "order_id": cmd.order_id,
-                                      "status": "PENDING_CANCEL"}))
+        answer: dict[str, object] = {"ok": True, "order_id": cmd.order_id,
+                                     "status": "PENDING_CANCEL"}
+        if not self.health.is_up(child.session) and not self._sent_elsewhere(child):
+            answer["held"] = f"until {child.session} logs on"
+        self.batch.after_commit.append(lambda: reply.set_result(answer))

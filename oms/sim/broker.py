@@ -91,6 +91,9 @@ class BrokerSimOptions(BaseModel):
     data_dictionary: Path | None = None  # None: fix_config/FIX44.xml
     retain_finished: int = Field(100_000, ge=0)  # finished orders kept for status/late cancels
     keep_book: bool = True  # the auditor's book (book()): grows with every order, never pruned
+    # #19: one book for all sessions: a cancel or replace may come on another session than
+    # its order (a backup), and the answer goes back on the session that asked
+    shared_book: bool = False
 
 
 @dataclass
@@ -337,7 +340,7 @@ class BrokerApplication(fix.Application):
 
     def _new_order_problem(self, key: str, order: SimOrder) -> tuple[str, str] | None:
         """(OrdRejReason, Text) when the order is refused, else None."""
-        existing = self._orders.get((key, order.cl_ord_id))
+        existing = self._orders.get((self._book_key(key), order.cl_ord_id))
         if existing is not None and not existing.is_done:
             return "6", f"duplicate ClOrdID {order.cl_ord_id}"
         if order.order_qty <= 0:
@@ -401,12 +404,13 @@ class BrokerApplication(fix.Application):
         self.counters.cancels_received += 1
         cl_ord_id = message.getField(11)
         orig_cl_ord_id = message.getField(41)
-        order = self._orders.get((key, orig_cl_ord_id))
+        order = self._orders.get((self._book_key(key), orig_cl_ord_id))
         refusal = self._cancel_refusal(order, self.options.cancel_policy)
         if refusal is not None:
             self._send_cancel_reject(key, order, cl_ord_id, orig_cl_ord_id, "1", *refusal)
             return
         assert order is not None
+        order.session_key = key  # answered where asked (shared_book: maybe another session)
         previous = order.cl_ord_id
         self._relabel(order, cl_ord_id)
         order.status = "4"
@@ -418,14 +422,15 @@ class BrokerApplication(fix.Application):
         self.counters.replaces_received += 1
         cl_ord_id = message.getField(11)
         orig_cl_ord_id = message.getField(41)
-        order = self._orders.get((key, orig_cl_ord_id))
+        order = self._orders.get((self._book_key(key), orig_cl_ord_id))
         refusal = self._cancel_refusal(order, self.options.replace_policy)
-        if refusal is None and (key, cl_ord_id) in self._orders:
+        if refusal is None and (self._book_key(key), cl_ord_id) in self._orders:
             refusal = ("2", f"duplicate ClOrdID {cl_ord_id}")
         if refusal is not None:
             self._send_cancel_reject(key, order, cl_ord_id, orig_cl_ord_id, "2", *refusal)
             return
         assert order is not None
+        order.session_key = key
         previous = order.cl_ord_id
         self._relabel(order, cl_ord_id)
         if message.isSetField(38):
@@ -453,9 +458,14 @@ class BrokerApplication(fix.Application):
             return "2", "denied by broker option"
         return None
 
+    def _book_key(self, session: str) -> str:
+        """Whose orders a ClOrdID names: the session's, or with ``shared_book`` every
+        session's (#19: a broker that takes a cancel on any of our sessions)."""
+        return "" if self.options.shared_book else session
+
     def _relabel(self, order: SimOrder, cl_ord_id: str) -> None:
         order.cl_ord_id = cl_ord_id
-        self._orders[(order.session_key, cl_ord_id)] = order
+        self._orders[(self._book_key(order.session_key), cl_ord_id)] = order
         order.cl_ord_ids.append(cl_ord_id)
 
     # -- status requests ----------------------------------------------------------------
@@ -463,7 +473,7 @@ class BrokerApplication(fix.Application):
     def _on_status_request(self, key: str, message: fix.Message) -> None:
         self.counters.status_requests += 1
         cl_ord_id = message.getField(11)
-        order = self._orders.get((key, cl_ord_id))
+        order = self._orders.get((self._book_key(key), cl_ord_id))
         if order is None and message.isSetField(37):
             order = self._by_order_id.get(message.getField(37))
         req_id = message.getField(790) if message.isSetField(790) else None
@@ -488,7 +498,7 @@ class BrokerApplication(fix.Application):
     # -- bookkeeping --------------------------------------------------------------------
 
     def _remember(self, order: SimOrder) -> None:
-        self._orders[(order.session_key, order.cl_ord_id)] = order
+        self._orders[(self._book_key(order.session_key), order.cl_ord_id)] = order
         self._by_order_id[order.order_id] = order
 
     def _finish(self, order: SimOrder) -> None:
@@ -497,7 +507,7 @@ class BrokerApplication(fix.Application):
         while len(self._finished) > self.options.retain_finished:
             old = self._finished.popleft()
             for cl_ord_id in old.cl_ord_ids:
-                self._orders.pop((old.session_key, cl_ord_id), None)
+                self._orders.pop((self._book_key(old.session_key), cl_ord_id), None)
             self._by_order_id.pop(old.order_id, None)
 
     # -- outbound messages --------------------------------------------------------------

@@ -6,6 +6,7 @@ gateways), counted three ways at the end: the client, the blotter, the brokers."
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 from oms.bootstrap import OmsServer
@@ -169,3 +170,67 @@ def sessions_of(database_url: str) -> list[dict[str, str]]:
                 for row in repository.list_orders(engine, status="all")]
     finally:
         engine.dispose()
+
+
+def test_a_cancel_for_an_order_whose_session_is_down_goes_via_the_backup_or_waits(
+        tmp_path: Path) -> None:
+    # Arrange: one broker gateway with one book for all sessions; broker GS sends cancels
+    # through its backup session, broker MS holds them until the order's session is back
+    upstream_port, port = free_port(), free_port()
+    sessions = [{"sender_comp_id": ours, "target_comp_id": "GW", "port": port,
+                 "reconnect_interval": 1} for ours in ("OMS", "OMS2", "OMS3", "OMS4")]
+    config = OmsConfig(
+        oms={"database_url": f"sqlite:///{tmp_path / 'oms.db'}",
+             "sessions_dir": str(tmp_path / "oms-sessions"), "log_level": "WARNING"},
+        fix={"heartbeat_interval": 5}, admin={"port": 0},
+        upstream=[{"target_comp_id": "CLIENT1", "port": upstream_port}],
+        brokers=[{"name": "GS", "sessions": sessions[:2], "cancel_via_backup": True},
+                 {"name": "MS", "sessions": sessions[2:]}],
+        routing={"default_route": "GS", "rules": [{"symbol": "MS*", "broker": "MS"}]},
+        base_dir=tmp_path)
+    gw = BrokerSimulator(BrokerSimOptions(
+        sessions_dir=tmp_path / "gw", port=port, sender_comp_id="GW",
+        target_comp_ids=["OMS", "OMS2", "OMS3", "OMS4"], fill_mode="none", seed=7,
+        reset_on_logon=False, shared_book=True))
+    gw.start()
+    server = OmsServer(config)
+    client = None
+    keys = [f"FIX.4.4:{s['sender_comp_id']}->GW" for s in sessions]
+    try:
+        server.start()
+        app = server.application
+        assert app is not None
+        wait_until(lambda: all(app.is_logged_on(key) for key in keys))
+        client = UpstreamClient(ClientOptions(
+            sessions_dir=tmp_path / "client", port=upstream_port, sender_comp_id="CLIENT1",
+            target_comp_id="OMS", heartbeat_interval=5, seed=11, timeout=20))
+        client.start()
+        assert client.wait_logged_on(15)
+        gs = client.send_order(symbol="GSX", side="buy", qty=100, ord_type="2",
+                               price=Decimal("10"))
+        ms = client.send_order(symbol="MSX", side="buy", qty=100, ord_type="2",
+                               price=Decimal("10"))
+        assert client.wait_for(lambda: client.order(gs).status == client.order(ms).status
+                               == "0", 10)
+        for name in ("GS-1", "MS-1"):
+            assert server.session_action(name, "logout")[0] == 200
+        wait_until(lambda: not app.is_logged_on(keys[0]) and not app.is_logged_on(keys[2]))
+
+        # Act
+        client.cancel(gs)
+        client.cancel(ms)
+        via_backup = client.wait_for(lambda: client.order(gs).status == "4", 10)
+        held = client.wait_for(lambda: client.order(ms).status == "6", 10)
+        cancels_before_logon = gw.counters.cancels_received
+        assert server.session_action("MS-1", "logon")[0] == 200
+        after_logon = client.wait_for(lambda: client.order(ms).status == "4", 15)
+    finally:
+        if client is not None:
+            client.stop()
+        server.stop()
+        gw.stop()
+
+    # Assert
+    assert via_backup, client.order(gs)
+    assert held and cancels_before_logon == 1  # GS's only: MS's waited
+    assert after_logon, client.order(ms)

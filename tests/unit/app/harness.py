@@ -35,6 +35,7 @@ from oms.domain.order import Order
 D = Decimal
 CLIENT = "FIX.4.4:OMS->CLIENT1"
 BROKER = "FIX.4.4:OMS->BROKER1"
+BACKUP = "FIX.4.4:OMS2->BROKER2"  # #19: a second session of the same broker
 START = datetime(2024, 1, 2, 14, 30, 0, tzinfo=UTC)
 START_FIX = "20240102-14:30:00.000"  # START as TransactTime (60)
 
@@ -311,6 +312,7 @@ class Harness:
         *,
         journal: FakeJournal | None = None,
         route_account: str = "",
+        routes: dict[str, Route] | None = None,
         symbols: Iterable[str] = (),
         destinations: dict[str, str] | None = None,
         send_pending_new: bool = False,
@@ -325,7 +327,7 @@ class Harness:
         self.timers = FakeTimers()
         self.journal = journal if journal is not None else FakeJournal()
         self.sender = FakeSender()
-        self.routes = {"SIM": Route("SIM", BROKER, account=route_account)}
+        self.routes = routes or {"SIM": Route("SIM", BROKER, account=route_account)}
         self.settings = CoreSettings(
             send_pending_new=send_pending_new,
             reset_sessions=frozenset(reset_sessions),

@@ -6,8 +6,12 @@ from decimal import Decimal
 
 import pytest
 
+from oms.app.commands import SessionLoggedOn
+from oms.app.ports import Route
 from oms.domain.enums import OrdStatus
 from tests.unit.app.harness import (
+    BACKUP,
+    BROKER,
     CLIENT,
     Harness,
     broker_cancel_reject,
@@ -15,6 +19,7 @@ from tests.unit.app.harness import (
     cancel_order,
     replace_order,
     submit_order,
+    tags,
 )
 
 D = Decimal
@@ -298,19 +303,73 @@ def test_cancel_sent_twice_with_the_same_cl_ord_id_is_a_duplicate():
     assert (reject[102], reject[434]) == ("6", "1")
 
 
-def test_cancel_while_the_broker_is_down_is_refused():
+def test_a_cancel_while_the_broker_is_down_is_held_and_sent_first_at_its_logon():
+    # Arrange: #19
+    harness = Harness()
+    harness.working_order()
+    child = harness.child("D")
+    harness.logged_out(BROKER)
+
+    # Act
+    held = harness.run(cancel_order("C2", "C1"))
+    back = harness.run(SessionLoggedOn(BROKER))
+
+    # Assert: the client hears PendingCancel from us; the broker gets the cancel at logon
+    pending = held.only_upstream("8")
+    assert (pending[150], pending[39], pending[11], pending[41]) == ("6", "6", "C2", "C1")
+    assert held.to_broker == []
+    assert harness.order().status is OrdStatus.PENDING_CANCEL
+    assert back.to_broker[0].msg_type == "F" and tags(back.to_broker[0])[41] == child
+    assert harness.after_timers().upstream == []  # sent: its expiry finds nothing
+
+
+def test_a_held_cancel_whose_session_stays_down_is_refused_after_the_hold():
     # Arrange
     harness = Harness()
     harness.working_order()
-    harness.logged_out(harness.routes["SIM"].session)
+    harness.logged_out(BROKER)
+    harness.run(cancel_order("C2", "C1"))
+
+    # Act
+    expired = harness.after_timers()
+    back = harness.run(SessionLoggedOn(BROKER))
+
+    # Assert
+    reject = expired.only_upstream("9")
+    assert (reject[11], reject[41], reject[102], reject[434]) == ("C2", "C1", "2", "1")
+    assert reject[58] == "Broker SIM is not connected (waited 30 s)"
+    assert harness.order().status is OrdStatus.NEW
+    assert [m.msg_type for m in back.to_broker] != ["F"]  # never sent
+
+
+def test_a_replace_while_the_broker_is_down_is_held_as_pending_replace():
+    harness = Harness()
+    harness.working_order()
+    harness.logged_out(BROKER)
+
+    held = harness.run(replace_order("C2", "C1", order_qty=Decimal(50)))
+
+    pending = held.only_upstream("8")
+    assert (pending[150], pending[39], pending[11], pending[41]) == ("E", "E", "C2", "C1")
+    assert held.to_broker == []
+
+
+def test_with_cancel_via_backup_a_cancel_goes_out_on_the_brokers_session_that_is_up():
+    # Arrange
+    harness = Harness(routes={"SIM": Route("SIM", BROKER, "", (BROKER, BACKUP),
+                                           cancel_via_backup=True)},
+                      logged_on=(CLIENT, BROKER, BACKUP))
+    harness.working_order()
+    child = harness.child("D")
+    harness.logged_out(BROKER)
 
     # Act
     step = harness.run(cancel_order("C2", "C1"))
 
     # Assert
-    reject = step.only_upstream("9")
-    assert (reject[102], reject[58]) == ("2", "Broker SIM is not connected")
-    assert harness.order().status is OrdStatus.NEW
+    (cancel,) = step.sent
+    assert (cancel.session, cancel.msg_type, tags(cancel)[41]) == (BACKUP, "F", child)
+    assert step.upstream == []
 
 
 def test_cancel_found_by_order_id_when_orig_cl_ord_id_is_unknown():

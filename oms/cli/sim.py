@@ -54,6 +54,11 @@ def sim() -> None:
 @click.option("--seed", type=int, default=None)
 @click.option("--reset-on-logon/--no-reset-on-logon", default=False, show_default=True)
 @click.option("--file-log", is_flag=True, help="Keep a QuickFIX message log.")
+@click.option("--drop-after", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Drop every connection (no Logout) after this many orders; 0: never. "
+                   "SIGUSR1 drops them at any time.")
+@click.option("--refuse-logons-for", type=click.FloatRange(min=0), default=0.0,
+              show_default=True, help="After a drop, refuse logons for this many seconds.")
 @click.option("--shared-book", is_flag=True,
               help="One book for all sessions: a cancel or replace may come on another "
                    "session than its order (a backup gateway).")
@@ -63,7 +68,8 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
            fill_px: str | None, market_px: str, reject_rate: float,
            session_reject_symbols: str, cancel_policy: str, replace_policy: str,
            unsolicited_cancel_rate: float, seed: int | None, reset_on_logon: bool,
-           file_log: bool, shared_book: bool, log_level: str | None,
+           file_log: bool, drop_after: int, refuse_logons_for: float, shared_book: bool,
+           log_level: str | None,
            log_format: str) -> None:
     """A simulated broker (FIX acceptor) the OMS routes orders to."""
     from oms.sim.broker import BrokerSimOptions, run_broker
@@ -78,7 +84,8 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
         cancel_policy=cancel_policy,  # type: ignore[arg-type]
         replace_policy=replace_policy,  # type: ignore[arg-type]
         unsolicited_cancel_rate=unsolicited_cancel_rate, seed=seed,
-        reset_on_logon=reset_on_logon, file_log=file_log, shared_book=shared_book)
+        reset_on_logon=reset_on_logon, file_log=file_log, shared_book=shared_book,
+        drop_after=drop_after, refuse_logons_for=refuse_logons_for)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # What start-up loaded (~70,000 objects: quickfix, pydantic, click, the oms package) is

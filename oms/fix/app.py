@@ -53,6 +53,9 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self._logout_causes: dict[str, str] = {}
         # #19: sessions we sent a TestRequest on, until the counterparty speaks again
         self.unanswered: set[str] = set()
+        # #19: session -> the MsgSeqNum its engine expected when a Logout numbered above it
+        # came (see ``_logout_out_of_order``)
+        self._skipped_by_logout: dict[str, int] = {}
         # #19: sessions an operator asked to restart sequence numbers on, at their next
         # logon -> their configured ResetOnLogon, put back after it
         self._resetting: dict[str, bool] = {}
@@ -92,6 +95,14 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             self.logged_on.discard(key)
             self.unanswered.discard(key)
             cause = self._logout_causes.pop(key, "")
+            expected = self._skipped_by_logout.pop(key, None)
+        if expected is not None:
+            session = fix.Session.lookupSession(session_id)
+            if session is not None and session.getExpectedTargetNum() > expected:
+                session.setNextTargetMsgSeqNum(expected)
+                log.warning("FIX session %s: a Logout came numbered above MsgSeqNum %d; "
+                            "the next logon asks again from %d", key, expected, expected,
+                            extra={"session": key})
         # #18: once per logout after a logon, with its cause. QuickFIX also calls this after
         # each failed reconnect; those are the connect watch's to explain (oms/fix/watch.py)
         if not was_logged_on:
@@ -122,6 +133,20 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                             "TestRequest", key, extra={"session": key})
                 self.submit(cmd.SessionUnanswered(key))
 
+    def _logout_out_of_order(self, session_id: fix.SessionID, seq_num: int) -> None:
+        """#19: QuickFIX takes a Logout numbered above the MsgSeqNum it expects (a broker
+        refusing our Logon while it has messages for us, sent while we were away) without
+        asking for the gap, and counts it as the one expected: the messages between would
+        never be asked for again, fills among them lost. Note what it expected; onLogout
+        puts it back, so the next logon's resend request starts there."""
+        session = fix.Session.lookupSession(session_id)
+        if session is None:
+            return
+        expected = session.getExpectedTargetNum()
+        if seq_num > expected:
+            with self._lock:
+                self._skipped_by_logout.setdefault(session_id.toString(), expected)
+
     def _heard_from(self, key: str) -> None:
         """The counterparty of a session we sent a TestRequest spoke again."""
         with self._lock:
@@ -150,6 +175,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                 f"{'Reject' if msg_type == '3' else 'Logout'}: {message.getField(58)}"
         if msg_type == "5":
             self._note_logout(session_id.toString(), COUNTERPARTY_LOGOUT, message)
+            self._logout_out_of_order(session_id, int(header.getField(34)))
             return
         if msg_type == "A":
             # #16: a Logon with ResetSeqNumFlag (141=Y) restarts sequence numbers: nothing

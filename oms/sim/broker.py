@@ -28,6 +28,7 @@ import heapq
 import itertools
 import logging
 import random
+import signal
 import threading
 import time
 from collections import deque
@@ -94,6 +95,11 @@ class BrokerSimOptions(BaseModel):
     # #19: one book for all sessions: a cancel or replace may come on another session than
     # its order (a backup), and the answer goes back on the session that asked
     shared_book: bool = False
+    # #19, a gateway outage: after this many NewOrderSingles (0: never) drop every session's
+    # connection, as a crashed gateway would (no Logout), and refuse logons for
+    # ``refuse_logons_for`` seconds after any drop (``drop_connections``, SIGUSR1 on the CLI)
+    drop_after: int = Field(0, ge=0)
+    refuse_logons_for: float = Field(0.0, ge=0)
 
 
 @dataclass
@@ -111,6 +117,8 @@ class BrokerCounters:
     replaces_sent: int = 0
     cancel_rejects_sent: int = 0
     unsolicited_cancels_sent: int = 0
+    drops: int = 0  # connections dropped on purpose (#19)
+    logons_refused: int = 0
     status_requests: int = 0
     poss_resends_ignored: int = 0  # D/F/G with PossResend=Y whose ClOrdID was handled before
     errors: int = 0
@@ -241,6 +249,7 @@ class BrokerApplication(fix.Application):
         # every order answered, by OrderID, never forgotten (``book()``)
         self._arrivals: dict[str, list[str]] = {}
         self._requests: set[tuple[str, str]] = set()  # (session, ClOrdID) of D/F/G handled
+        self._refuse_logons_until = 0.0  # time.monotonic(): #19, a gateway outage
         self._book: dict[str, SimOrder] | None = {} if options.keep_book else None
         prefix = run_prefix()
         self._exec_ids = (f"{prefix}-E{n}" for n in itertools.count(1))
@@ -263,7 +272,30 @@ class BrokerApplication(fix.Application):
         return None
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
-        return None
+        if time.monotonic() < self._refuse_logons_until and \
+                message.getHeader().getField(35) == "A":
+            self.counters.logons_refused += 1
+            raise fix.RejectLogon("gateway unavailable")
+
+    def _drop_all(self) -> None:
+        self.drop_connections()
+
+    def drop_connections(self, sessions: list[str] | None = None) -> list[str]:
+        """#19: close the connection of ``sessions`` (default: every session logged on)
+        without a Logout, as a gateway that dies does, and refuse logons for
+        ``refuse_logons_for`` seconds. The book stays: the broker behind the gateway
+        keeps its orders. Returns the sessions dropped."""
+        self._refuse_logons_until = time.monotonic() + self.options.refuse_logons_for
+        dropped = []
+        for key in sorted(self.logged_on if sessions is None else sessions):
+            session = fix.Session.lookupSession(self._session_ids[key])
+            if session is not None:
+                session.disconnect()
+                dropped.append(key)
+        self.counters.drops += 1
+        log.warning("broker simulator: dropped %s; refusing logons for %g s",
+                    ", ".join(dropped) or "no session", self.options.refuse_logons_for)
+        return dropped
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         return None
@@ -300,6 +332,10 @@ class BrokerApplication(fix.Application):
 
     def _on_new_order(self, key: str, message: fix.Message) -> None:
         self.counters.orders_received += 1
+        if self.options.drop_after and \
+                self.counters.orders_received == self.options.drop_after:
+            # after this order is answered, on the scheduler's thread
+            self._scheduler.call_later(0.0, self._drop_all)
         if message.getField(55) in self.options.session_reject_symbols:
             raise fix.IncorrectTagValue(55)  # the engine answers with a Reject (3)
         cl_ord_id = message.getField(11)
@@ -699,6 +735,9 @@ def run_broker(
     simulator = BrokerSimulator(options)
     stop_event = stop_event or threading.Event()
     simulator.start()
+    if threading.current_thread() is threading.main_thread():
+        # #19: ``kill -USR1`` drops the connections, as a gateway outage
+        signal.signal(signal.SIGUSR1, lambda *_: simulator.application.drop_connections())
     try:
         while not stop_event.wait(0.5):
             pass

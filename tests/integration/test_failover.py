@@ -5,9 +5,12 @@ gateways), counted three ways at the end: the client, the blotter, the brokers."
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+
+import simplefix
 
 from oms.bootstrap import OmsServer
 from oms.config import OmsConfig
@@ -17,9 +20,10 @@ from oms.sim.client import ClientOptions, UpstreamClient
 from oms.store import repository
 from oms.store.db import make_engine
 from tests.acceptance.fixscript import RawFixBroker
-from tests.integration.stack import wait_until
+from tests.integration.stack import Stack, wait_until
 
 PRIMARY, BACKUP = "FIX.4.4:OMS->GSFIX", "FIX.4.4:OMS2->GSFIX2"
+SIM = "FIX.4.4:OMS->BROKER1"
 
 
 def gateway(folder: Path, port: int, comp_id: str, ours: str) -> BrokerSimulator:
@@ -234,3 +238,142 @@ def test_a_cancel_for_an_order_whose_session_is_down_goes_via_the_backup_or_wait
     assert via_backup, client.order(gs)
     assert held and cancels_before_logon == 1  # GS's only: MS's waited
     assert after_logon, client.order(ms)
+
+
+def test_a_gateway_dying_mid_flow_loses_nothing_and_sends_nothing_twice(
+        tmp_path: Path, database_url: str) -> None:
+    # Arrange: one broker, one book, two gateways (sessions): the primary's connection is
+    # dropped mid-flow and its logons refused for two seconds, while the client streams
+    # orders with cancels and replaces; fills come in three parts, 50 ms apart
+    upstream_port, port = free_port(), free_port()
+    config = OmsConfig(
+        oms={"database_url": database_url, "sessions_dir": str(tmp_path / "oms-sessions"),
+             "log_level": "WARNING"},
+        fix={"heartbeat_interval": 5}, admin={"port": 0},
+        upstream=[{"target_comp_id": "CLIENT1", "port": upstream_port}],
+        brokers=[{"name": "GS", "hold_seconds": 20, "sessions": [
+            {"sender_comp_id": ours, "target_comp_id": "GW", "port": port,
+             "reconnect_interval": 1} for ours in ("OMS", "OMS2")]}],
+        routing={"default_route": "GS"}, base_dir=tmp_path)
+    gw = BrokerSimulator(BrokerSimOptions(
+        sessions_dir=tmp_path / "gw", port=port, sender_comp_id="GW",
+        target_comp_ids=["OMS", "OMS2"], fill_mode="partial", partial_fills=3,
+        fill_interval=0.05, seed=7, reset_on_logon=False, shared_book=True,
+        refuse_logons_for=2.0))
+    gw.start()
+    server = OmsServer(config)
+    client = None
+    primary, backup = "FIX.4.4:OMS->GW", "FIX.4.4:OMS2->GW"
+    try:
+        server.start()
+        app = server.application
+        assert app is not None
+        wait_until(lambda: app.is_logged_on(primary) and app.is_logged_on(backup))
+        client = UpstreamClient(ClientOptions(
+            sessions_dir=tmp_path / "client", port=upstream_port, sender_comp_id="CLIENT1",
+            target_comp_id="OMS", heartbeat_interval=5, seed=11, timeout=60, orders=400,
+            rate=100, window=0, cancel_ratio=0.3, replace_ratio=0.1, limit_ratio=1.0))
+        client.start()
+        assert client.wait_logged_on(15)
+        outcome: dict[str, object] = {}
+        flow = threading.Thread(target=lambda: outcome.update(client.run()))
+
+        # Act
+        flow.start()
+        wait_until(lambda: gw.counters.orders_received >= 100)
+        dropped = gw.application.drop_connections(["FIX.4.4:GW->OMS"])
+        flow.join(90)
+        assert not flow.is_alive()
+        book = gw.book()
+    finally:
+        if client is not None:
+            client.stop()
+        server.stop()
+        gw.stop()
+
+    # Assert: the client's view
+    assert dropped == ["FIX.4.4:GW->OMS"]
+    stuck = [o for o in client._orders.values() if not o.is_done]  # noqa: SLF001
+    assert outcome["done"] == outcome["sent"] == 400, (outcome, stuck, _journal_of(
+        database_url, [o.cl_ord_id for o in stuck]))
+    assert outcome.get("protocol_errors", 0) == 0, outcome
+    # the blotter's
+    engine = make_engine(database_url)
+    try:
+        rows = [repository.get_order(engine, row["order_id"])
+                for row in repository.list_orders(engine, status="all")]
+    finally:
+        engine.dispose()
+    assert len(rows) == 400
+    assert all(r is not None for r in rows)
+    blotter = {r["order"]["cl_ord_id"]: r for r in rows if r is not None}
+    # the broker's: every child arrived once, and says what the blotter says
+    assert all(kinds.get("D", 0) <= 1 for kinds in book["children"].values()), book["children"]
+    at_broker = {o["cl_ord_ids"][0]: o for o in book["orders"].values()}
+    sessions_used = set()
+    for cl_ord_id, r in blotter.items():
+        tracked = client.order(cl_ord_id)
+        order, (child,) = r["order"], r["children"]
+        sessions_used.add(child["session"])
+        assert (tracked.status, tracked.cum_qty) == (order["status"], order["cum_qty"]), \
+            (cl_ord_id, tracked, order)
+        if order["status"] == "8":
+            assert child["child_id"] not in at_broker  # refused before it went out
+            continue
+        broker_side = at_broker[child["child_id"]]
+        assert (broker_side["status"], broker_side["cum_qty"]) == \
+            (order["status"], order["cum_qty"]), (cl_ord_id, broker_side, order)
+    assert len(at_broker) == sum(1 for r in blotter.values() if r["order"]["status"] != "8")
+    # new flow went to the backup while the primary was away, and came back to it
+    assert sessions_used == {primary, backup}
+    last = max(blotter.values(), key=lambda r: r["order"]["created_at"])
+    assert last["children"][0]["session"] == primary
+
+
+def _journal_of(database_url: str, cl_ord_ids: list[str]) -> list[object]:
+    """The blotter's story of some orders, for a failure's message."""
+    engine = make_engine(database_url)
+    try:
+        found = []
+        for row in repository.list_orders(engine, status="all"):
+            if row["cl_ord_id"] in cl_ord_ids:
+                order = repository.get_order(engine, row["order_id"])
+                assert order is not None
+                found.append((order["order"]["status"], order["children"],
+                              [(e["kind"], e["session"], e["msg_type"], e["body"][:160])
+                               for e in order["events"]]))
+        return found
+    finally:
+        engine.dispose()
+
+
+def test_a_logon_refused_with_a_logout_numbered_ahead_loses_no_message(tmp_path: Path) -> None:
+    # Arrange: #19. A broker gateway sent two messages while the connection was down, then
+    # refuses our next Logon with a Logout numbered after them. QuickFIX takes that Logout
+    # as the message it expected; the next logon must still ask for the two.
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'oms.db'}")
+    broker = RawFixBroker(stack.broker_port, "BROKER1", "OMS", timeout=15)
+    try:
+        stack.start_oms(before_logon=broker.accept_logon)
+        app = stack.server.application if stack.server else None
+        assert app is not None
+        broker.sock.close()
+        wait_until(lambda: not app.is_logged_on(SIM))
+        broker.seq += 2  # two reports the broker sent while we were away: 2 and 3
+
+        # Act: refuse the next Logon with a Logout (4), take the one after (our Logon: 5)
+        broker.sock, _ = broker.listener.accept()
+        broker.parser = simplefix.FixParser()
+        assert broker.receive()["35"] == "A"
+        broker.send([("35", "5"), ("58", "gateway unavailable")])
+        broker.sock.close()
+        broker.accept_logon()
+        resend = broker.receive()
+        while resend["35"] != "2":
+            resend = broker.receive()
+    finally:
+        stack.stop()
+        broker.close()
+
+    # Assert
+    assert (resend["7"], resend["16"]) == ("2", "0"), resend

@@ -175,7 +175,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                 f"{'Reject' if msg_type == '3' else 'Logout'}: {message.getField(58)}"
         if msg_type == "5":
             self._note_logout(session_id.toString(), COUNTERPARTY_LOGOUT, message)
-            self._logout_out_of_order(session_id, int(header.getField(34)))
+            if header.isSetField(34):
+                self._logout_out_of_order(session_id, int(header.getField(34)))
             return
         if msg_type == "A":
             # #16: a Logon with ResetSeqNumFlag (141=Y) restarts sequence numbers: nothing

@@ -348,6 +348,7 @@ class OmsServer:
                 "logged_on": logged_on,
                 "state": ("TestRequest unanswered" if key in app.unanswered else
                           "logged on" if logged_on else "logged out"),
+                "test_requests_sent": app.test_requests_sent.get(key, 0),
                 "next_sender_seq_num": numbers[0] if numbers else None,
                 "next_target_seq_num": numbers[1] if numbers else None,
                 "last_received": datetime.fromtimestamp(received, UTC).isoformat()

@@ -327,12 +327,14 @@ def sessions(context: click.Context, config_path: str, as_json: bool) -> None:
         click.echo(json.dumps(result["sessions"], indent=1))
         return
     table = Table(title="FIX sessions", caption="next out / next in: the MsgSeqNum the "
-                  "session sends next / expects next; last in: its last message received (UTC)")
+                  "session sends next / expects next (one more than the messages sent / "
+                  "received since its numbers last restarted); last in: its last message "
+                  "received (UTC); TestReq: TestRequests we sent it")
     # the session and its address are what an operator copies: never cut
     table.add_column("Name", no_wrap=True)
     table.add_column("Session", no_wrap=True)
     table.add_column("Address", no_wrap=True)
-    for col in ("Role", "State", "Next out", "Next in", "Last in", "Last error"):
+    for col in ("Role", "State", "Next out", "Next in", "Last in", "TestReq", "Last error"):
         table.add_column(col, overflow="fold")
     for row in result["sessions"]:
         received = row.get("last_received")
@@ -340,7 +342,8 @@ def sessions(context: click.Context, config_path: str, as_json: bool) -> None:
                       row.get("address") or "", row["role"], row.get("state") or "",
                       _or_dash(row.get("next_sender_seq_num")),
                       _or_dash(row.get("next_target_seq_num")),
-                      received[11:19] if received else "-", row.get("last_error") or "")
+                      received[11:19] if received else "-",
+                      str(row.get("test_requests_sent", 0)), row.get("last_error") or "")
     console.print(table)
 
 

@@ -53,6 +53,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         self._logout_causes: dict[str, str] = {}
         # #19: sessions we sent a TestRequest on, until the counterparty speaks again
         self.unanswered: set[str] = set()
+        self.test_requests_sent: dict[str, int] = {}  # session -> TestRequests we sent
         # #19: session -> the MsgSeqNum its engine expected when a Logout numbered above it
         # came (see ``_logout_out_of_order``)
         self._skipped_by_logout: dict[str, int] = {}
@@ -128,6 +129,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             with self._lock:
                 first = key not in self.unanswered
                 self.unanswered.add(key)
+                self.test_requests_sent[key] = self.test_requests_sent.get(key, 0) + 1
             if first:
                 log.warning("FIX session %s: no message for a heartbeat interval, sent a "
                             "TestRequest", key, extra={"session": key})

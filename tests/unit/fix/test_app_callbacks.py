@@ -171,3 +171,4 @@ def test_a_testrequest_we_send_makes_the_session_unanswered_until_it_speaks():
 
     assert submitted[1:] == [cmd.SessionUnanswered(BROKER_KEY), cmd.SessionAnswered(BROKER_KEY)]
     assert app.unanswered == set()
+    assert app.test_requests_sent == {BROKER_KEY: 2}

@@ -10,6 +10,7 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import simplefix
 
 from oms.bootstrap import OmsServer
@@ -240,11 +241,14 @@ def test_a_cancel_for_an_order_whose_session_is_down_goes_via_the_backup_or_wait
     assert after_logon, client.order(ms)
 
 
+@pytest.mark.parametrize("reset", [False, True], ids=["resend", "sequence reset"])
 def test_a_gateway_dying_mid_flow_loses_nothing_and_sends_nothing_twice(
-        tmp_path: Path, database_url: str) -> None:
+        tmp_path: Path, database_url: str, reset: bool) -> None:
     # Arrange: one broker, one book, two gateways (sessions): the primary's connection is
     # dropped mid-flow and its logons refused for two seconds, while the client streams
-    # orders with cancels and replaces; fills come in three parts, 50 ms apart
+    # orders with cancels and replaces; fills come in three parts, 50 ms apart. What the
+    # broker sent meanwhile comes back by the session's resend, or (sequence numbers reset
+    # at logon: no resend) by the OMS's status queries
     upstream_port, port = free_port(), free_port()
     config = OmsConfig(
         oms={"database_url": database_url, "sessions_dir": str(tmp_path / "oms-sessions"),
@@ -253,12 +257,12 @@ def test_a_gateway_dying_mid_flow_loses_nothing_and_sends_nothing_twice(
         upstream=[{"target_comp_id": "CLIENT1", "port": upstream_port}],
         brokers=[{"name": "GS", "hold_seconds": 20, "sessions": [
             {"sender_comp_id": ours, "target_comp_id": "GW", "port": port,
-             "reconnect_interval": 1} for ours in ("OMS", "OMS2")]}],
+             "reconnect_interval": 1, "reset_on_logon": reset} for ours in ("OMS", "OMS2")]}],
         routing={"default_route": "GS"}, base_dir=tmp_path)
     gw = BrokerSimulator(BrokerSimOptions(
         sessions_dir=tmp_path / "gw", port=port, sender_comp_id="GW",
         target_comp_ids=["OMS", "OMS2"], fill_mode="partial", partial_fills=3,
-        fill_interval=0.05, seed=7, reset_on_logon=False, shared_book=True,
+        fill_interval=0.05, seed=7, reset_on_logon=reset, shared_book=True,
         refuse_logons_for=2.0))
     gw.start()
     server = OmsServer(config)

@@ -29,8 +29,9 @@ from oms.statelock import StateDirectoryInUse, holder
 console = Console()
 
 
-def demo_config(directory: Path) -> OmsConfig:
-    """The default config, pointed at ``directory`` and at free loopback ports."""
+def demo_config(directory: Path, failover: bool = False) -> OmsConfig:
+    """The default config, pointed at ``directory`` and at free loopback ports; with
+    ``failover`` its broker has a second session, to a backup gateway of its own."""
     base = load_config(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else OmsConfig()
     data = base.model_dump()
     data["oms"]["database_url"] = "sqlite:///oms.db"
@@ -44,6 +45,11 @@ def demo_config(directory: Path) -> OmsConfig:
     session = data["brokers"][0]["sessions"][0]
     data["brokers"][0]["sessions"] = [{**session, "host": "127.0.0.1", "port": free_port(),
                                        "reconnect_interval": 1}]
+    if failover:
+        data["brokers"][0]["sessions"].append(
+            {**session, "name": f"{data['brokers'][0]['name']}-backup", "host": "127.0.0.1",
+             "port": free_port(), "reconnect_interval": 1,
+             "sender_comp_id": f"{session.get('sender_comp_id') or 'OMS'}2"})
     data["routing"] = {"default_route": data["brokers"][0]["name"],
                        "destinations": {k: data["brokers"][0]["name"]
                                         for k in data["routing"]["destinations"]}}
@@ -84,8 +90,12 @@ def _blotter_view(engine, title: str) -> Table | Group:  # type: ignore[no-untyp
 @click.option("--quiet", is_flag=True, help="No live blotter, just the summary.")
 @click.option("--log-format", type=LOG_FORMAT, default="text", show_default=True,
               help="The format of DIR/oms.log and DIR/broker.log (text or json).")
+@click.option("--failover", is_flag=True,
+              help="The broker has a primary and a backup gateway; the primary drops its "
+                   "connection a third of the way through and refuses logons for 2 s: new "
+                   "orders go to the backup, then back to the primary.")
 def demo(order_count: int | None, directory: str, rate: float, timeout: float,
-         quiet: bool, log_format: str) -> None:
+         quiet: bool, log_format: str, failover: bool) -> None:
     """Run the OMS with a simulated broker and client; show the blotter."""
     from oms.store import repository
     from oms.store.db import make_engine, upgrade
@@ -98,13 +108,14 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
         raise click.ClickException(str(StateDirectoryInUse(folder / "sessions", running)))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sessions").mkdir(exist_ok=True)
-    config = demo_config(folder)
+    config = demo_config(folder, failover)
     (folder / "oms.toml").write_text(config_to_toml(config))
     database_url = config.database_url()
     engine = make_engine(database_url)
     upgrade(engine)
     already = len(repository.list_orders(engine, status="all"))
     upstream, broker = config.upstream[0], config.brokers[0].primary
+    backup = config.brokers[0].sessions[1] if failover else None
     count = order_count or 1_000_000
     processes: list[subprocess.Popen[bytes]] = []
     ok = False
@@ -115,14 +126,24 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
                 "--target", broker.sender_comp_id, "--sessions-dir", str(folder / "sim-broker"),
                 "--fill", "partial", "--fills", "3", "--fill-interval", "0.05",
                 "--reject-rate", "0.02", "--log-format", log_format,
+                *(["--drop-after", str(max(1, count // 3)), "--refuse-logons-for", "2"]
+                  if failover else []),
             ], folder / "broker.log"))
+            if backup is not None:
+                processes.append(_spawn([
+                    "sim", "broker", "--port", str(backup.port), "--sender",
+                    backup.target_comp_id, "--target", backup.sender_comp_id,
+                    "--sessions-dir", str(folder / "sim-backup"), "--fill", "partial",
+                    "--fills", "3", "--fill-interval", "0.05", "--log-format", log_format,
+                ], folder / "backup.log"))
+            server = len(processes)
             token = config.admin_token_path
             token.unlink(missing_ok=True)
             processes.append(_spawn(["serve", "--config", str(folder / "oms.toml"),
                                      "--log-format", log_format], folder / "oms.log"))
             deadline = time.monotonic() + 60
             while not token.exists():
-                if processes[1].poll() is not None or time.monotonic() > deadline:
+                if processes[server].poll() is not None or time.monotonic() > deadline:
                     raise click.ClickException(f"the OMS did not start; see {folder / 'oms.log'}")
                 time.sleep(0.1)
             client = _spawn([
@@ -169,8 +190,19 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
             console.print(f"orders sent by this run: {new_orders}; complete: "
                           f"{done - already if done >= already else done}; "
                           f"orders whose fills do not add up to CumQty: {len(inconsistent)}")
+            went_over = True
+            if backup is not None:
+                runs = repository.session_runs(engine)
+                went_over = any(session == backup.key for session, _ in runs)
+                names = {broker.key: "primary", backup.key: "backup"}
+                console.print(
+                    "failover: child orders in the order they went out: " + ", then ".join(
+                        f"{n} on the {names.get(s, s)}" for s, n in runs)
+                    + f"; the primary gateway ({broker.key}) dropped its connection after "
+                    f"{max(1, count // 3)} orders and refused logons for 2 s (see "
+                    f"{folder / 'broker.log'})")
             ok = order_count is not None and new_orders >= count and done >= total \
-                and not inconsistent
+                and not inconsistent and went_over
         except KeyboardInterrupt:
             ok = order_count is None
         finally:

@@ -380,6 +380,21 @@ def get_order(engine: Engine, order_id: str) -> dict[str, Any] | None:
         }
 
 
+def session_runs(engine: Engine) -> list[tuple[str, int]]:
+    """The broker sessions child orders went out on, in the order they went: each session
+    with how many in a row (``oms demo --failover``: primary, backup, primary again)."""
+    c = child_orders.c
+    runs: list[tuple[str, int]] = []
+    with _read(engine) as connection, connection.begin():
+        for (session,) in connection.execute(
+                sa.select(c.session).order_by(c.created_at, c.child_id)):
+            if runs and runs[-1][0] == session:
+                runs[-1] = (session, runs[-1][1] + 1)
+            else:
+                runs.append((session, 1))
+    return runs
+
+
 def order_fill_consistency(engine: Engine) -> list[dict[str, Any]]:
     """Orders whose CumQty is not the sum of their live fills (trades, less busts, with
     corrections); each as order_id, status, cum_qty, fills_qty, fills. Empty when consistent."""

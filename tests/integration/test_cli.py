@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -19,6 +20,22 @@ pytestmark = pytest.mark.slow
 def oms(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "oms", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)
+
+
+def test_demo_failover_moves_new_orders_to_the_backup_and_completes_them(tmp_path: Path):
+    # Act: #19, the primary gateway drops its connection a third of the way through
+    result = oms("demo", "--orders", "300", "--dir", str(tmp_path / "demo"), "--rate", "60",
+                 "--quiet", "--failover")
+
+    # Assert
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())
+    assert "demo complete" in said
+    runs = re.findall(r"(\d+) on the (primary|backup)", said)
+    # new flow went to the backup while the primary was away, and came back to it
+    assert [where for _, where in runs] == ["primary", "backup", "primary"], said
+    assert sum(int(n) for n, _ in runs) == 300
+    assert "dropped its connection after 100 orders" in said
 
 
 def test_demo_completes_its_orders_and_the_blotter_shows_them(tmp_path: Path):

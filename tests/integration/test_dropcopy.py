@@ -36,6 +36,8 @@ def with_drop_copy(stack: Stack, **copy: Any) -> OmsConfig:
                             "target_comp_id": "BROKER1", "host": "127.0.0.1",
                             "port": stack.broker_port, "reconnect_interval": 1,
                             "grace_seconds": GRACE, **copy}]
+    data["drop_copies"][0] = {key: value for key, value in data["drop_copies"][0].items()
+                              if value is not None}
     return OmsConfig(**data, base_dir=stack.folder)
 
 
@@ -142,3 +144,68 @@ def test_breaks_on_a_missing_database_exit_2_naming_it(tmp_path: Path) -> None:
     result = oms("dropcopy", "breaks", "--database-url", f"sqlite:///{missing}")
     assert result.returncode == 2 and "nowhere.db" in result.stderr
     assert not missing.exists()
+
+
+def test_a_raw_drop_copy_peer_of_nobodys_making_is_matched_and_refused_what_is_not_a_report(
+        tmp_path: Path, sqlite_database_url: str) -> None:
+    # Arrange: the broker connects its drop copy to us (role acceptor): a raw simplefix
+    # initiator sharing no code with the OMS or the simulator
+    from oms.localproc import free_port
+    from tests.acceptance.fixscript import RawFixClient
+
+    database_url = sqlite_database_url
+    port = free_port()
+    stack = Stack(tmp_path, database_url)
+    peer = None
+    try:
+        broker = stack.start_broker()
+        server = stack.server = OmsServer(with_drop_copy(
+            stack, role="acceptor", sender_comp_id="OMS", target_comp_id="BRKDC", port=port,
+            host=None, reconnect_interval=None))
+        server.start()
+        assert server.application is not None
+        wait_until(lambda: server.application.is_logged_on("FIX.4.4:OMS->BROKER1"))
+        client = stack.client()
+        order = client.send_order(symbol="IBM", side="buy", qty=100, ord_type="1")
+        assert client.wait_for(lambda: client.order(order).status == "2", 20)
+        [(broker_order_id, placed)] = broker.book()["orders"].items()
+        [(exec_id, qty, px)] = placed["fills"]
+        peer = RawFixClient("127.0.0.1", port, "BRKDC", "OMS")
+        assert peer.logon()["35"] == "A"
+
+        def report(exec_id: str, symbol: str, qty: str, *more: tuple[str, str]) -> None:
+            assert peer is not None
+            peer.send([("35", "8"), *more, ("37", broker_order_id), ("17", exec_id),
+                       ("150", "F"), ("39", "2"), ("55", symbol), ("54", "1"),
+                       ("151", "0"), ("14", qty), ("6", str(px)), ("32", qty),
+                       ("31", str(px)), ("60", "<TIME>"), ("797", "Y")])
+
+        # Act: the copy of our fill, the same again as a resend (PossDupFlag), a fill we
+        # never made, and an OrderCancelReject, which a drop copy never carries
+        report(exec_id, "IBM", str(qty))
+        report(exec_id, "IBM", str(qty), ("43", "Y"), ("122", "<TIME>"))
+        report("PHONE-1", "ZZZ", "5")
+        peer.send([("35", "9"), ("37", "X"), ("11", "K"), ("41", "K0"), ("39", "0"),
+                   ("434", "1")])
+        refused = peer.receive_application()
+        wait_until(lambda: breaks_in(database_url), timeout=10)
+        time.sleep(2 * GRACE + 0.5)
+
+        # Assert
+        assert refused["35"] == "j"
+        found = breaks_in(database_url)
+        assert [(b["kind"], b["broker_exec_id"], b["session"]) for b in found] == [
+            ("external", "PHONE-1", "FIX.4.4:OMS->BRKDC")]
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                stored = connection.exec_driver_sql(
+                    "SELECT broker_exec_id, raw FROM drop_copies ORDER BY id").all()
+        finally:
+            engine.dispose()
+        assert [row[0] for row in stored] == [exec_id, exec_id, "PHONE-1"]
+        assert "|43=Y|" in stored[1][1]
+    finally:
+        if peer is not None:
+            peer.logout()
+        stack.stop()

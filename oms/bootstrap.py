@@ -21,10 +21,10 @@ from oms.admin import AdminServer
 from oms.app.commands import RecoverOutbox
 from oms.app.core import Core, CoreSettings
 from oms.app.events import OrderDenied, OrderRejected
-from oms.app.ports import Journal, Route, Sender
+from oms.app.ports import DropCopySource, Journal, Route, Sender
 from oms.config import OmsConfig
 from oms.domain.errors import ConfigError
-from oms.fix.app import BROKER, UPSTREAM, OmsApplication
+from oms.fix.app import BROKER, DROP_COPY, UPSTREAM, OmsApplication
 from oms.fix.encode import FixEncoder
 from oms.fix.engine import Engine
 from oms.fix.outbox import plan as outbox_plan
@@ -61,10 +61,21 @@ def core_settings(config: OmsConfig) -> CoreSettings:
             [session_key(u.sender_comp_id, u.target_comp_id)
              for u in config.upstream if u.reset_on_logon]
             + [session.key for _, session in config.broker_sessions() if session.reset_on_logon]
+            + [copy.key for copy in config.drop_copies if copy.reset_on_logon]
         ),
         status_query_batch=config.oms.status_query_batch,
         status_query_interval=config.oms.status_query_interval,
+        drop_copies=drop_copy_sources(config),
     )
+
+
+def drop_copy_sources(config: OmsConfig) -> tuple[DropCopySource, ...]:
+    """#19: each drop-copy session with its broker's order sessions, for the matcher."""
+    return tuple(
+        DropCopySource(copy.key, copy.name, copy.broker,
+                       tuple(session.key for session in config.broker(copy.broker).sessions),
+                       copy.grace_seconds)
+        for copy in config.drop_copies)
 
 
 def routes(config: OmsConfig) -> dict[str, Route]:
@@ -149,6 +160,28 @@ def session_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpe
     return upstream, brokers
 
 
+def drop_copy_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpec]]:
+    """#19: (drop-copy sessions the broker connects to, those we connect to): each joins
+    the acceptor or the initiator engine beside the upstream or broker sessions."""
+    acceptors = [
+        SessionSpec(c.sender_comp_id, c.target_comp_id, merged({
+            "SocketAcceptPort": str(c.port),
+            "ResetOnLogon": yn(c.reset_on_logon),
+        }, c.settings))
+        for c in config.drop_copies if c.role == "acceptor"
+    ]
+    initiators = [
+        SessionSpec(c.sender_comp_id, c.target_comp_id, merged({
+            "SocketConnectHost": c.host,
+            "SocketConnectPort": str(c.port),
+            "ReconnectInterval": str(c.reconnect_interval),
+            "ResetOnLogon": yn(c.reset_on_logon),
+        }, c.settings))
+        for c in config.drop_copies if c.role == "initiator"
+    ]
+    return acceptors, initiators
+
+
 class OmsServer:
     """The running OMS."""
 
@@ -187,8 +220,10 @@ class OmsServer:
         upgrade(db)
         self.journal = JournalWriter(db)
         upstream_specs, broker_specs = session_specs(config)
+        copy_acceptors, copy_initiators = drop_copy_specs(config)
         roles = {spec.key: UPSTREAM for spec in upstream_specs}
         roles.update({spec.key: BROKER for spec in broker_specs})
+        roles.update({spec.key: DROP_COPY for spec in copy_acceptors + copy_initiators})
         core = configured_core(config, self.journal, _LateSender())
         self.core = core
         self.order_metrics.subscribe_to(core)
@@ -207,16 +242,19 @@ class OmsServer:
         core.sender = application
         self.journal.start()
         defaults = fix_defaults(config)
-        self.addresses = session_addresses(defaults, upstream_specs, broker_specs)
-        if upstream_specs:
+        accepted = upstream_specs + copy_acceptors
+        initiated = broker_specs + copy_initiators
+        self.addresses = session_addresses(defaults, accepted, initiated)
+        if accepted:
             self.acceptor = Engine("acceptor", application,
-                                   sessions_dir / "acceptor.cfg", defaults, upstream_specs)
-        if broker_specs:
+                                   sessions_dir / "acceptor.cfg", defaults, accepted)
+        if initiated:
             self.initiator = Engine("initiator", application,
-                                    sessions_dir / "initiator.cfg", defaults, broker_specs)
-        # sessions whose sequence numbers restart at every logon have nothing to rewind
+                                    sessions_dir / "initiator.cfg", defaults, initiated)
+        # sessions whose sequence numbers restart at every logon have nothing to rewind; a
+        # drop copy's reports are committed like any inbound message, and rewound alike
         rewind_inbound(repository.load_inbound_seqs(db),
-                       [s for s in upstream_specs + broker_specs
+                       [s for s in accepted + initiated
                         if s.settings.get("ResetOnLogon") != "Y"])
         # before any session can log on: what was committed and never sent goes first
         core.process(recover_outbox(
@@ -338,6 +376,7 @@ class OmsServer:
         names = {key: name for name, key in self.session_names().items()
                  if name != key and name != key.removeprefix(f"{FIX44}:")}
         brokers = {session.key: broker.name for broker, session in self.config.broker_sessions()}
+        brokers.update({copy.key: copy.broker for copy in self.config.drop_copies})
         for key, role in app.roles.items():
             numbers = app.sequence_numbers(key)
             received = app.last_received.get(key)
@@ -367,6 +406,8 @@ class OmsServer:
             names[upstream.target_comp_id] = key
         for _, session in config.broker_sessions():
             names[session.name] = session.key
+        for copy in config.drop_copies:
+            names[copy.name] = copy.key
         for key in list(names.values()):
             names[key] = key
             names[key.removeprefix(f"{FIX44}:")] = key
@@ -405,7 +446,8 @@ class OmsServer:
 
     def readiness(self) -> dict[str, object]:
         """Whether the server can take orders: the database answers, the journal's last
-        commit did not fail, and every configured session is logged on. ``not_ready`` says
+        commit did not fail, every upstream session is logged on and each broker has one
+        session logged on (drop copies are not waited for). ``not_ready`` says
         what is missing, in words."""
         missing: list[str] = []
         db, journal = self.db, self.journal
@@ -418,8 +460,9 @@ class OmsServer:
             elif journal.failing:
                 missing.append(f"the journal's last commit failed: {journal.last_error}")
         sessions = self.session_states()
+        # #19: a drop copy only watches; an order can be taken without it
         missing += [f"session {s['session']} ({s['role']}) is not logged on"
-                    for s in sessions if not s["logged_on"] and s["role"] != BROKER]
+                    for s in sessions if not s["logged_on"] and s["role"] == UPSTREAM]
         # #19: a broker is ready when one of its sessions is (the others are its backups)
         for broker in self.config.brokers:
             keys = {session.key for session in broker.sessions}

@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -164,6 +165,49 @@ class Broker(_Strict):
         return self.sessions[0]
 
 
+class DropCopySession(_Strict):
+    """``[[drop_copies]]``: a broker's drop-copy session (#19): a copy (CopyMsgIndicator
+    797=Y) of every ExecutionReport the broker booked for us, whoever sent the order, matched
+    against our own fills (``oms.app.dropcopy``). It only ever receives: no order is sent on
+    it and the router never knows it."""
+
+    name: str
+    broker: str  # the [[brokers]] name whose fills it copies
+    # we connect to the broker ("initiator": host, port, reconnect_interval) or it connects
+    # to us ("acceptor": port, where we listen)
+    role: Literal["initiator", "acceptor"] = "initiator"
+    sender_comp_id: str = "OMS"
+    target_comp_id: str
+    host: str = "127.0.0.1"
+    port: int = Field(..., ge=1, le=65535)
+    reconnect_interval: int = Field(5, ge=1)
+    reset_on_logon: bool = False
+    # how long a fill may go without its counterpart (ours without the broker's copy, the
+    # copy without our fill) before it is a break; also the window of the last-resort match
+    # by symbol, side, quantity and price
+    grace_seconds: float = Field(60.0, gt=0)
+    settings: dict[str, str] = Field(default_factory=dict)  # this session's own QuickFIX keys
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings(cls, value: object, info: ValidationInfo) -> object:
+        return _passthrough(value, f"[[drop_copies]] {info.data.get('name', '')} settings")
+
+    @model_validator(mode="after")
+    def _acceptor_keys(self) -> DropCopySession:
+        if self.role == "acceptor":
+            given = [key for key in ("host", "reconnect_interval") if key in self.model_fields_set]
+            if given:
+                raise ValueError(f"[[drop_copies]] {self.name}: {', '.join(given)} only for "
+                                 f"role = \"initiator\"; an acceptor takes only port")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The session's key (``FIX.4.4:SENDER->TARGET``)."""
+        return session_key(self.sender_comp_id, self.target_comp_id)
+
+
 class RoutingRule(_Strict):
     """``[[routing.rules]]``: the broker for orders that meet every condition given (#19);
     the first rule that matches wins (``oms.routing.rules``)."""
@@ -239,6 +283,7 @@ class OmsConfig(_Strict):
     upstream: list[UpstreamSession] = Field(default_factory=list)
     brokers: list[Broker] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    drop_copies: list[DropCopySession] = Field(default_factory=list)
     # where the file was read from; relative paths in it are relative to its folder's parent
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     # the folder of the file itself (None: not read from a file; base_dir stands in)
@@ -267,7 +312,31 @@ class OmsConfig(_Strict):
             if rule.broker not in names:
                 raise ValueError(f"routing.rules[{number}].broker = {rule.broker!r} is not a "
                                  f"broker")
+        for number, copy in enumerate(self.drop_copies, 1):
+            if copy.broker not in names:
+                raise ValueError(f"drop_copies[{number}] {copy.name}: broker = "
+                                 f"{copy.broker!r} is not a broker")
+        copies = [copy.name for copy in self.drop_copies]
+        if len(copies) != len(set(copies)):
+            raise ValueError(f"drop_copies names must be unique: {copies}")
+        # #19: one engine, one session per key: a drop copy's CompIDs must differ from
+        # every other session's, or the engine could not tell whose message it is
+        seen: dict[str, str] = {}
+        for where, key in self.session_keys():
+            if key in seen:
+                raise ValueError(f"session {key} is configured twice: {seen[key]} and {where}; "
+                                 f"give one of them other CompIDs")
+            seen[key] = where
         return self
+
+    def session_keys(self) -> list[tuple[str, str]]:
+        """(where in the file, session key) of every FIX session configured."""
+        return ([(f"[[upstream]] {u.target_comp_id}", session_key(u.sender_comp_id,
+                                                                  u.target_comp_id))
+                 for u in self.upstream]
+                + [(f"[[brokers]] {b.name} session {s.name}", s.key)
+                   for b, s in self.broker_sessions()]
+                + [(f"[[drop_copies]] {c.name}", c.key) for c in self.drop_copies])
 
     # --- resolved paths and values ------------------------------------------------------
     def resolve(self, path: str) -> Path:

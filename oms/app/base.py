@@ -26,6 +26,7 @@ from oms.app.delivery import Deliverer, Outbox
 from oms.app.events import EVENT_KINDS, ChangeRefused, ChildRouted, OrderAccepted, OrderEvent
 from oms.app.messages import Outbound
 from oms.app.ports import (
+    DropCopySource,
     Encoder,
     Journal,
     OutMessage,
@@ -110,6 +111,8 @@ class CoreSettings:
     # a committed batch with at least this many messages is sent by the sender thread
     # (oms.app.delivery)
     offload_sends_from: int = 32
+    # #19: the brokers' drop-copy sessions (none: the matcher does nothing)
+    drop_copies: tuple[DropCopySource, ...] = ()
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from oms.app.ports import OutMessage
@@ -109,6 +110,39 @@ class ApplyBrokerReport:
     exec_restatement_reason: str = ""  # ExecRestatementReason, passed on upstream
     # AvgPx: a status answer's CumQty and AvgPx give the fills we never saw (#16)
     avg_px: Decimal | None = None
+
+
+@dataclass(slots=True)
+class ApplyDropCopy:
+    """An ExecutionReport on a broker's drop-copy session (#19): the broker's copy of a
+    report it sent about one of its orders for us, ours or placed elsewhere. Matched
+    against our fills (``oms.app.dropcopy``), never applied to an order."""
+
+    session: str
+    seq_num: int
+    raw: str
+    exec_id: str  # the broker's ExecID, the one its report to the order's session carried
+    exec_type: str
+    ord_status: str
+    cl_ord_id: str  # the order's ClOrdID at the broker (our child's, for our orders)
+    broker_order_id: str
+    account: str
+    symbol: str
+    side: str
+    last_qty: Decimal | None
+    last_px: Decimal | None
+    transact_time: datetime | None
+    copy: bool  # CopyMsgIndicator: the broker says it is a copy
+    poss_dup: bool  # PossDupFlag: a resend of a message it sent before
+    error: str = ""  # set by the FIX layer when a field could not be read
+
+
+@dataclass(slots=True)
+class CheckDropCopies:
+    """A drop-copy grace period may have run out for ``broker`` (#19): queued by a timer,
+    never by a FIX message. What waited longer than its grace is a break."""
+
+    broker: str
 
 
 @dataclass(slots=True)
@@ -230,6 +264,8 @@ Command = (
     | ApplyBrokerReport
     | ApplyBrokerCancelReject
     | ApplyBrokerMessageReject
+    | ApplyDropCopy
+    | CheckDropCopies
     | SessionLoggedOn
     | SessionLoggedOut
     | SessionUnanswered

@@ -28,8 +28,10 @@ from oms.app.commands import (
     ApplyBrokerCancelReject,
     ApplyBrokerMessageReject,
     ApplyBrokerReport,
+    ApplyDropCopy,
     Barrier,
     CancelOrder,
+    CheckDropCopies,
     Command,
     ContinueStatusQueries,
     ExpireHeldRequest,
@@ -43,6 +45,7 @@ from oms.app.commands import (
     SessionUnanswered,
     SubmitOrder,
 )
+from oms.app.dropcopy import DropCopies
 from oms.app.requests import ClientRequests
 from oms.app.sessions import SessionEvents
 
@@ -53,10 +56,14 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
-class Core(ClientRequests, BrokerReports, SessionEvents):
+class Core(ClientRequests, BrokerReports, SessionEvents, DropCopies):
     """Owns the live orders; applies commands one at a time on its own thread."""
 
     _thread: threading.Thread | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setup_drop_copies(self.settings.drop_copies)
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -158,6 +165,16 @@ class Core(ClientRequests, BrokerReports, SessionEvents):
             self.journal_event("error", None, getattr(command, "session", ""), "",
                                f"{type(command).__name__} failed: {exc!r}")
 
+    def _on_logon(self, cmd: SessionLoggedOn) -> None:
+        SessionEvents._on_logon(self, cmd)
+        if self.dc_sources:
+            self.dc_logged_on(cmd)
+
+    def _on_logout(self, cmd: SessionLoggedOut) -> None:
+        SessionEvents._on_logout(self, cmd)
+        if self.dc_sources:
+            self.dc_logged_out(cmd)
+
     def _on_barrier(self, cmd: Barrier) -> None:
         reply = cmd.reply
         self.batch.after_commit.append(lambda: reply.set_result(True))
@@ -171,8 +188,10 @@ class Core(ClientRequests, BrokerReports, SessionEvents):
         ApplyBrokerReport: BrokerReports._on_broker_report,
         ApplyBrokerCancelReject: BrokerReports._on_broker_cancel_reject,
         ApplyBrokerMessageReject: BrokerReports._on_broker_message_reject,
-        SessionLoggedOn: SessionEvents._on_logon,
-        SessionLoggedOut: SessionEvents._on_logout,
+        ApplyDropCopy: DropCopies._on_drop_copy,
+        CheckDropCopies: DropCopies._on_check_drop_copies,
+        SessionLoggedOn: _on_logon,
+        SessionLoggedOut: _on_logout,
         SessionUnanswered: SessionEvents._on_unanswered,
         SessionAnswered: SessionEvents._on_answered,
         ExpireHeldRequest: ClientRequests._on_expire_held,

@@ -89,6 +89,19 @@ class Route:
 
 
 @dataclass(slots=True, frozen=True)
+class DropCopySource:
+    """A broker's drop-copy session, as the core's matcher needs it (#19)."""
+
+    session: str  # the drop-copy session's key
+    name: str  # its name in the config
+    broker: str  # the broker whose fills it copies
+    broker_sessions: tuple[str, ...]  # the broker's order sessions, whose fills it copies
+    # how long a fill waits for its counterpart before it is a break; also the window of
+    # the match by symbol, side, quantity and price
+    grace_seconds: float = 60.0
+
+
+@dataclass(slots=True, frozen=True)
 class Denial:
     """Why an order is refused before it is routed, and its OrdRejReason value."""
 

@@ -103,6 +103,47 @@ class EventRecord:
 
 
 @dataclass(slots=True)
+class DropCopyRecord:
+    """One ExecutionReport received on a drop-copy session (#19), as it came."""
+
+    received_at: datetime
+    session: str  # the drop-copy session it arrived on
+    broker_exec_id: str
+    exec_type: str  # FIX ExecType value
+    ord_status: str  # FIX OrdStatus value
+    cl_ord_id: str
+    broker_order_id: str
+    account: str
+    symbol: str
+    side: str  # FIX Side value
+    last_qty: Decimal  # 0 when not given
+    last_px: Decimal
+    transact_time: datetime | None
+    raw: str  # the FIX message with | separators
+
+
+@dataclass(slots=True)
+class DropCopyBreak:
+    """A difference between a broker's drop copy and our fills (#19), found once; an
+    operator acknowledges it (``oms dropcopy ack``), which the core never does."""
+
+    found_at: datetime
+    kind: str  # external | missing | qty | px | side | duplicate
+    session: str  # the drop-copy session ("" for a fill of ours no copy arrived for)
+    broker: str
+    broker_exec_id: str
+    exec_id: str  # our ExecID of the fill, "" when we have none
+    order_id: str  # ours, "" when the fill is not ours
+    symbol: str
+    side: str  # FIX Side value
+    qty: Decimal | None
+    px: Decimal | None
+    detail: str  # in words, both sides' values where they differ
+    acked_at: datetime | None = None
+    ack_comment: str = ""
+
+
+@dataclass(slots=True)
 class Batch:
     """Everything one group of commands produced, to be committed together."""
 
@@ -117,7 +158,11 @@ class Batch:
     # session -> the last outbox_seq the FIX engine had been handed when the batch was made
     # (written with a batch that has rows of its own, never alone)
     out_sent: dict[str, int] = field(default_factory=dict)
+    # #19: drop-copy reports received, and the breaks found, in this batch
+    drop_copies: list[DropCopyRecord] = field(default_factory=list)
+    dropcopy_breaks: list[DropCopyBreak] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.children or self.executions or self.events
-                    or self.after_commit or self.inbound_seqs)
+                    or self.after_commit or self.inbound_seqs or self.drop_copies
+                    or self.dropcopy_breaks)

@@ -438,6 +438,7 @@ def stats(config_path: str, reset: bool, as_json: bool) -> None:
 
 from oms.cli import bench as _bench  # noqa: E402
 from oms.cli import demo as _demo  # noqa: E402
+from oms.cli import dropcopy as _dropcopy  # noqa: E402
 from oms.cli import routes as _routes  # noqa: E402
 from oms.cli import sim as _sim  # noqa: E402
 
@@ -445,5 +446,6 @@ main.add_command(_sim.sim)
 main.add_command(_demo.demo)
 main.add_command(_bench.bench)
 main.add_command(_routes.routes)
+main.add_command(_dropcopy.dropcopy)
 
 __all__ = ["main"]

@@ -62,6 +62,18 @@ def sim() -> None:
 @click.option("--shared-book", is_flag=True,
               help="One book for all sessions: a cancel or replace may come on another "
                    "session than its order (a backup gateway).")
+@click.option("--dropcopy-target", "dropcopy_target_comp_ids", multiple=True,
+              help="CompID(s) of OMS drop-copy sessions it accepts (repeatable); each gets "
+                   "a copy (797=Y) of every fill.")
+@click.option("--dropcopy-sender", "dropcopy_sender_comp_id", default="",
+              help="Its CompID on the drop-copy sessions (default: --sender).")
+@click.option("--dropcopy-skip", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Leave out the copy of every Nth fill; 0: none.")
+@click.option("--dropcopy-extra", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Copy this many fills of an order the OMS never sent.")
+@click.option("--dropcopy-alter", is_flag=True, help="Send the first copy with another qty.")
+@click.option("--dropcopy-duplicate", is_flag=True,
+              help="Send the second copy twice, without PossDupFlag.")
 @log_options
 def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str, ...],
            sessions_dir: str, fill_mode: str, partial_fills: int, fill_interval: float,
@@ -69,7 +81,9 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
            session_reject_symbols: str, cancel_policy: str, replace_policy: str,
            unsolicited_cancel_rate: float, seed: int | None, reset_on_logon: bool,
            file_log: bool, drop_after: int, refuse_logons_for: float, shared_book: bool,
-           log_level: str | None,
+           dropcopy_target_comp_ids: tuple[str, ...], dropcopy_sender_comp_id: str,
+           dropcopy_skip: int, dropcopy_extra: int, dropcopy_alter: bool,
+           dropcopy_duplicate: bool, log_level: str | None,
            log_format: str) -> None:
     """A simulated broker (FIX acceptor) the OMS routes orders to."""
     from oms.sim.broker import BrokerSimOptions, run_broker
@@ -85,7 +99,11 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
         replace_policy=replace_policy,  # type: ignore[arg-type]
         unsolicited_cancel_rate=unsolicited_cancel_rate, seed=seed,
         reset_on_logon=reset_on_logon, file_log=file_log, shared_book=shared_book,
-        drop_after=drop_after, refuse_logons_for=refuse_logons_for)
+        drop_after=drop_after, refuse_logons_for=refuse_logons_for,
+        dropcopy_target_comp_ids=list(dropcopy_target_comp_ids),
+        dropcopy_sender_comp_id=dropcopy_sender_comp_id, dropcopy_skip=dropcopy_skip,
+        dropcopy_extra=dropcopy_extra, dropcopy_alter=dropcopy_alter,
+        dropcopy_duplicate=dropcopy_duplicate)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # What start-up loaded (~70,000 objects: quickfix, pydantic, click, the oms package) is

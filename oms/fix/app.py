@@ -2,7 +2,8 @@
 
 Upstream sessions (our acceptor) may send NewOrderSingle, OrderCancelRequest,
 OrderCancelReplaceRequest and OrderStatusRequest; broker sessions (our initiators) send
-ExecutionReport and OrderCancelReject. Any other application message is answered by the
+ExecutionReport and OrderCancelReject; drop-copy sessions (either side, #19) send
+ExecutionReport only, and nothing is ever sent on them but the session's own messages. Any other application message is answered by the
 engine with a BusinessMessageReject (we raise ``UnsupportedMessageType``). Session-level
 validation (required tags, formats, enums) is the engine's, against the FIX 4.4 dictionary.
 
@@ -17,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import quickfix as fix
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 UPSTREAM = "upstream"
 BROKER = "broker"
+DROP_COPY = "drop_copy"  # #19: a broker's drop copy; receives ExecutionReports, sends none
 COUNTERPARTY_LOGOUT = "the counterparty logged out"  # the cause of a logout they began
 
 
@@ -39,8 +42,10 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
     def __init__(self, roles: dict[str, str], submit: Callable[[cmd.Command], None]) -> None:
         super().__init__()
-        self.roles = roles  # session key -> UPSTREAM | BROKER
+        self.roles = roles  # session key -> UPSTREAM | BROKER | DROP_COPY
         self.submit = submit
+        # #19: no application message ever leaves on these (``send`` refuses it)
+        self.receive_only = frozenset(key for key, role in roles.items() if role == DROP_COPY)
         self.session_ids: dict[str, fix.SessionID] = {}
         self.logged_on: set[str] = set()
         self._sent: dict[tuple[str, int], tuple[str, str]] = {}  # (session, seq) -> (type, 11)
@@ -237,6 +242,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                 self.submit(self._business_reject(key, fields, text))
                 return
             translate = _BROKER.get(msg_type)
+        elif role == DROP_COPY:
+            translate = _DROP_COPY.get(msg_type)
         else:
             translate = None
         if translate is None:
@@ -292,7 +299,15 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         message = sending.message
         if message is None:
             message = sending.message = fix.Message()
+        receive_only = self.receive_only
         for out in messages:
+            if receive_only and out.session in receive_only:
+                # #19: a drop copy takes no orders, whatever asked for one; the router
+                # never names it, so this is a bug elsewhere: said, never sent
+                log.error("refused to send %s on drop-copy session %s: a drop copy only "
+                          "receives", out.msg_type, out.session, extra={"session": out.session})
+                self.last_error[out.session] = f"refused to send {out.msg_type}: drop copy"
+                continue
             refill_message(message, out.msg_type, out.body())
             session_id = session_ids.get(out.session)
             try:
@@ -397,6 +412,34 @@ def _execution_report(key: str, f: dict[str, str], text: str) -> cmd.ApplyBroker
         poss_dup=get("43") == "Y", exec_restatement_reason=get("378", ""))
 
 
+def _utc_timestamp(f: dict[str, str], tag: str, errors: list[str]) -> datetime | None:
+    """A UTCTimestamp field (``YYYYMMDD-HH:MM:SS[.sss...]``) as an aware datetime."""
+    text = f.get(tag)
+    if not text:
+        return None
+    try:
+        whole, _, fraction = text.partition(".")
+        value = datetime.strptime(whole, "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
+        if fraction:
+            value = value.replace(microsecond=int(fraction[:6].ljust(6, "0")))
+        return value
+    except ValueError:
+        errors.append(f"tag {tag} value {text!r} is not a UTCTimestamp")
+        return None
+
+
+def _drop_copy(key: str, f: dict[str, str], text: str) -> cmd.ApplyDropCopy:
+    errors: list[str] = []
+    get = f.get
+    return cmd.ApplyDropCopy(
+        session=key, seq_num=int(f["34"]), raw=_journal(text), exec_id=f["17"],
+        exec_type=f["150"], ord_status=f["39"], cl_ord_id=get("11", ""),
+        broker_order_id=get("37", ""), account=get("1", ""), symbol=get("55", ""),
+        side=get("54", ""), last_qty=_decimal(f, "32", errors),
+        last_px=_decimal(f, "31", errors), transact_time=_utc_timestamp(f, "60", errors),
+        copy=get("797") == "Y", poss_dup=get("43") == "Y", error="; ".join(errors))
+
+
 def _cancel_reject(key: str, f: dict[str, str], text: str) -> cmd.ApplyBrokerCancelReject:
     get = f.get
     return cmd.ApplyBrokerCancelReject(
@@ -418,3 +461,4 @@ _TRACKED_MAX = 200_000
 Translator = Callable[[str, dict[str, str], str], cmd.Command]
 _UPSTREAM: dict[str, Translator] = {"D": _new_order, "F": _cancel, "G": _replace, "H": _status}
 _BROKER: dict[str, Translator] = {"8": _execution_report, "9": _cancel_reject}
+_DROP_COPY: dict[str, Translator] = {"8": _drop_copy}

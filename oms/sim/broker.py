@@ -100,6 +100,19 @@ class BrokerSimOptions(BaseModel):
     # ``refuse_logons_for`` seconds after any drop (``drop_connections``, SIGUSR1 on the CLI)
     drop_after: int = Field(0, ge=0)
     refuse_logons_for: float = Field(0.0, ge=0)
+    # #19, a drop copy: the OMS CompIDs of drop-copy sessions it accepts (on the same port,
+    # as ``dropcopy_sender_comp_id``, "" = ``sender_comp_id``); each gets a copy (797=Y,
+    # the same ExecID) of every fill sent on any order session. Breaks to inject: omit the
+    # copy of every Nth fill (the OMS's ``missing``), send N fills of an order the OMS
+    # never sent (``external``), one copy with another quantity (``qty``), one copy twice
+    # without PossDupFlag (``duplicate``)
+    dropcopy_target_comp_ids: list[str] = Field(default_factory=list)
+    dropcopy_sender_comp_id: str = ""
+    dropcopy_skip: int = Field(0, ge=0)
+    dropcopy_extra: int = Field(0, ge=0)
+    dropcopy_extra_symbol: str = "XTRA"  # a symbol the OMS's orders do not use
+    dropcopy_alter: bool = False
+    dropcopy_duplicate: bool = False
 
 
 @dataclass
@@ -118,6 +131,11 @@ class BrokerCounters:
     cancel_rejects_sent: int = 0
     unsolicited_cancels_sent: int = 0
     drops: int = 0  # connections dropped on purpose (#19)
+    dropcopies_sent: int = 0  # #19: copies sent on drop-copy sessions, each session counted
+    dropcopies_skipped: int = 0  # fills whose copy was left out on purpose
+    dropcopy_extras_sent: int = 0  # fills of an order the OMS never sent
+    dropcopies_altered: int = 0
+    dropcopies_duplicated: int = 0
     logons_refused: int = 0
     status_requests: int = 0
     poss_resends_ignored: int = 0  # D/F/G with PossResend=Y whose ClOrdID was handled before
@@ -252,6 +270,13 @@ class BrokerApplication(fix.Application):
         self._refuse_logons_until = 0.0  # time.monotonic(): #19, a gateway outage
         self._book: dict[str, SimOrder] | None = {} if options.keep_book else None
         prefix = run_prefix()
+        # #19: the drop-copy sessions (keys), and the fills seen for its injected breaks
+        copier = options.dropcopy_sender_comp_id or options.sender_comp_id
+        self.drop_copy_keys = frozenset(f"FIX.4.4:{copier}->{target}"
+                                        for target in options.dropcopy_target_comp_ids)
+        self._fills_copied = 0
+        self._copies_made = 0
+        self._extras_left = options.dropcopy_extra
         self._exec_ids = (f"{prefix}-E{n}" for n in itertools.count(1))
         self._order_ids = (f"{prefix}-O{n}" for n in itertools.count(1))
 
@@ -303,9 +328,9 @@ class BrokerApplication(fix.Application):
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         msg_type = message.getHeader().getField(35)
         handler = self._handlers.get(msg_type)
-        if handler is None:
-            raise fix.UnsupportedMessageType()
         key = sessionID.toString()
+        if handler is None or key in self.drop_copy_keys:  # a drop copy takes no orders
+            raise fix.UnsupportedMessageType()
         try:
             with self._lock:
                 if msg_type != "H" and message.isSetField(11):
@@ -424,6 +449,65 @@ class BrokerApplication(fix.Application):
         exec_id = self._send_report(order, "F", last_qty=quantity, last_px=price)
         if self._book is not None:
             order.fills.append((exec_id, quantity, price))
+        if self.drop_copy_keys:
+            self._copy_fill(order, exec_id, quantity, price)
+
+    # -- the drop copy (#19) ------------------------------------------------------------
+
+    def _copy_fill(self, order: SimOrder, exec_id: str, quantity: Decimal,
+                   price: Decimal) -> None:
+        """Send the copy of a fill just sent, with the breaks the options ask for."""
+        options = self.options
+        self._fills_copied += 1
+        if options.dropcopy_skip and self._fills_copied % options.dropcopy_skip == 0:
+            self.counters.dropcopies_skipped += 1
+            return
+        self._copies_made += 1
+        if options.dropcopy_alter and self._copies_made == 1:
+            self.counters.dropcopies_altered += 1
+            quantity += 1
+        copies = 2 if options.dropcopy_duplicate and self._copies_made == 2 else 1
+        self.counters.dropcopies_duplicated += copies - 1
+        for _ in range(copies):
+            self._send_copy(order, exec_id, quantity, price)
+        if self._extras_left:
+            self._send_extras()
+
+    def _send_copy(self, order: SimOrder, exec_id: str, quantity: Decimal,
+                   price: Decimal) -> None:
+        msg = new_message("8")
+        for tag, value in ((37, order.order_id), (17, exec_id), (150, "F"),
+                           (39, order.status), (11, order.cl_ord_id), (55, order.symbol),
+                           (54, order.side), (40, order.ord_type),
+                           (38, fix_decimal(order.order_qty)),
+                           (151, fix_decimal(order.leaves_qty)),
+                           (14, fix_decimal(order.cum_qty)), (6, fix_decimal(order.avg_px)),
+                           (32, fix_decimal(quantity)), (31, fix_decimal(price)),
+                           (60, utc_timestamp()), (797, "Y")):
+            msg.setField(tag, value)
+        if order.account is not None:
+            msg.setField(1, order.account)
+        if order.price is not None:
+            msg.setField(44, fix_decimal(order.price))
+        for key in sorted(self.drop_copy_keys):
+            self.counters.dropcopies_sent += 1
+            self._send(msg, key)
+
+    def _send_extras(self) -> None:
+        """#19: fills of an order placed with the broker outside the OMS (a trader's
+        phone order, another system): only the drop copy shows them."""
+        qty = Decimal(self._extras_left * 10)
+        order = SimOrder(session_key="", order_id=next(self._order_ids),
+                         cl_ord_id=f"{run_prefix()}-PHONE", symbol=self.options.dropcopy_extra_symbol,
+                         side="1", ord_type="1", order_qty=qty, price=None, account=None,
+                         fill_px=self.options.market_px, cl_ord_ids=[])
+        while self._extras_left:
+            self._extras_left -= 1
+            order.cum_qty += 10
+            order.notional += 10 * order.fill_px
+            order.status = status_for_quantities(order.order_qty, order.cum_qty)
+            self.counters.dropcopy_extras_sent += 1
+            self._send_copy(order, next(self._exec_ids), Decimal(10), order.fill_px)
 
     def _unsolicited_cancel(self, order: SimOrder) -> None:
         with self._lock:
@@ -668,6 +752,10 @@ class BrokerSimulator:
         self._sessions = [
             session_spec(options.sender_comp_id, target, options.reset_on_logon)
             for target in options.target_comp_ids
+        ] + [
+            session_spec(options.dropcopy_sender_comp_id or options.sender_comp_id, target,
+                         options.reset_on_logon)
+            for target in options.dropcopy_target_comp_ids
         ]
         self._engine: Engine | None = None
 

@@ -251,21 +251,47 @@ class PostgresGroup:
 
     Each table's rows travel as one JSON parameter: ``json.dumps`` (C) of the row tuples,
     with amounts as exact decimal text. psycopg's adaptation of per-column Python lists
-    was pure Python and took half the OMS's Python time under load."""
+    was pure Python and took half the OMS's Python time under load. An occasional table
+    (``Journaled.occasional``) is in the statement only when the group has rows of it:
+    one statement per combination met, built the first time."""
 
     def __init__(self, writer: RowWriter) -> None:
         self.writer = writer
-        *first, last = [_pg_insert(table.line) for table in writer.tables]
-        ctes = ", ".join(f"w_{table.line.table.name} AS ({sql})"
-                         for table, sql in zip(writer.tables, first, strict=False))
-        self.sql = f"WITH {ctes} {last}" if ctes else last
+        self._statements: dict[tuple[bool, ...], str] = {}
+        self._occasional = [index for index, table in enumerate(writer.tables)
+                            if table.line.occasional]
+        self.sql = self._statement(self._present([[]] * len(writer.tables)))
+
+    def _present(self, tables: Sequence[Sequence[Any]]) -> tuple[bool, ...]:
+        """Which occasional tables have rows in ``tables``."""
+        return tuple(bool(tables[index]) for index in self._occasional)
+
+    def _included(self, present: tuple[bool, ...]) -> list[bool]:
+        included = [True] * len(self.writer.tables)
+        for index, flag in zip(self._occasional, present, strict=True):
+            included[index] = flag
+        return included
+
+    def _statement(self, present: tuple[bool, ...]) -> str:
+        sql = self._statements.get(present)
+        if sql is None:
+            tables = [table for table, keep in zip(self.writer.tables, self._included(present),
+                                                   strict=True) if keep]
+            *first, last = [_pg_insert(table.line) for table in tables]
+            ctes = ", ".join(f"w_{table.line.table.name} AS ({sql})"
+                             for table, sql in zip(tables, first, strict=False))
+            sql = self._statements[present] = f"WITH {ctes} {last}" if ctes else last
+        return sql
 
     def params(self, tables: Sequence[Sequence[Any]]) -> list[Any]:
         """The statement's parameters: per table (``JOURNALED``'s order) its stamp if it
-        has one, then a JSON array of its rows."""
+        has one, then a JSON array of its rows; an occasional table without rows has none."""
         params: list[Any] = []
         now: datetime | None = None
-        for table, rows in zip(self.writer.tables, tables, strict=True):
+        included = self._included(self._present(tables)) if self._occasional else None
+        for index, (table, rows) in enumerate(zip(self.writer.tables, tables, strict=True)):
+            if included is not None and not included[index]:
+                continue
             if table.line.stamp is not None:
                 now = now or datetime.now(UTC)
                 params.append(now)
@@ -273,7 +299,8 @@ class PostgresGroup:
         return params
 
     def write(self, cursor: Any, tables: Sequence[Sequence[Any]]) -> None:
-        cursor.execute(self.sql, self.params(tables))
+        sql = self._statement(self._present(tables)) if self._occasional else self.sql
+        cursor.execute(sql, self.params(tables))
 
 
 def _json_rows(rows: Sequence[Any]) -> str:

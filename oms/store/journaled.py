@@ -20,8 +20,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oms.app.records import Batch, ChildSnapshot, EventRecord, ExecutionRecord, OrderSnapshot
-from oms.store.schema import child_orders, executions, fix_sessions, order_events, orders
+from oms.app.records import (
+    Batch,
+    ChildSnapshot,
+    DropCopyBreak,
+    DropCopyRecord,
+    EventRecord,
+    ExecutionRecord,
+    OrderSnapshot,
+)
+from oms.store.schema import (
+    child_orders,
+    drop_copies,
+    dropcopy_breaks,
+    executions,
+    fix_sessions,
+    order_events,
+    orders,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +62,10 @@ class Journaled:
     stamp: str | None = None
     # bookkeeping written with the rows of a commit, never alone and not counted as rows
     rides_along: bool = False
+    # rows only some servers ever write (#19: drop copies): PostgreSQL's one statement per
+    # group names the table only when the group has rows of it, so the order path of a
+    # server without them carries no empty part for it
+    occasional: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -90,6 +110,9 @@ JOURNALED: tuple[Journaled, ...] = (
               key=("order_id", "child_id"), newer="version"),
     of_record(executions, ExecutionRecord, lambda batch: batch.executions),
     of_record(order_events, EventRecord, lambda batch: batch.events),
+    of_record(drop_copies, DropCopyRecord, lambda batch: batch.drop_copies, occasional=True),
+    of_record(dropcopy_breaks, DropCopyBreak, lambda batch: batch.dropcopy_breaks,
+              occasional=True),
     # the sequence and outbox marks; nothing fills the session's other columns yet: a row
     # the journal creates has them empty, and its upserts leave them as they are
     Journaled(fix_sessions, ("name", *_SESSION_MARKS), session_rows, key=("name",),

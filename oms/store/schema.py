@@ -1,6 +1,7 @@
 """The blotter's tables as SQLAlchemy Core ``Table`` objects (no ORM classes).
 
-``orders``, ``executions``, ``order_events`` and ``fix_sessions`` are written by the journal
+``orders``, ``executions``, ``order_events``, ``fix_sessions``, ``drop_copies`` and
+``dropcopy_breaks`` are written by the journal
 writer and read at start-up; ``oms.store.journaled`` says which record (``oms.app.records``)
 or columns each one's rows are. The other tables are placeholders for
 later issues (drop copies, positions, sessions, reconciliation, TCA, market data): simple
@@ -148,8 +149,7 @@ order_events = sa.Table(
     sa.Index("ix_order_events_order_id", "order_id"),
 )
 
-# --- placeholders for later issues -------------------------------------------------------
-
+# every ExecutionReport of a broker's drop-copy session (#19), written by the journal
 drop_copies = sa.Table(
     "drop_copies",
     metadata,
@@ -171,6 +171,32 @@ drop_copies = sa.Table(
     sa.Index("ix_drop_copies_session_broker_exec_id", "session", "broker_exec_id"),
     sa.Index("ix_drop_copies_transact_time", "transact_time"),
 )
+
+# what the drop-copy matcher found (#19, migration 0005): each break once; an operator
+# acknowledges it (``oms dropcopy ack``), the only update any row here gets
+dropcopy_breaks = sa.Table(
+    "dropcopy_breaks",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("found_at", UtcDateTime(), nullable=False),
+    _str("kind"),  # external | missing | qty | px | side | duplicate
+    _str("session"),  # the drop-copy session ("" for a fill of ours it never copied)
+    _str("broker"),
+    _str("broker_exec_id"),
+    _str("exec_id"),  # our ExecID of the fill, "" when the fill is not ours
+    _str("order_id"),
+    _str("symbol"),
+    _str("side"),
+    sa.Column("qty", Amount(), nullable=True),
+    sa.Column("px", Amount(), nullable=True),
+    sa.Column("detail", sa.Text(), nullable=False),
+    sa.Column("acked_at", UtcDateTime(), nullable=True),
+    sa.Column("ack_comment", sa.Text(), nullable=False),
+    # ``oms dropcopy breaks`` reads the unacknowledged ones
+    sa.Index("ix_dropcopy_breaks_acked_at", "acked_at"),
+)
+
+# --- placeholders for later issues -------------------------------------------------------
 
 positions = sa.Table(
     "positions",

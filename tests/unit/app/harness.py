@@ -26,7 +26,7 @@ from oms.app.commands import (
     SubmitOrder,
 )
 from oms.app.core import CoreSettings
-from oms.app.ports import OutMessage, Route
+from oms.app.ports import DropCopySource, OutMessage, Route
 from oms.app.records import Batch, EventRecord
 from oms.bootstrap import new_core
 from oms.domain.ids import Ids
@@ -322,6 +322,7 @@ class Harness:
         max_digits: int = 15,
         status_query_batch: int = 100,
         status_query_interval: float = 0.1,
+        drop_copies: Iterable[DropCopySource] = (),
     ) -> None:
         self.clock = FakeClock()
         self.timers = FakeTimers()
@@ -333,6 +334,7 @@ class Harness:
             reset_sessions=frozenset(reset_sessions),
             status_query_batch=status_query_batch,
             status_query_interval=status_query_interval,
+            drop_copies=tuple(drop_copies),
         )
         # the sessions in ``logged_on`` count as logged on from the start (no logon
         # command, so no status queries); a test logs one out with ``logged_out``

@@ -236,6 +236,15 @@ class OmsServer:
         }
         core.load(open_orders, seen, cl_ord_ids)
         log.info("reloaded %d open orders from the blotter", len(open_orders))
+        if config.drop_copies:
+            # #19: the day's fills, copies and breaks, so the matcher goes on where it was
+            copied = {copy.broker for copy in config.drop_copies}
+            fills, copies, found = repository.load_drop_copy_day(
+                db, [s.key for b, s in config.broker_sessions() if b.name in copied],
+                [copy.key for copy in config.drop_copies], since)
+            core.load_drop_copies(fills, copies, found)
+            log.info("drop copies: reloaded %d fills, %d copies, %d breaks of the last day",
+                     len(fills), len(copies), len(found))
         outbox_committed, outbox_sent = repository.load_outbox_marks(db)
         core.load_outbox(outbox_committed, outbox_sent)
         application = self.application = OmsApplication(roles, core.submit)

@@ -26,6 +26,10 @@ corrected after its copy paired stays paired as it was.
 The core never sleeps: the grace periods end in a ``CheckDropCopies`` command queued by a
 timer, at most one waiting per broker. Without ``[[drop_copies]]`` the matcher subscribes
 to nothing and the order path does not call it.
+
+A restart loses none of it (``load_drop_copies``): the day's fills of the copied brokers,
+the day's copies and the breaks already said are read back and paired again, silently, so
+a copy that arrives after the restart still finds its fill, and nothing is flagged twice.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from oms.app.base import CoreBase
 from oms.app.commands import ApplyDropCopy, CheckDropCopies, SessionLoggedOn, SessionLoggedOut
 from oms.app.events import OrderEvent, OrderFilled
 from oms.app.ports import DropCopySource
-from oms.app.records import DropCopyBreak, DropCopyRecord
+from oms.app.records import DropCopyBreak, DropCopyRecord, LoadedCopy, LoadedFill
 from oms.domain.enums import ExecType
 from oms.domain.numbers import fmt
 
@@ -107,6 +111,7 @@ class DropCopies(CoreBase):
     def setup_drop_copies(self, sources: Iterable[DropCopySource]) -> None:
         """Match the fills of the brokers ``sources`` copy; without any, do nothing at all
         (no subscription: the order path costs what it did)."""
+        self._dc_replaying = False  # load_drop_copies: pairs again what was paired, quietly
         self.dc_sources: dict[str, DropCopySource] = {}
         self.dc_brokers: dict[str, BrokerCopies] = {}
         self.dc_broker_of: dict[str, str] = {}  # order session -> broker with a drop copy
@@ -121,6 +126,57 @@ class DropCopies(CoreBase):
                 self.dc_broker_of[session] = source.broker
         if self.dc_sources:
             self.subscribe(self._dc_our_fill, OrderFilled)
+
+    # --- a restart ---------------------------------------------------------------------
+    def load_drop_copies(self, fills: Iterable[LoadedFill], copies: Iterable[LoadedCopy],
+                         breaks: Iterable[tuple[str, str, str, str]]) -> None:
+        """Before the core starts: the day's fills of the copied brokers (in booking
+        order), the day's drop-copy trades (in arrival order) and the breaks already said
+        (kind, broker, broker ExecID, our ExecID). They are paired as they were, without
+        a break (each was said when it was found); what was flagged stays flagged; what
+        still waits for its counterpart waits on (a fill of ours from the drop copy's next
+        logon; a copy from when it came: one whose grace ran out meanwhile is flagged at
+        the first check)."""
+        if not self.dc_sources:
+            return
+        self._dc_replaying = True
+        try:
+            for fill in fills:
+                book_name = self.dc_broker_of.get(fill.broker_session)
+                if book_name is None:
+                    continue
+                self._dc_take_ours(self.dc_brokers[book_name], OurFill(
+                    fill.exec_id, fill.order_id, fill.broker_exec_id, fill.broker_order_id,
+                    fill.child_cl_ord_ids, fill.symbol, fill.side, fill.qty, fill.px,
+                    fill.at))
+            for loaded in copies:
+                source = self.dc_sources.get(loaded.session)
+                if source is None:
+                    continue
+                book = self.dc_brokers[source.broker]
+                if loaded.broker_exec_id in book.seen:
+                    continue
+                book.seen.add(loaded.broker_exec_id)
+                self._dc_take_copy(book, CopiedFill(
+                    loaded.session, loaded.broker_exec_id, loaded.cl_ord_id,
+                    loaded.broker_order_id, loaded.symbol, loaded.side, loaded.qty,
+                    loaded.px, loaded.at))
+        finally:
+            self._dc_replaying = False
+        for kind, broker, broker_exec_id, exec_id in breaks:
+            flagged_in = self.dc_brokers.get(broker)
+            if flagged_in is None:
+                continue
+            book = flagged_in
+            if kind == "missing":
+                ours = book.unpaired_ours.pop(exec_id, None)
+                if ours is not None:
+                    ours.flagged = True
+            elif kind == "external":
+                copy = book.unpaired_copies.pop(broker_exec_id, None)
+                if copy is not None:
+                    copy.flagged = True
+                    book.flagged_copies[broker_exec_id] = copy
 
     # --- the drop copy's reports -------------------------------------------------------
     def _on_drop_copy(self, cmd: ApplyDropCopy) -> None:
@@ -151,12 +207,17 @@ class DropCopies(CoreBase):
         book.seen.add(cmd.exec_id)
         copy = CopiedFill(cmd.session, cmd.exec_id, cmd.cl_ord_id, cmd.broker_order_id,
                           cmd.symbol, cmd.side, cmd.last_qty, cmd.last_px, self.now)
+        if not self._dc_take_copy(book, copy):
+            self._dc_check_later(book, book.grace)
+
+    def _dc_take_copy(self, book: BrokerCopies, copy: CopiedFill) -> bool:
+        """Pair ``copy`` with its fill, or keep it waiting; True if it paired."""
         ours = self._dc_ours_for(book, copy)
         if ours is not None:
             self._dc_pair(book, ours, copy)
-        else:
-            book.unpaired_copies[copy.broker_exec_id] = copy
-            self._dc_check_later(book, book.grace)
+            return True
+        book.unpaired_copies[copy.broker_exec_id] = copy
+        return False
 
     def _dc_ours_for(self, book: BrokerCopies, copy: CopiedFill) -> OurFill | None:
         """Our fill ``copy`` is a copy of (the module doc's order), else None."""
@@ -183,15 +244,20 @@ class DropCopies(CoreBase):
         ours = OurFill(event.exec_id, order.order_id, event.broker[1],
                        event.broker[2] or child.broker_order_id, child.cl_ord_ids,
                        order.symbol, order.side._value_, event.qty, event.px, self.now)
+        if not self._dc_take_ours(book, ours) and book.up_since is not None:
+            self._dc_check_later(book, book.grace)
+
+    def _dc_take_ours(self, book: BrokerCopies, ours: OurFill) -> bool:
+        """Pair our fill with the copy that came first, or keep it waiting; True if it
+        paired."""
         if ours.broker_exec_id:
             book.ours_by_broker_exec[ours.broker_exec_id] = ours
         copy = self._dc_copy_for(book, ours)
         if copy is not None:
             self._dc_pair(book, ours, copy)
-            return
+            return True
         book.unpaired_ours[ours.exec_id] = ours
-        if book.up_since is not None:
-            self._dc_check_later(book, book.grace)
+        return False
 
     def _dc_copy_for(self, book: BrokerCopies, ours: OurFill) -> CopiedFill | None:
         """The copy of ``ours`` that came first, else None."""
@@ -230,6 +296,8 @@ class DropCopies(CoreBase):
     def _dc_break(self, book: BrokerCopies, kind: str, session: str, broker_exec_id: str,
                   exec_id: str, order_id: str, symbol: str, side: str, qty: Decimal | None,
                   px: Decimal | None, detail: str) -> None:
+        if self._dc_replaying:
+            return  # said when it was found, before the restart
         self.batch.dropcopy_breaks.append(DropCopyBreak(
             self.now, kind, session, book.name, broker_exec_id, exec_id, order_id, symbol,
             side, qty, px, detail))

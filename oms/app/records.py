@@ -166,3 +166,35 @@ class Batch:
         return bool(self.orders or self.children or self.executions or self.events
                     or self.after_commit or self.inbound_seqs or self.drop_copies
                     or self.dropcopy_breaks)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedFill:
+    """A fill of ours read back from the blotter at start (``load_drop_copies``)."""
+
+    exec_id: str
+    order_id: str
+    broker_session: str  # the broker session of its child
+    broker_exec_id: str
+    broker_order_id: str
+    child_cl_ord_ids: tuple[str, ...]
+    symbol: str
+    side: str
+    qty: Decimal
+    px: Decimal
+    at: datetime  # booked (TransactTime)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedCopy:
+    """A drop-copy trade read back from ``drop_copies`` at start."""
+
+    session: str
+    broker_exec_id: str
+    cl_ord_id: str
+    broker_order_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    px: Decimal
+    at: datetime  # received

@@ -22,12 +22,15 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from oms.app.records import LoadedCopy, LoadedFill
 from oms.domain.enums import OrdStatus, OrdType, Side, TimeInForce
 from oms.domain.errors import StoreError
 from oms.domain.order import ChildOrder, Fill, Order, pending_from_json
 from oms.store.schema import (
     TERMINAL_STATUS_VALUES,
     child_orders,
+    drop_copies,
+    dropcopy_breaks,
     executions,
     order_events,
     orders,
@@ -267,6 +270,47 @@ def _order(row: Any, children: list[ChildOrder]) -> Order:
         log.warning("order %s: CumQty %s but its fills add up to %s", order_id, cum_qty,
                     order.cum_qty)
     return order
+
+
+def load_drop_copy_day(
+    engine: Engine, broker_sessions: Iterable[str], copy_sessions: Iterable[str],
+    since: datetime,
+) -> tuple[list[LoadedFill], list[LoadedCopy], list[tuple[str, str, str, str]]]:
+    """#19, for the drop-copy matcher at start (``DropCopies.load_drop_copies``): our
+    fills on ``broker_sessions`` booked since ``since`` (booking order), the drop-copy
+    trades on ``copy_sessions`` received since then (arrival order), and the breaks found
+    since then (kind, broker, broker ExecID, our ExecID)."""
+    e, c, o = executions.c, child_orders.c, orders.c
+    d, b = drop_copies.c, dropcopy_breaks.c
+    fills_query = (
+        sa.select(e.exec_id, e.order_id, e.broker_session, e.broker_exec_id,
+                  e.broker_order_id, c.prior_cl_ord_ids, c.cl_ord_id, o.symbol, o.side,
+                  e.last_qty, e.last_px, e.transact_time)
+        .join(orders, o.order_id == e.order_id)
+        .outerjoin(child_orders, sa.and_(c.order_id == e.order_id, c.child_id == e.child_id))
+        .where(e.exec_type == TRADE, e.broker_session.in_(list(broker_sessions)),
+               e.transact_time >= since)
+        .order_by(e.seq))
+    copies_query = (
+        sa.select(d.session, d.broker_exec_id, d.cl_ord_id, d.broker_order_id, d.symbol,
+                  d.side, d.last_qty, d.last_px, d.received_at)
+        .where(d.exec_type == TRADE, d.session.in_(list(copy_sessions)),
+               d.received_at >= since)
+        .order_by(d.id))
+    breaks_query = (sa.select(b.kind, b.broker, b.broker_exec_id, b.exec_id)
+                    .where(b.found_at >= since).order_by(b.id))
+    with _read(engine) as connection, connection.begin():
+        fills = [LoadedFill(exec_id, order_id, session, broker_exec_id, broker_order_id,
+                            (*(prior or "").split(), *((cl_ord_id,) if cl_ord_id else ())),
+                            symbol, side, Decimal(qty), Decimal(px), at)
+                 for (exec_id, order_id, session, broker_exec_id, broker_order_id, prior,
+                      cl_ord_id, symbol, side, qty, px, at)
+                 in connection.execute(fills_query)]
+        copies = [LoadedCopy(*row[:6], Decimal(row[6]), Decimal(row[7]), row[8])
+                  for row in connection.execute(copies_query)]
+        found = [(kind, broker, broker_exec_id, exec_id)
+                 for kind, broker, broker_exec_id, exec_id in connection.execute(breaks_query)]
+    return fills, copies, found
 
 
 def load_seen_broker_exec_ids(

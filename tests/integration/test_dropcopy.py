@@ -139,6 +139,55 @@ def test_a_clean_drop_copy_flags_nothing_and_breaks_exits_0(tmp_path: Path,
     assert listed.returncode == 0, listed.stderr
 
 
+def test_copies_resent_after_a_restart_find_the_fills_booked_before_it(
+        tmp_path: Path, database_url: str) -> None:
+    # Arrange: the drop copy is logged out (by the operator) while five orders fill, so
+    # the broker keeps their copies for its resend; then the OMS restarts
+    stack = Stack(tmp_path, database_url, broker_options={
+        "dropcopy_target_comp_ids": ["OMSDC"], "reset_on_logon": False})
+    config = with_drop_copy(stack)
+    try:
+        broker = stack.start_broker()
+        server = stack.server = OmsServer(config)
+        server.start()
+        app = server.application
+        assert app is not None
+        wait_until(lambda: app.is_logged_on("FIX.4.4:OMS->BROKER1")
+                   and app.is_logged_on(DROP_KEY))
+        assert server.session_action("SIMDC", "logout")[0] == 200
+        wait_until(lambda: not app.is_logged_on(DROP_KEY))
+        client = stack.client()
+        sent = [client.send_order(symbol="MSFT", side="sell", qty=50, ord_type="1")
+                for _ in range(5)]
+        assert client.wait_for(lambda: all(client.order(c).status == "2" for c in sent), 20)
+        wait_until(lambda: broker.counters.dropcopies_sent == 5)
+        for c in stack.clients:
+            c.stop()
+        stack.clients.clear()
+        server.stop()
+
+        # Act: a new server; its drop copy logs on and the broker resends the five copies
+        server = stack.server = OmsServer(config)
+        server.start()
+        again = server.application
+        assert again is not None
+        wait_until(lambda: again.is_logged_on(DROP_KEY))
+        time.sleep(2 * GRACE + 0.5)
+    finally:
+        stack.stop()
+
+    # Assert: every copy found its fill from before the restart
+    assert breaks_in(database_url) == []
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            copies = connection.exec_driver_sql(
+                "select count(*) from drop_copies where exec_type = 'F'").scalar()
+    finally:
+        engine.dispose()
+    assert copies == 5
+
+
 def test_breaks_on_a_missing_database_exit_2_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.db"
     result = oms("dropcopy", "breaks", "--database-url", f"sqlite:///{missing}")

@@ -9,7 +9,7 @@ import pytest
 
 from oms.app.commands import ApplyDropCopy, SessionLoggedOn, SessionLoggedOut
 from oms.app.ports import DropCopySource
-from oms.app.records import DropCopyBreak
+from oms.app.records import DropCopyBreak, LoadedCopy, LoadedFill
 from tests.unit.app.harness import BROKER, START, Harness, submit_order
 
 D = Decimal
@@ -268,3 +268,36 @@ def test_a_flow_with_one_of_each_break_finds_each_once_and_nothing_else() -> Non
     assert found["missing"].broker_exec_id == "B3.2"
     assert found["qty"].broker_exec_id == "B1.1"
     assert found["duplicate"].broker_exec_id == "B2.1"
+
+
+# --- a restart ------------------------------------------------------------------------
+def _loaded_fill(exec_id: str, broker_exec_id: str, qty: str = "40") -> LoadedFill:
+    return LoadedFill(exec_id, "O9-1", BROKER, broker_exec_id, "BRK-9", ("C9",), "ACME", "1",
+                      D(qty), D("10"), START)
+
+
+def _loaded_copy(broker_exec_id: str, qty: str = "40") -> LoadedCopy:
+    return LoadedCopy(DROP, broker_exec_id, "", "BRK-9", "ACME", "1", D(qty), D("10"), START)
+
+
+def test_after_a_restart_a_late_copy_finds_its_fill_and_nothing_is_flagged_again() -> None:
+    # Arrange: before the restart, fill E1 (BX1) paired with its copy; fill E2 (BX2) was
+    # flagged missing; a copy BX3 was flagged external; fill E4 (BX4) still waits
+    h = Harness(drop_copies=[DropCopySource(DROP, "SIMDC", "SIM", (BROKER,), GRACE)])
+    h.core.load_drop_copies(
+        [_loaded_fill("E1", "BX1"), _loaded_fill("E2", "BX2"), _loaded_fill("E4", "BX4")],
+        [_loaded_copy("BX1"), _loaded_copy("BX3", qty="7")],
+        [("missing", "SIM", "BX2", "E2"), ("external", "SIM", "BX3", "")])
+    h.run(SessionLoggedOn(DROP))
+
+    # Act: the copies of E4 and E2 come after the restart; BX1 is copied again, not as a
+    # resend
+    h.run(copy_of("BX4"))
+    h.run(copy_of("BX2"))
+    h.run(copy_of("BX1"))
+    after_grace(h)
+    after_grace(h)
+
+    # Assert
+    assert kinds(h) == ["duplicate"]
+    assert breaks(h)[0].broker_exec_id == "BX1"

@@ -1,8 +1,8 @@
 """The import rules of DESIGN.md, checked by walking every module's imports.
 
 - ``oms.domain`` imports only the standard library (and itself).
-- ``risk``, ``routing``, ``portfolio``, ``algos``, ``tca`` and ``recon`` import, of the OMS,
-  only ``domain`` and the core's ports (``oms.app.ports``, the records they carry and the
+- ``risk``, ``routing``, ``portfolio``, ``algos``, ``tca``, ``recon`` and ``marketdata``
+  import, of the OMS, only ``domain`` and the core's ports (``oms.app.ports``, the records they carry and the
   commands the core takes).
 - Only ``fix`` and ``sim`` touch quickfix; simplefix serves ``sim`` and ``recon``; only
   ``store`` touches SQLAlchemy, Alembic and psycopg.
@@ -21,7 +21,8 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "oms"
 ANYTHING_GOES = ("oms.cli", "oms.jobs", "oms.bootstrap", "oms.bench")
-FEATURES = ("oms.risk", "oms.routing", "oms.portfolio", "oms.algos", "oms.tca", "oms.recon")
+FEATURES = ("oms.risk", "oms.routing", "oms.portfolio", "oms.algos", "oms.tca", "oms.recon",
+            "oms.marketdata")
 # the core's ports, the records they carry, and the commands it takes (its inbound port)
 FEATURE_MAY_USE = ("oms.domain", "oms.app.ports", "oms.app.records", "oms.app.commands")
 OWNERS = {  # a third-party package -> the OMS packages that may import it

@@ -41,6 +41,12 @@ class OrderSnapshot:
     version: int
     created_at: datetime
     updated_at: datetime
+    # #20: the quote the order arrived to (None: no quote for its symbol); the journal
+    # never overwrites a stored value with None
+    arrival_bid: Decimal | None = None
+    arrival_ask: Decimal | None = None
+    arrival_mid: Decimal | None = None
+    arrival_stale: bool | None = None  # older than [marketdata] stale_after then
 
 
 @dataclass(slots=True)

@@ -290,6 +290,12 @@ class Order:
     children: list[ChildOrder] = field(default_factory=list)
     text: str = ""
     version: int = 0  # bumped on every applied change; the blotter keeps the latest
+    # #20: the market's quote when the order arrived (None: none for its symbol), and
+    # whether it was older than the book's staleness limit then
+    arrival_bid: Decimal | None = None
+    arrival_ask: Decimal | None = None
+    arrival_mid: Decimal | None = None
+    arrival_stale: bool | None = None
 
     # --- the children ---------------------------------------------------------------------
     @property

@@ -105,7 +105,9 @@ _SESSION_MARKS = ("last_inbound_seq", "outbox_committed", "outbox_sent")
 
 JOURNALED: tuple[Journaled, ...] = (
     of_record(orders, OrderSnapshot, lambda batch: list(batch.orders.values()),
-              key=("order_id",), newer="version"),
+              key=("order_id",), newer="version",
+              # #20: an order reloaded at a restart without its arrival quote keeps it
+              keep_null=("arrival_bid", "arrival_ask", "arrival_mid", "arrival_stale")),
     of_record(child_orders, ChildSnapshot, lambda batch: list(batch.children.values()),
               key=("order_id", "child_id"), newer="version"),
     of_record(executions, ExecutionRecord, lambda batch: batch.executions),

@@ -160,6 +160,10 @@ def load_open_orders(engine: Engine) -> list[Order]:
             o.accepted,
             o.text,
             o.version,
+            o.arrival_bid,
+            o.arrival_ask,
+            o.arrival_mid,
+            o.arrival_stale,
         )
         .where(o.status.not_in(TERMINAL_STATUS_VALUES))
         .order_by(o.created_at, o.order_id)
@@ -240,6 +244,10 @@ def _order(row: Any, children: list[ChildOrder]) -> Order:
         accepted,
         text,
         version,
+        arrival_bid,
+        arrival_ask,
+        arrival_mid,
+        arrival_stale,
     ) = row
     try:
         order = Order(
@@ -261,6 +269,10 @@ def _order(row: Any, children: list[ChildOrder]) -> Order:
             accepted=bool(accepted),
             text=text,
             version=version,
+            arrival_bid=arrival_bid,
+            arrival_ask=arrival_ask,
+            arrival_mid=arrival_mid,
+            arrival_stale=None if arrival_stale is None else bool(arrival_stale),
         )
     except (KeyError, ValueError) as exc:
         raise StoreError(f"order {order_id} cannot be loaded: bad stored value {exc}") from exc

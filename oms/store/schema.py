@@ -65,6 +65,12 @@ orders = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # #20: the market's quote when the order arrived (NULL: no quote for its symbol);
+    # ``arrival_stale``: the quote was older than [marketdata] stale_after then
+    sa.Column("arrival_bid", Amount(), nullable=True),
+    sa.Column("arrival_ask", Amount(), nullable=True),
+    sa.Column("arrival_mid", Amount(), nullable=True),
+    sa.Column("arrival_stale", sa.Boolean(), nullable=True),
     # No index on status: every fill changes it, and an index on it would keep PostgreSQL
     # from updating the row in place (HOT); room is left in each page for those updates.
     sa.Index("ix_orders_session_cl_ord_id", "session", "cl_ord_id"),
@@ -295,4 +301,19 @@ market_data = sa.Table(
     sa.Column("last", Amount(), nullable=True),
     sa.Column("volume", Amount(), nullable=True),
     sa.Index("ix_market_data_symbol_ts", "symbol", "ts"),
+)
+
+# #20: the one-minute bars of the market data book (``oms.store.bars``), written by the
+# market data writer thread as each minute closes, never by the journal
+market_bars = sa.Table(
+    "market_bars",
+    metadata,
+    sa.Column("symbol", sa.String(), primary_key=True),
+    sa.Column("minute", UtcDateTime(), primary_key=True),  # the bar's start
+    sa.Column("open", Amount(), nullable=False),
+    sa.Column("high", Amount(), nullable=False),
+    sa.Column("low", Amount(), nullable=False),
+    sa.Column("close", Amount(), nullable=False),
+    sa.Column("volume", Amount(), nullable=False),
+    sa.Column("vwap", Amount(), nullable=False),
 )

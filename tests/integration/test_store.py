@@ -48,6 +48,7 @@ from oms.store.schema import (
     child_orders,
     executions,
     fix_sessions,
+    market_bars,
     market_data,
     metadata,
     order_events,
@@ -258,6 +259,38 @@ def test_a_blotter_of_the_previous_version_gets_child_orders_with_its_children(
         assert [(c.child_id, c.cum_qty) for c in order.children] == [("K1", Decimal("40"))]
         assert order.pending is not None and order.pending.child_cl_ord_id == "K9"
         assert order.cum_qty == Decimal("40") and order.avg_px == Decimal("10")
+    finally:
+        engine.dispose()
+
+
+def test_a_blotter_of_0005_gets_market_bars_and_keeps_its_orders_without_arrival_quotes(
+        database_url: str) -> None:
+    # #20: 0006 adds ``market_bars`` and the nullable arrival quote of ``orders``
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO orders (order_id, session, cl_ord_id, orig_cl_ord_id, symbol, "
+                "side, ord_type, time_in_force, order_qty, price, stop_px, account, "
+                "ex_destination, status, cum_qty, leaves_qty, avg_px, notional, accepted, "
+                "text, version, created_at, updated_at) VALUES ('O1', 'S', 'C1', '', 'IBM', "
+                "'1', '2', '0', '100', '10', NULL, '', '', '0', '0', '100', '0', '0', true, "
+                "'', 1, '2024-03-01 14:30:00.000000', '2024-03-01 14:30:00.000000')")
+
+        # Act
+        upgrade(engine)
+
+        # Assert
+        assert current_revision(engine) == head_revision()
+        found = get_order(engine, "O1")
+        assert found is not None
+        order = found["order"]
+        assert (order["arrival_bid"], order["arrival_ask"], order["arrival_mid"],
+                order["arrival_stale"]) == (None, None, None, None)
+        [loaded] = load_open_orders(engine)
+        assert loaded.arrival_mid is None
+        assert count_rows(engine, market_bars) == 0
     finally:
         engine.dispose()
 

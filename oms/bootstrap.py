@@ -33,6 +33,7 @@ from oms.fix.settings import FIX44, SessionSpec, engine_defaults, merged, sessio
 from oms.fix.watch import BrokerAddress, ConnectWatch
 from oms.gc_policy import IdleCollector, gc_pauses_ns
 from oms.logs import log_refusals
+from oms.marketdata.book import MarketDataBook
 from oms.metrics import OrderMetrics, ServerMetrics
 from oms.percentiles import percentiles
 from oms.risk.checks import FieldChecks
@@ -94,8 +95,10 @@ def new_core(settings: CoreSettings, journal: Journal, sender: Sender, *,
              max_digits: int = 15, up: Iterable[str] = (), **kwargs: Any) -> Core:
     """A core wired to today's implementations of its ports: the FIX encoder, the field
     checks as risk gate, the config router, session health fed by logons (``up``: the
-    sessions to count as logged on from the start, for tools and tests)."""
+    sessions to count as logged on from the start, for tools and tests). Without ``quotes``
+    the core reads a market data book nothing feeds (#20): orders get no arrival quote."""
     health = SessionStates(up)
+    kwargs.setdefault("quotes", MarketDataBook())
     return Core(settings, journal, sender, encoder=FixEncoder(),
                 risk=FieldChecks(max_digits=max_digits, symbols=symbols),
                 router=ConfigRouter(routes, health, destinations=destinations,

@@ -29,7 +29,9 @@ from oms.app.ports import (
     DropCopySource,
     Encoder,
     Journal,
+    NoQuotes,
     OutMessage,
+    QuoteBook,
     RiskGate,
     Router,
     Sender,
@@ -168,6 +170,7 @@ class CoreBase:
         ids: Ids | None = None,
         clock: Callable[[], datetime] = utc_now,
         timers: Timers | None = None,
+        quotes: QuoteBook | None = None,
     ) -> None:
         self.settings = settings
         self.journal = journal
@@ -176,6 +179,8 @@ class CoreBase:
         self.risk = risk
         self.router = router
         self.health = health
+        # #20: the market data book, read for each new order's arrival quote
+        self.quotes: QuoteBook = quotes or NoQuotes()
         self.timers: Timers = timers or ThreadTimers()
         self.ids = ids or Ids()
         self.clock = clock

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from oms.app.records import Batch
@@ -156,6 +158,38 @@ class Router(Protocol):
 
     def routes_on(self, session: str) -> list[Route]:
         """The routes of the brokers ``session`` is a session of."""
+
+
+class TopOfBook(Protocol):
+    """A symbol's latest quote, as the core reads it (``oms.marketdata.port.Quote``)."""
+
+    @property
+    def bid(self) -> Decimal | None: ...
+
+    @property
+    def ask(self) -> Decimal | None: ...
+
+    @property
+    def mid(self) -> Decimal | None: ...
+
+
+class QuoteBook(Protocol):
+    """The market's latest quotes (#20: ``oms.marketdata.book.MarketDataBook``), read on
+    every new order for its arrival quote: a dict lookup that never blocks the core."""
+
+    def quote(self, symbol: str) -> TopOfBook | None: ...
+
+    def is_stale(self, symbol: str, now: datetime) -> bool: ...
+
+
+class NoQuotes:
+    """A ``QuoteBook`` with nothing in it (a core without market data)."""
+
+    def quote(self, symbol: str) -> TopOfBook | None:
+        return None
+
+    def is_stale(self, symbol: str, now: datetime) -> bool:
+        return True
 
 
 class Timers(Protocol):

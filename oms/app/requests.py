@@ -111,7 +111,7 @@ class ClientRequests(CoreBase):
         side = member_or_none(Side, cmd.side)
         ord_type = member_or_none(OrdType, cmd.ord_type)
         tif = member_or_none(TimeInForce, cmd.time_in_force or TimeInForce.DAY._value_)
-        return Order(
+        order = Order(
             order_id=self.ids.order_id(),
             session=cmd.session,
             cl_ord_id=cmd.cl_ord_id,
@@ -126,6 +126,14 @@ class ClientRequests(CoreBase):
             ex_destination=cmd.ex_destination,
             created_at=self.now,
         )
+        # #20: the quote the order arrives to, for TCA; none: the columns stay empty
+        quote = self.quotes.quote(cmd.symbol)
+        if quote is not None:
+            order.arrival_bid = quote.bid
+            order.arrival_ask = quote.ask
+            order.arrival_mid = quote.mid
+            order.arrival_stale = self.quotes.is_stale(cmd.symbol, self.now)
+        return order
 
     # --- cancels and replaces --------------------------------------------------------------
     def _find_upstream(self, session: str, orig_cl_ord_id: str, order_id: str) -> Order | None:

@@ -32,7 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from oms.app.commands import OperatorCancel
 from oms.metrics import CONTENT_TYPE
@@ -155,6 +155,11 @@ def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
                 self._reply(200, {"ok": True, **admin.server.stats()})
             elif self.path == "/sessions":
                 self._reply(200, {"ok": True, "sessions": admin.server.session_states()})
+            elif self.path == "/quotes" or self.path.startswith("/quotes?"):
+                # #20: the market data book; ?symbols=A,B for some of them
+                query = parse_qs(urlsplit(self.path).query)
+                symbols = [s for v in query.get("symbols", []) for s in v.split(",") if s]
+                self._reply(200, {"ok": True, "quotes": admin.server.quotes(symbols)})
             else:
                 self._reply(404, {"ok": False, "error": f"no such route {self.path}"})
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,7 @@ from oms.admin import AdminServer
 from oms.app.commands import RecoverOutbox
 from oms.app.core import Core, CoreSettings
 from oms.app.events import OrderDenied, OrderRejected
-from oms.app.ports import DropCopySource, Journal, Route, Sender
+from oms.app.ports import DropCopySource, Journal, QuoteBook, Route, Sender
 from oms.config import OmsConfig
 from oms.domain.errors import ConfigError
 from oms.fix.app import BROKER, DROP_COPY, UPSTREAM, OmsApplication
@@ -33,7 +35,9 @@ from oms.fix.settings import FIX44, SessionSpec, engine_defaults, merged, sessio
 from oms.fix.watch import BrokerAddress, ConnectWatch
 from oms.gc_policy import IdleCollector, gc_pauses_ns
 from oms.logs import log_refusals
-from oms.marketdata.book import MarketDataBook
+from oms.marketdata.book import MarketDataBook, read_closes_file
+from oms.marketdata.replay import ReplayFileError, load_ticks, replay
+from oms.marketdata.writer import MarketDataWriter
 from oms.metrics import OrderMetrics, ServerMetrics
 from oms.percentiles import percentiles
 from oms.risk.checks import FieldChecks
@@ -42,6 +46,7 @@ from oms.routing.router import ConfigRouter
 from oms.routing.rules import Rule
 from oms.statelock import StateLock
 from oms.store import repository
+from oms.store.bars import BarTable
 from oms.store.db import make_engine, unreachable, upgrade
 from oms.store.journal import JournalWriter
 
@@ -106,9 +111,12 @@ def new_core(settings: CoreSettings, journal: Journal, sender: Sender, *,
                 health=health, **kwargs)
 
 
-def configured_core(config: OmsConfig, journal: Journal, sender: Sender) -> Core:
-    """The server's core: ``new_core`` with the config's routes, routing rules and checks."""
+def configured_core(config: OmsConfig, journal: Journal, sender: Sender,
+                    quotes: QuoteBook | None = None) -> Core:
+    """The server's core: ``new_core`` with the config's routes, routing rules and checks,
+    reading arrival quotes from ``quotes`` (the server's market data book)."""
     core = new_core(core_settings(config), journal, sender, routes=routes(config),
+                    quotes=quotes if quotes is not None else MarketDataBook(),
                     destinations=dict(config.routing.destinations),
                     rules=[rule.rule() for rule in config.routing.rules],
                     default_route=config.routing.default_route,
@@ -210,6 +218,11 @@ class OmsServer:
         self.lock = StateLock(config.sessions_path)
         # says why a broker session cannot connect (QuickFIX's onLogout never does)
         self.watch: ConnectWatch | None = None
+        # #20: the market data book the core reads, its writer thread, the replay at start
+        self.book: MarketDataBook | None = None
+        self.md_writer: MarketDataWriter | None = None
+        self._replay: threading.Thread | None = None
+        self._replay_stop = threading.Event()
 
     def start(self) -> None:
         """Raises ``StateDirectoryInUse``, having touched nothing, when another server holds
@@ -227,7 +240,8 @@ class OmsServer:
         roles = {spec.key: UPSTREAM for spec in upstream_specs}
         roles.update({spec.key: BROKER for spec in broker_specs})
         roles.update({spec.key: DROP_COPY for spec in copy_acceptors + copy_initiators})
-        core = configured_core(config, self.journal, _LateSender())
+        book = self.book = self._market_data(db)
+        core = configured_core(config, self.journal, _LateSender(), quotes=book)
         self.core = core
         self.order_metrics.subscribe_to(core)
         open_orders = repository.load_open_orders(db)
@@ -282,6 +296,7 @@ class OmsServer:
                 BrokerAddress(session.name, session.key, session.host, session.port,
                               session.reconnect_interval)
                 for _, session in config.broker_sessions()]).start()
+        self._start_replay(book)
         self.admin = AdminServer(self, config.admin.host, config.admin.port,
                                  config.admin_token_path)
         self.admin.start()
@@ -302,6 +317,7 @@ class OmsServer:
                 engine.stop()
                 received.update(engine.last_inbound_seqs())
         self.acceptor = self.initiator = None
+        self._stop_market_data()
         drained = self.core.stop() if self.core is not None else False
         if drained and received and self.journal is not None:
             # A clean stop: the engines are stopped and every message they received is
@@ -321,6 +337,83 @@ class OmsServer:
             self.db.dispose()
             self.db = None
         self.lock.release()
+
+    # --- market data (#20) ------------------------------------------------------------------
+    def _market_data(self, db: SaEngine) -> MarketDataBook:
+        """The book, its writer thread (bars to ``market_bars``, ticks to files) and the
+        previous closes. A bad closes or replay file stops the start with its reason."""
+        md = self.config.marketdata
+        closes = {}
+        if md.previous_close_file:
+            try:
+                closes = read_closes_file(str(self.config.resolve(md.previous_close_file)))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"[marketdata] previous_close_file: {exc}") from exc
+        tick_dir = self.config.resolve(md.tick_file_dir) if md.tick_file_dir else None
+        bars = BarTable(db)
+        self.md_writer = MarketDataWriter(bars, tick_dir).start()
+        return MarketDataBook(stale_after=md.stale_after, sink=self.md_writer,
+                              previous_closes=closes, stored_closes=bars.close_before,
+                              record_ticks=tick_dir is not None,
+                              symbols=frozenset(md.symbols))
+
+    def _start_replay(self, book: MarketDataBook) -> None:
+        md = self.config.marketdata
+        if not md.replay_file:
+            return
+        try:
+            ticks = load_ticks(self.config.resolve(md.replay_file))
+        except ReplayFileError as exc:
+            raise ConfigError(f"[marketdata] replay_file: {exc}") from exc
+
+        def run() -> None:
+            counts = replay(ticks, book, md.replay_speed, stopped=self._replay_stop.is_set)
+            log.info("market data replay done: %d quotes, %d trades", counts.quotes,
+                     counts.trades)
+
+        self._replay_stop.clear()
+        self._replay = threading.Thread(target=run, name="oms-marketdata-replay", daemon=True)
+        self._replay.start()
+
+    def _stop_market_data(self) -> None:
+        """Stop the replay, hand the open bars to the writer, write what it holds."""
+        self._replay_stop.set()
+        if self._replay is not None:
+            self._replay.join(5.0)
+            self._replay = None
+        if self.book is not None and self.md_writer is not None:
+            self.book.flush()
+        if self.md_writer is not None:
+            self.md_writer.stop()
+            self.md_writer = None
+
+    def quotes(self, symbols: Sequence[str] = ()) -> list[dict[str, object]]:
+        """The book's view of each symbol (all it has seen, or ``symbols``): GET /quotes."""
+        book = self.book
+        if book is None:
+            return []
+        now = datetime.now(UTC)
+        rows: list[dict[str, object]] = []
+        for symbol in symbols or book.symbols_seen():
+            quote, last = book.quote(symbol), book.last_trade(symbol)
+            vwap = book.day_vwap(symbol)
+            rows.append({
+                "symbol": symbol,
+                "bid": _text(quote.bid if quote else None),
+                "bid_size": _text(quote.bid_size if quote else None),
+                "ask": _text(quote.ask if quote else None),
+                "ask_size": _text(quote.ask_size if quote else None),
+                "mid": _text(quote.mid if quote else None),
+                "quote_ts": quote.ts.isoformat() if quote else None,
+                "age_seconds": (now - quote.ts).total_seconds() if quote else None,
+                "stale": book.is_stale(symbol, now),
+                "last": _text(last.px if last else None),
+                "last_qty": _text(last.qty if last else None),
+                "volume": _text(book.day_volume(symbol)),
+                "vwap": _text(vwap),
+                "bars": len(book.bars(symbol)),
+            })
+        return rows
 
     def stats(self) -> dict[str, object]:
         """Counters and the OMS-internal latency (upstream NewOrderSingle received -> child
@@ -483,6 +576,11 @@ class OmsServer:
                                f"({', '.join(sorted(keys))})")
         return {"ok": not missing, "not_ready": missing,
                 "sessions": {s["session"]: bool(s["logged_on"]) for s in sessions}}
+
+
+def _text(value: Decimal | None) -> str | None:
+    """A price or size as exact text for JSON (never a float)."""
+    return None if value is None else format(value, "f")
 
 
 def session_addresses(defaults: dict[str, str], upstream: list[SessionSpec],

@@ -248,6 +248,24 @@ class AdminConfig(_Strict):
     token_file: str = "admin.token"  # relative paths are under sessions_dir
 
 
+class MarketDataConfig(_Strict):
+    """#20: the market data book the core reads each order's arrival quote from."""
+
+    # a quote older than this many seconds is stale (the order keeps it, marked stale)
+    stale_after: float = Field(5.0, ge=0)
+    # a CSV file of `symbol,close` lines: the previous close; "" = the last bar of the
+    # previous day stored in the database. Relative paths are relative to base_dir
+    previous_close_file: str = ""
+    symbols: list[str] = Field(default_factory=list)  # empty: every symbol a source sends
+    # "" = no tick files; else every quote and trade is appended to
+    # ticks-YYYY-MM-DD.csv in this folder (the replay format)
+    tick_file_dir: str = ""
+    # a recorded file (CSV or parquet, oms.marketdata.replay) replayed into the book at
+    # start, at replay_speed times the recorded pace (0: as fast as possible)
+    replay_file: str = ""
+    replay_speed: float = Field(1.0, ge=0)
+
+
 class OmsSection(_Strict):
     database_url: str = "sqlite:///oms.db"
     sessions_dir: str = "sessions"
@@ -284,6 +302,7 @@ class OmsConfig(_Strict):
     brokers: list[Broker] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     drop_copies: list[DropCopySession] = Field(default_factory=list)
+    marketdata: MarketDataConfig = Field(default_factory=MarketDataConfig)
     # where the file was read from; relative paths in it are relative to its folder's parent
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     # the folder of the file itself (None: not read from a file; base_dir stands in)

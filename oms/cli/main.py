@@ -256,6 +256,7 @@ def orders_show(order_id: str, as_json: bool, config_path: str | None,
     children = found["children"]
     order = {**found["order"], "route": children[-1]["route"] if children else ""}
     console.print(orders_table([order], f"Order {order_id}"))
+    console.print(_arrival_line(order))
     if children:
         table = Table(title="Child orders")
         for col in ("ChildID", "Route", "ClOrdID", "Earlier ClOrdIDs", "Broker OrderID",
@@ -283,6 +284,16 @@ def orders_show(order_id: str, as_json: bool, config_path: str | None,
         journal.add_row(_plain(ev["ts"]), ev["kind"], ev["session"], ev["msg_type"], ev["body"],
                         ev.get("transition") or "")
     console.print(journal)
+
+
+def _arrival_line(order: dict[str, Any]) -> str:
+    """#20: the quote the order arrived to, one line."""
+    bid, ask, mid = order.get("arrival_bid"), order.get("arrival_ask"), order.get("arrival_mid")
+    if bid is None and ask is None:
+        return "Arrival quote: none (no market data for the symbol when it arrived)"
+    stale = " (stale)" if order.get("arrival_stale") else ""
+    return (f"Arrival quote: bid {_or_dash(_plain(bid))}  ask {_or_dash(_plain(ask))}  "
+            f"mid {_or_dash(_plain(mid))}{stale}")
 
 
 @orders.command("cancel")
@@ -375,6 +386,85 @@ _session_action("reset-seq", "Log session NAME out, then log on with ResetSeqNum
 
 def _or_dash(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+# --- market data (#20) -------------------------------------------------------------------
+@main.group("marketdata")
+def marketdata() -> None:
+    """Recorded market data: load a day's quotes and trades into the database."""
+
+
+@marketdata.command("load")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", default=None, help=CONFIG_HELP)
+@click.option("--database-url", default=None, help=DB_HELP)
+def marketdata_load(file: str, config_path: str | None, database_url: str | None) -> None:
+    """Replay FILE (CSV `ts,symbol,kind,bid,bid_size,ask,ask_size,px,qty`, or parquet
+    with pyarrow) as fast as possible into a book whose one-minute bars go to the
+    database's market_bars (a bar already stored for that symbol and minute is replaced).
+    The whole file is checked first: a bad line stores nothing."""
+    from oms.marketdata.book import MarketDataBook
+    from oms.marketdata.replay import ReplayFileError, load_ticks, replay
+    from oms.marketdata.writer import MarketDataWriter
+    from oms.store.bars import BarTable
+
+    try:
+        ticks = load_ticks(file)
+    except ReplayFileError as exc:
+        _fail(str(exc), 2)
+        return
+    engine = _engine(config_path, database_url)
+    try:
+        writer = MarketDataWriter(BarTable(engine)).start()
+        book = MarketDataBook(sink=writer)
+        counts = replay(ticks, book, speed=0)
+        book.flush()
+        writer.stop()
+    finally:
+        engine.dispose()
+    if writer.failures:
+        _fail(f"{writer.failures} writes of bars failed (see the log); "
+              f"{writer.bars_written} bars stored")
+    symbols = book.symbols_seen()
+    console.print(f"{file}: {counts.quotes} quotes, {counts.trades} trades, "
+                  f"{len(symbols)} symbols; {writer.bars_written} one-minute bars stored")
+
+
+@main.command("quotes")
+@click.argument("symbols", nargs=-1)
+@click.option("--config", "config_path", default=str(DEFAULT_CONFIG_PATH), show_default=True,
+              help=CONFIG_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+def quotes(symbols: tuple[str, ...], config_path: str, as_json: bool) -> None:
+    """The running server's market data: each symbol's quote, last trade, the day's
+    volume and VWAP, and how old the quote is (all symbols, or SYMBOLS)."""
+    from urllib.parse import quote as url_quote
+
+    from oms.admin import AdminError, call
+
+    config = _config(config_path)
+    path = "/quotes" + (f"?symbols={url_quote(','.join(symbols), safe=',')}"
+                        if symbols else "")
+    try:
+        result = call(config.admin_token_path, "GET", path)
+    except AdminError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        click.echo(json.dumps(result["quotes"], indent=1))
+        return
+    table = Table(title="Quotes", caption="age: seconds since the source stamped the quote; "
+                  f"stale: older than {config.marketdata.stale_after:g} s, or none")
+    table.add_column("Symbol", no_wrap=True)
+    for name in ("Bid", "Bid size", "Ask", "Ask size", "Last", "Volume", "VWAP", "Age"):
+        table.add_column(name, justify="right")
+    table.add_column("Stale")
+    for row in result["quotes"]:
+        age = row.get("age_seconds")
+        table.add_row(row["symbol"], *(_or_dash(row.get(k)) for k in (
+            "bid", "bid_size", "ask", "ask_size", "last", "volume", "vwap")),
+            "-" if age is None else f"{age:.1f}", "yes" if row.get("stale") else "no")
+    console.print(table)
 
 
 # --- stats -------------------------------------------------------------------------------

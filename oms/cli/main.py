@@ -426,7 +426,7 @@ def marketdata_load(file: str, config_path: str | None, database_url: str | None
         _fail(f"{writer.failures} writes of bars failed (see the log); "
               f"{writer.bars_written} bars stored")
     symbols = book.symbols_seen()
-    console.print(f"{file}: {counts.quotes} quotes, {counts.trades} trades, "
+    click.echo(f"{file}: {counts.quotes} quotes, {counts.trades} trades, "
                   f"{len(symbols)} symbols; {writer.bars_written} one-minute bars stored")
 
 

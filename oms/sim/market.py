@@ -33,7 +33,7 @@ import quickfix as fix
 from pydantic import BaseModel, ConfigDict, Field
 
 from oms.fix.engine import Engine, copy_session_id, keeps_thread_state
-from oms.marketdata.fixfeed import (
+from oms.fix.marketdata import (
     BID,
     CHANGE,
     DELETE,

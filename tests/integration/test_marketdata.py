@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from oms.fix.engine import Engine
+from oms.fix.marketdata import FixMarketDataFeed, MarketDataClient
 from oms.fix.settings import SessionSpec
 from oms.localproc import free_port
-from oms.marketdata.fixfeed import FixMarketDataFeed, LastQuotes, MarketDataClient
+from oms.marketdata.quotes import LastQuotes
 from oms.sim.common import build_engine, stop_engine
 from oms.sim.market import MarketSimOptions, MarketSimulator
 

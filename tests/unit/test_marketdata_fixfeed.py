@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 import quickfix as fix
 
-from oms.marketdata.fixfeed import FixMarketDataFeed, LastQuotes, split_ordered
+from oms.fix.marketdata import FixMarketDataFeed, split_ordered
+from oms.marketdata.quotes import LastQuotes
 
 D = Decimal
 

@@ -26,9 +26,10 @@ from oms.app.events import OrderDenied, OrderRejected
 from oms.app.ports import DropCopySource, Journal, QuoteBook, Route, Sender
 from oms.config import OmsConfig
 from oms.domain.errors import ConfigError
-from oms.fix.app import BROKER, DROP_COPY, UPSTREAM, OmsApplication
+from oms.fix.app import BROKER, DROP_COPY, MARKET_DATA, UPSTREAM, OmsApplication
 from oms.fix.encode import FixEncoder
 from oms.fix.engine import Engine
+from oms.fix.marketdata import FixMarketDataFeed
 from oms.fix.outbox import plan as outbox_plan
 from oms.fix.outbox import store_prefix, stored_bodies
 from oms.fix.settings import FIX44, SessionSpec, engine_defaults, merged, session_key, yn
@@ -193,6 +194,19 @@ def drop_copy_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionS
     return acceptors, initiators
 
 
+def marketdata_specs(config: OmsConfig) -> list[SessionSpec]:
+    """#20: the market-data sessions, initiators beside the brokers'."""
+    return [
+        SessionSpec(m.sender_comp_id, m.target_comp_id, merged({
+            "SocketConnectHost": m.host,
+            "SocketConnectPort": str(m.port),
+            "ReconnectInterval": str(m.reconnect_interval),
+            "ResetOnLogon": yn(m.reset_on_logon),
+        }, m.settings))
+        for m in config.marketdata_sessions
+    ]
+
+
 class OmsServer:
     """The running OMS."""
 
@@ -218,11 +232,13 @@ class OmsServer:
         self.lock = StateLock(config.sessions_path)
         # says why a broker session cannot connect (QuickFIX's onLogout never does)
         self.watch: ConnectWatch | None = None
-        # #20: the market data book the core reads, its writer thread, the replay at start
+        # #20: the market data book the core reads (the market-data sessions and the replay
+        # feed it, on their own threads), its writer thread, the replay at start
         self.book: MarketDataBook | None = None
         self.md_writer: MarketDataWriter | None = None
         self._replay: threading.Thread | None = None
         self._replay_stop = threading.Event()
+        self.market_data_feeds: dict[str, FixMarketDataFeed] = {}
 
     def start(self) -> None:
         """Raises ``StateDirectoryInUse``, having touched nothing, when another server holds
@@ -240,6 +256,8 @@ class OmsServer:
         roles = {spec.key: UPSTREAM for spec in upstream_specs}
         roles.update({spec.key: BROKER for spec in broker_specs})
         roles.update({spec.key: DROP_COPY for spec in copy_acceptors + copy_initiators})
+        md_specs = marketdata_specs(config)
+        roles.update({spec.key: MARKET_DATA for spec in md_specs})
         book = self.book = self._market_data(db)
         core = configured_core(config, self.journal, _LateSender(), quotes=book)
         self.core = core
@@ -266,10 +284,15 @@ class OmsServer:
         core.load_outbox(outbox_committed, outbox_sent)
         application = self.application = OmsApplication(roles, core.submit)
         core.sender = application
+        for md in config.marketdata_sessions:
+            feed = self.market_data_feeds[md.key] = FixMarketDataFeed(
+                md.name, book, md.symbols)
+            application.add_market_data(md.key, feed, every_symbol=not md.symbols)
+        application.saw_symbols(sorted({order.symbol for order in open_orders}))
         self.journal.start()
         defaults = fix_defaults(config)
         accepted = upstream_specs + copy_acceptors
-        initiated = broker_specs + copy_initiators
+        initiated = broker_specs + copy_initiators + md_specs
         self.addresses = session_addresses(defaults, accepted, initiated)
         if accepted:
             self.acceptor = Engine("acceptor", application,
@@ -281,7 +304,7 @@ class OmsServer:
         # drop copy's reports are committed like any inbound message, and rewound alike
         rewind_inbound(repository.load_inbound_seqs(db),
                        [s for s in accepted + initiated
-                        if s.settings.get("ResetOnLogon") != "Y"])
+                        if s.settings.get("ResetOnLogon") != "Y" and s not in md_specs])
         # before any session can log on: what was committed and never sent goes first
         core.process(recover_outbox(
             db, application, upstream_specs + broker_specs, Path(defaults["FileStorePath"]),
@@ -513,6 +536,8 @@ class OmsServer:
             names[session.name] = session.key
         for copy in config.drop_copies:
             names[copy.name] = copy.key
+        for md in config.marketdata_sessions:
+            names[md.name] = md.key
         for key in list(names.values()):
             names[key] = key
             names[key.removeprefix(f"{FIX44}:")] = key

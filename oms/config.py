@@ -292,6 +292,36 @@ class OmsSection(_Strict):
         return data
 
 
+class MarketDataSession(_Strict):
+    """``[[marketdata_sessions]]`` (#20): a FIX 4.4 market-data session we connect to. It
+    subscribes ``symbols`` at every logon (empty: every symbol the OMS has an order for,
+    each subscribed as the OMS first sees it) and hands quotes and trades to the server's
+    market-data sink on the FIX thread, never through the core (oms/fix/marketdata.py).
+    Market data is not resent: sequence numbers restart at each logon by default, and a
+    reconnect resubscribes."""
+
+    name: str
+    sender_comp_id: str = "OMS"
+    target_comp_id: str
+    host: str = "127.0.0.1"
+    port: int = Field(..., ge=1, le=65535)
+    reconnect_interval: int = Field(5, ge=1)
+    reset_on_logon: bool = True
+    symbols: list[str] = Field(default_factory=list)
+    settings: dict[str, str] = Field(default_factory=dict)  # this session's own QuickFIX keys
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings(cls, value: object, info: ValidationInfo) -> object:
+        return _passthrough(value, f"[[marketdata_sessions]] {info.data.get('name', '')} "
+                                   f"settings")
+
+    @property
+    def key(self) -> str:
+        """The session's key (``FIX.4.4:SENDER->TARGET``)."""
+        return session_key(self.sender_comp_id, self.target_comp_id)
+
+
 class OmsConfig(_Strict):
     """The whole file."""
 
@@ -303,6 +333,7 @@ class OmsConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     drop_copies: list[DropCopySession] = Field(default_factory=list)
     marketdata: MarketDataConfig = Field(default_factory=MarketDataConfig)
+    marketdata_sessions: list[MarketDataSession] = Field(default_factory=list)
     # where the file was read from; relative paths in it are relative to its folder's parent
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     # the folder of the file itself (None: not read from a file; base_dir stands in)
@@ -355,7 +386,9 @@ class OmsConfig(_Strict):
                  for u in self.upstream]
                 + [(f"[[brokers]] {b.name} session {s.name}", s.key)
                    for b, s in self.broker_sessions()]
-                + [(f"[[drop_copies]] {c.name}", c.key) for c in self.drop_copies])
+                + [(f"[[drop_copies]] {c.name}", c.key) for c in self.drop_copies]
+                + [(f"[[marketdata_sessions]] {m.name}", m.key)
+                   for m in self.marketdata_sessions])
 
     # --- resolved paths and values ------------------------------------------------------
     def resolve(self, path: str) -> Path:

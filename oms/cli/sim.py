@@ -1,4 +1,5 @@
-"""``oms sim broker`` and ``oms sim client``: the simulators behind CLI flags."""
+"""``oms sim broker``, ``oms sim client`` and ``oms sim market``: the simulators behind CLI
+flags."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _comma_list(value: str) -> list[str]:
 
 @click.group()
 def sim() -> None:
-    """Simulators: a broker and an upstream client."""
+    """Simulators: a broker, an upstream client and a market-data feed."""
 
 
 @sim.command("broker")
@@ -186,3 +187,37 @@ def client(host: str, port: int, sender_comp_id: str, target_comp_id: str, sessi
         click.echo(json.dumps(summary, default=str))
     if summary.get("outstanding", 0) or summary.get("protocol_errors", 0):
         sys.exit(1)
+
+
+@sim.command("market")
+@click.option("--port", type=int, default=9878, show_default=True)
+@click.option("--sender", "sender_comp_id", default="MARKET", show_default=True,
+              help="The market's CompID.")
+@click.option("--target", "target_comp_ids", multiple=True, default=["OMS"], show_default=True,
+              help="CompID(s) of the sessions it accepts (repeatable).")
+@click.option("--sessions-dir", type=click.Path(file_okay=False), default="sessions/sim-market",
+              show_default=True)
+@click.option("--symbols", default="AAPL,MSFT,IBM,GOOG,AMZN", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The same seed gives the same stream.")
+@click.option("--rate", type=click.FloatRange(min=0), default=100.0, show_default=True,
+              help="Market events (quotes and trades) per second over all symbols; 0: flat out.")
+@click.option("--session-steps", type=click.IntRange(min=10), default=23_400,
+              show_default=True, help="Quotes in one simulated trading session (open to close).")
+@click.option("--file-log", is_flag=True, help="Keep a QuickFIX message log.")
+@log_options
+def market(port: int, sender_comp_id: str, target_comp_ids: tuple[str, ...], sessions_dir: str,
+           symbols: str, seed: int, rate: float, session_steps: int, file_log: bool,
+           log_level: str | None, log_format: str) -> None:
+    """A simulated market-data feed (FIX acceptor): snapshots (W) and incremental updates
+    (X) of a seeded random market, to MarketDataRequests (V)."""
+    from oms.sim.market import MarketSimOptions, run_market
+
+    start_logging(log_level, log_format)
+    options = MarketSimOptions(
+        sessions_dir=Path(sessions_dir), port=port, sender_comp_id=sender_comp_id,
+        target_comp_ids=list(target_comp_ids), symbols=_comma_list(symbols), seed=seed,
+        rate=rate, session_steps=session_steps, file_log=file_log)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(json.dumps(run_market(options, stop)))

@@ -27,12 +27,16 @@ from oms.app import commands as cmd
 from oms.app.ports import OutMessage
 from oms.fix.engine import STOP_REASON, copy_session_id, keeps_thread_state, refill_message
 from oms.fix.engine import split_fields as _split
+from oms.fix.marketdata import FixMarketDataFeed
 
 log = logging.getLogger(__name__)
 
 UPSTREAM = "upstream"
 BROKER = "broker"
 DROP_COPY = "drop_copy"  # #19: a broker's drop copy; receives ExecutionReports, sends none
+# #20: a market-data feed; its messages go to its feed (oms/fix/marketdata.py) on this
+# thread, never to the core: quotes come at rates orders never do
+MARKET_DATA = "market_data"
 COUNTERPARTY_LOGOUT = "the counterparty logged out"  # the cause of a logout they began
 
 
@@ -74,6 +78,27 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         # and the last error a counterparty told us of (a Reject, or a Logout's Text)
         self.last_received: dict[str, float] = {}
         self.last_error: dict[str, str] = {}
+        # #20: market-data session key -> its feed; the feeds that subscribe every symbol
+        # an order names, and the symbols seen so far (a set check per NewOrderSingle)
+        self.market_data: dict[str, FixMarketDataFeed] = {}
+        self.symbol_feeds: list[FixMarketDataFeed] = []
+        self.symbols_seen: set[str] = set()
+
+    def add_market_data(self, key: str, feed: FixMarketDataFeed, every_symbol: bool) -> None:
+        """#20: hand the market-data session ``key`` to ``feed``; ``every_symbol``: it
+        subscribes each symbol an order names, as it first names it."""
+        self.market_data[key] = feed
+        if every_symbol:
+            self.symbol_feeds.append(feed)
+            feed.subscribe(sorted(self.symbols_seen))
+
+    def saw_symbols(self, symbols: list[str]) -> None:
+        """Symbols known before any order comes (the open orders reloaded at start)."""
+        for symbol in symbols:
+            if symbol and symbol not in self.symbols_seen:
+                self.symbols_seen.add(symbol)
+                for feed in self.symbol_feeds:
+                    feed.subscribe([symbol])
 
     # --- session callbacks ---------------------------------------------------------------
     def onCreate(self, session_id: fix.SessionID) -> None:  # noqa: N802 (quickfix names)
@@ -81,6 +106,13 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
     def onLogon(self, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()
+        feed = self.market_data.get(key)
+        if feed is not None:  # #20: nothing for the core; the feed subscribes
+            with self._lock:
+                self.logged_on.add(key)
+            log.info("FIX session %s logged on (market data)", key)
+            feed.on_logon(session_id)
+            return
         with self._lock:
             self.logged_on.add(key)
             reset = key in self._reset_logons
@@ -96,6 +128,18 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
 
     def onLogout(self, session_id: fix.SessionID) -> None:  # noqa: N802
         key = session_id.toString()
+        feed = self.market_data.get(key)
+        if feed is not None:
+            with self._lock:
+                was_logged_on = key in self.logged_on
+                self.logged_on.discard(key)
+                self.unanswered.discard(key)
+                cause = self._logout_causes.pop(key, "")
+            feed.on_logout()
+            if was_logged_on:
+                log.warning("FIX session %s (market data) logged out: %s", key,
+                            cause or "connection lost without a Logout", extra={"session": key})
+            return
         with self._lock:
             was_logged_on = key in self.logged_on
             self.logged_on.discard(key)
@@ -237,6 +281,15 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         role = self.roles.get(key)
         if role == UPSTREAM:
             translate = _UPSTREAM.get(msg_type)
+            if msg_type == "D" and self.symbol_feeds:
+                symbol = fields.get("55")
+                if symbol and symbol not in self.symbols_seen:
+                    self.saw_symbols([symbol])
+        elif role == MARKET_DATA:
+            feed = self.market_data.get(key)
+            if feed is not None and feed.on_message(msg_type, text):
+                return
+            translate = None
         elif role == BROKER:
             if msg_type == "j":
                 self.submit(self._business_reject(key, fields, text))

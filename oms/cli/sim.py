@@ -75,6 +75,22 @@ def sim() -> None:
 @click.option("--dropcopy-alter", is_flag=True, help="Send the first copy with another qty.")
 @click.option("--dropcopy-duplicate", is_flag=True,
               help="Send the second copy twice, without PossDupFlag.")
+@click.option("--market", "market_port", type=click.IntRange(1, 65535), default=None,
+              help="Fill at the prices of the market-data feed (oms sim market) on this "
+                   "port: the touch worsened by --impact-bps; limits rest until reached.")
+@click.option("--market-host", default="127.0.0.1", show_default=True)
+@click.option("--market-sender", default="OMS", show_default=True,
+              help="Our CompID on the market-data session.")
+@click.option("--market-target", default="MARKET", show_default=True,
+              help="The market's CompID.")
+@click.option("--market-symbols", default="",
+              help="Comma list subscribed at logon (the symbols of orders are added as "
+                   "they come).")
+@click.option("--impact-bps", default="1", show_default=True,
+              help="With --market: fills this much worse than the touch.")
+@click.option("--rest-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With --market: cancel a resting limit the market has not reached after "
+                   "this many seconds; 0: never.")
 @log_options
 def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str, ...],
            sessions_dir: str, fill_mode: str, partial_fills: int, fill_interval: float,
@@ -84,8 +100,9 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
            file_log: bool, drop_after: int, refuse_logons_for: float, shared_book: bool,
            dropcopy_target_comp_ids: tuple[str, ...], dropcopy_sender_comp_id: str,
            dropcopy_skip: int, dropcopy_extra: int, dropcopy_alter: bool,
-           dropcopy_duplicate: bool, log_level: str | None,
-           log_format: str) -> None:
+           dropcopy_duplicate: bool, market_port: int | None, market_host: str,
+           market_sender: str, market_target: str, market_symbols: str, impact_bps: str,
+           rest_timeout: float, log_level: str | None, log_format: str) -> None:
     """A simulated broker (FIX acceptor) the OMS routes orders to."""
     from oms.sim.broker import BrokerSimOptions, run_broker
 
@@ -104,7 +121,10 @@ def broker(port: int, host: str, sender_comp_id: str, target_comp_ids: tuple[str
         dropcopy_target_comp_ids=list(dropcopy_target_comp_ids),
         dropcopy_sender_comp_id=dropcopy_sender_comp_id, dropcopy_skip=dropcopy_skip,
         dropcopy_extra=dropcopy_extra, dropcopy_alter=dropcopy_alter,
-        dropcopy_duplicate=dropcopy_duplicate)
+        dropcopy_duplicate=dropcopy_duplicate, market_port=market_port,
+        market_host=market_host, market_sender=market_sender, market_target=market_target,
+        market_symbols=_comma_list(market_symbols), impact_bps=Decimal(impact_bps),
+        rest_timeout=rest_timeout)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # What start-up loaded (~70,000 objects: quickfix, pydantic, click, the oms package) is
@@ -200,6 +220,8 @@ def client(host: str, port: int, sender_comp_id: str, target_comp_id: str, sessi
 @click.option("--symbols", default="AAPL,MSFT,IBM,GOOG,AMZN", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="The same seed gives the same stream.")
+@click.option("--start-px", default=None,
+              help="Every symbol's first mid price (default: drawn from the seed).")
 @click.option("--rate", type=click.FloatRange(min=0), default=100.0, show_default=True,
               help="Market events (quotes and trades) per second over all symbols; 0: flat out.")
 @click.option("--session-steps", type=click.IntRange(min=10), default=23_400,
@@ -207,7 +229,7 @@ def client(host: str, port: int, sender_comp_id: str, target_comp_id: str, sessi
 @click.option("--file-log", is_flag=True, help="Keep a QuickFIX message log.")
 @log_options
 def market(port: int, sender_comp_id: str, target_comp_ids: tuple[str, ...], sessions_dir: str,
-           symbols: str, seed: int, rate: float, session_steps: int, file_log: bool,
+           symbols: str, seed: int, start_px: str | None, rate: float, session_steps: int, file_log: bool,
            log_level: str | None, log_format: str) -> None:
     """A simulated market-data feed (FIX acceptor): snapshots (W) and incremental updates
     (X) of a seeded random market, to MarketDataRequests (V)."""
@@ -217,7 +239,7 @@ def market(port: int, sender_comp_id: str, target_comp_ids: tuple[str, ...], ses
     options = MarketSimOptions(
         sessions_dir=Path(sessions_dir), port=port, sender_comp_id=sender_comp_id,
         target_comp_ids=list(target_comp_ids), symbols=_comma_list(symbols), seed=seed,
-        rate=rate, session_steps=session_steps, file_log=file_log)
+        start_px=Decimal(start_px) if start_px else None, rate=rate, session_steps=session_steps, file_log=file_log)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo(json.dumps(run_market(options, stop)))

@@ -10,8 +10,17 @@ cancels and replaces (OrderCancelReject 35=9 with CxlRejReason 0 too late, 1 unk
 ExecType=4, no OrigClOrdID); it answers status requests with ExecType=I. Quantities and
 prices are Decimals; every ExecutionReport carries a fresh ExecID.
 
-What it does not do: no order book, matching, market data or price improvement (every fill
-is at ``fill_px``, the limit price, or ``market_px``); no PendingNew/PendingCancel/
+With ``market_port`` (``oms sim broker --market PORT``) it is also a market-data initiator
+to ``oms sim market`` (oms/fix/marketdata.py, its FileStore under ``sessions_dir/market``),
+subscribed to ``market_symbols`` and to the symbol of every order it takes, and it fills at
+the market's prices (oms/sim/marketfill.py): a marketable order at the touch worsened by
+``impact_bps``, each partial fill at the touch of its time; a limit that is not marketable
+rests until a trade print or the opposite touch reaches it, then fills at its limit (or is
+canceled after ``rest_timeout`` s); an order for a symbol with no quote yet waits for the
+first. ``fill_px`` and ``market_px`` are then unused.
+
+What it does not do: no order book, matching or price improvement (without a market every
+fill is at ``fill_px``, the limit price, or ``market_px``); no PendingNew/PendingCancel/
 PendingReplace acks; no DoneForDay or expiry; no persistence of orders (the FileStore keeps
 the session's messages and sequence numbers only, so a restarted simulator forgets its
 orders). QuickFIX 1.16 acceptors listen on every interface: ``host`` is only reported.
@@ -34,6 +43,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +52,10 @@ import quickfix as fix
 from pydantic import BaseModel, ConfigDict, Field
 
 from oms.fix.engine import Engine, copy_session_id, keeps_thread_state
+from oms.fix.marketdata import FixMarketDataFeed, MarketDataClient
+from oms.fix.settings import SessionSpec
+from oms.marketdata.book import MarketDataBook
+from oms.sim import marketfill
 from oms.sim.common import (
     TERMINAL_ORD_STATUSES,
     ZERO,
@@ -113,6 +127,15 @@ class BrokerSimOptions(BaseModel):
     dropcopy_extra_symbol: str = "XTRA"  # a symbol the OMS's orders do not use
     dropcopy_alter: bool = False
     dropcopy_duplicate: bool = False
+    # #20: fill at the prices of ``oms sim market`` (its defaults: port 9878, CompID
+    # MARKET, accepting OMS); None: fixed prices as above
+    market_port: int | None = Field(None, ge=1, le=65535)
+    market_host: str = "127.0.0.1"
+    market_sender: str = "OMS"  # our CompID on the market-data session
+    market_target: str = "MARKET"
+    market_symbols: list[str] = Field(default_factory=list)  # subscribed at logon
+    impact_bps: Decimal = Field(Decimal(1), ge=0)  # how much worse than the touch
+    rest_timeout: float = Field(0.0, ge=0)  # cancel a resting limit after this (s); 0: never
 
 
 @dataclass
@@ -139,6 +162,9 @@ class BrokerCounters:
     logons_refused: int = 0
     status_requests: int = 0
     poss_resends_ignored: int = 0  # D/F/G with PossResend=Y whose ClOrdID was handled before
+    orders_waited: int = 0  # #20, with a market: arrived before the symbol's first quote
+    orders_rested: int = 0  # limits not marketable on arrival (or on the first quote)
+    rests_expired: int = 0  # resting limits canceled after rest_timeout
     errors: int = 0
 
 
@@ -160,6 +186,9 @@ class SimOrder:
     cum_qty: Decimal = ZERO
     notional: Decimal = ZERO
     fills_left: int = 0
+    # #20, with a market: "wait" (no quote yet), "rest" (a limit away from the market),
+    # "touch" (fills at the touch), "limit" (reached: fills at its limit); "": fill_px
+    pricing: str = ""
     cl_ord_ids: list[str] = field(default_factory=list)  # the chain, first ClOrdID first
     fills: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)  # ExecID, qty, px
 
@@ -269,6 +298,11 @@ class BrokerApplication(fix.Application):
         self._requests: set[tuple[str, str]] = set()  # (session, ClOrdID) of D/F/G handled
         self._refuse_logons_until = 0.0  # time.monotonic(): #19, a gateway outage
         self._book: dict[str, SimOrder] | None = {} if options.keep_book else None
+        # #20: the market's latest quotes (None: fixed prices), how to subscribe a symbol,
+        # and the orders waiting for a first quote or resting, by symbol
+        self.market: MarketDataBook | None = None
+        self.subscribe: Callable[[str], None] | None = None
+        self._watching: dict[str, list[SimOrder]] = {}
         prefix = run_prefix()
         # #19: the drop-copy sessions (keys), and the fills seen for its injected breaks
         copier = options.dropcopy_sender_comp_id or options.sender_comp_id
@@ -411,12 +445,10 @@ class BrokerApplication(fix.Application):
         return None
 
     def _after_ack(self, order: SimOrder) -> None:
-        mode = self.options.fill_mode
-        if mode == "immediate":
-            self._fill(order, order.leaves_qty)
-        elif mode == "partial":
-            order.fills_left = self.options.partial_fills
-            self._scheduler.call_later(self.options.fill_interval, self._fill_tick, order)
+        if self.market is not None:
+            self._price_on_market(order)
+        else:
+            self._start_filling(order)
         if (
             not order.is_done
             and self.options.unsolicited_cancel_rate
@@ -424,6 +456,92 @@ class BrokerApplication(fix.Application):
         ):
             delay = self.options.unsolicited_cancel_delay
             self._scheduler.call_later(delay, self._unsolicited_cancel, order)
+
+    def _start_filling(self, order: SimOrder) -> None:
+        mode = self.options.fill_mode
+        if mode == "immediate":
+            self._fill(order, order.leaves_qty)
+        elif mode == "partial":
+            order.fills_left = self.options.partial_fills
+            self._scheduler.call_later(self.options.fill_interval, self._fill_tick, order)
+
+    # -- the market (#20): orders waiting for a quote or resting, checked on each update --
+
+    def _price_on_market(self, order: SimOrder) -> None:
+        """Trade now at the touch, or wait for a first quote, or rest (under the lock)."""
+        assert self.market is not None
+        if self.subscribe is not None:
+            self.subscribe(order.symbol)
+        state = marketfill.on_arrival(order.side, order.ord_type, order.price,
+                                      self.market.quote(order.symbol))
+        if state == "marketable":
+            order.pricing = "touch"
+            self._start_filling(order)
+            return
+        order.pricing = state
+        self._watching.setdefault(order.symbol, []).append(order)
+        if state == "wait":
+            self.counters.orders_waited += 1
+        else:
+            self._rest(order)
+
+    def _rest(self, order: SimOrder) -> None:
+        self.counters.orders_rested += 1
+        if self.options.rest_timeout:
+            self._scheduler.call_later(self.options.rest_timeout, self._expire, order)
+
+    def on_market(self, symbol: str, trade_px: Decimal | None = None) -> None:
+        """A quote or a trade of ``symbol`` arrived (the market-data thread): decide the
+        orders waiting for a quote, fill the resting limits it reaches."""
+        if not self._watching.get(symbol) or self.market is None:
+            return
+        with self._lock:
+            quote = self.market.quote(symbol)
+            kept = []
+            for order in self._watching.get(symbol, ()):
+                if order.is_done or order.pricing not in ("wait", "rest"):
+                    continue
+                if order.pricing == "wait":
+                    state = marketfill.on_arrival(order.side, order.ord_type, order.price,
+                                                  quote)
+                    if state == "wait":
+                        kept.append(order)
+                        continue
+                    if state == "marketable":
+                        order.pricing = "touch"
+                        self._start_filling(order)
+                        continue
+                    order.pricing = "rest"
+                    self._rest(order)
+                if order.price is not None and marketfill.reached(order.side, order.price,
+                                                                  quote, trade_px):
+                    order.pricing = "limit"
+                    self._start_filling(order)
+                    continue
+                kept.append(order)
+            self._watching[symbol] = kept
+
+    def _expire(self, order: SimOrder) -> None:
+        with self._lock:
+            if order.is_done or order.pricing != "rest":
+                return
+            order.status = "4"
+            self.counters.rests_expired += 1
+            self._finish(order)
+            self._send_report(order, "4", text="expired: the market did not reach the limit")
+
+    def _fill_price(self, order: SimOrder) -> Decimal:
+        if order.pricing == "limit" and order.price is not None:
+            return order.price
+        if order.pricing == "touch" and self.market is not None:
+            price = marketfill.fill_price(order.side, order.ord_type, order.price,
+                                          self.market.quote(order.symbol),
+                                          self.options.impact_bps)
+            if price is not None:
+                return price
+            if order.fills:  # that side of the book went away: the last price again
+                return order.fills[-1][2]
+        return order.fill_px
 
     # -- fills and unsolicited cancels (scheduler thread) -------------------------------
 
@@ -438,7 +556,7 @@ class BrokerApplication(fix.Application):
                 self._scheduler.call_later(self.options.fill_interval, self._fill_tick, order)
 
     def _fill(self, order: SimOrder, quantity: Decimal) -> None:
-        price = order.fill_px
+        price = self._fill_price(order)
         order.cum_qty += quantity
         order.notional += quantity * price
         order.status = status_for_quantities(order.order_qty, order.cum_qty)
@@ -566,6 +684,11 @@ class BrokerApplication(fix.Application):
             self.counters.orders_filled += 1
             self._finish(order)
         self._send_report(order, "5", orig_cl_ord_id=previous)
+        if not order.is_done and order.pricing == "rest" and self.market is not None and \
+                marketfill.marketable(order.side, order.ord_type, order.price,
+                                      self.market.quote(order.symbol)):
+            order.pricing = "touch"  # replaced to a marketable limit: it trades now
+            self._start_filling(order)
         # partial mode: the scheduled fill ticks carry on against the new leaves
 
     def _cancel_refusal(self, order: SimOrder | None, policy: Policy) -> tuple[str, str] | None:
@@ -742,6 +865,27 @@ class BrokerApplication(fix.Application):
     }
 
 
+class _MarketSink:
+    """What the broker's market-data feed tells: kept in a ``MarketDataBook``, then each
+    update of a symbol checks that symbol's waiting and resting orders."""
+
+    def __init__(self, book: MarketDataBook, on_update: Callable[..., None]) -> None:
+        self.book = book
+        self.on_update = on_update
+
+    def on_quote(self, symbol: str, bid: Decimal | None, bid_size: Decimal | None,
+                 ask: Decimal | None, ask_size: Decimal | None, ts: datetime) -> None:
+        self.book.on_quote(symbol, bid, bid_size, ask, ask_size, ts)
+        self.on_update(symbol)
+
+    def on_trade(self, symbol: str, px: Decimal, qty: Decimal, ts: datetime) -> None:
+        self.book.on_trade(symbol, px, qty, ts)
+        self.on_update(symbol, px)
+
+    def on_status(self, source: str, text: str) -> None:
+        self.book.on_status(source, text)
+
+
 class BrokerSimulator:
     """The broker simulator's engine, scheduler and callbacks, started and stopped together."""
 
@@ -758,6 +902,16 @@ class BrokerSimulator:
             for target in options.dropcopy_target_comp_ids
         ]
         self._engine: Engine | None = None
+        self._market_engine: Engine | None = None
+        self.market_feed: FixMarketDataFeed | None = None
+        if options.market_port is not None:
+            book = MarketDataBook()
+            self.application.market = book
+            self.market_feed = FixMarketDataFeed(
+                f"{options.sender_comp_id}-md", _MarketSink(book, self.application.on_market),
+                options.market_symbols)
+            self.application.subscribe = lambda symbol: self.market_feed.subscribe(  # type: ignore[union-attr]
+                [symbol])
 
     @property
     def counters(self) -> BrokerCounters:
@@ -791,8 +945,20 @@ class BrokerSimulator:
             file_log=options.file_log,
             data_dictionary=options.data_dictionary,
         )
+        if self.market_feed is not None:
+            spec = SessionSpec(options.market_sender, options.market_target, {
+                "SocketConnectHost": options.market_host,
+                "SocketConnectPort": str(options.market_port),
+                "ReconnectInterval": "1", "ResetOnLogon": "Y"})
+            self._market_engine = build_engine(
+                "initiator", MarketDataClient({spec.key: self.market_feed}),
+                Path(options.sessions_dir) / "market", [spec], {},
+                heartbeat_interval=options.heartbeat_interval, file_log=options.file_log,
+                data_dictionary=options.data_dictionary)
         self._scheduler.start()
         self._engine.start()
+        if self._market_engine is not None:
+            self._market_engine.start()
         log.info(
             "broker simulator %s listening on %s:%d for %s",
             options.sender_comp_id,
@@ -804,6 +970,9 @@ class BrokerSimulator:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the scheduler, log the sessions out (waiting up to ``timeout`` s), stop."""
         self._scheduler.stop()
+        if self._market_engine is not None:
+            stop_engine(self._market_engine, timeout)
+            self._market_engine = None
         if self._engine is not None:
             stop_engine(self._engine, timeout)
             self._engine = None

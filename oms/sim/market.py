@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import quickfix as fix
@@ -63,6 +64,7 @@ class MarketSimOptions(BaseModel):
     target_comp_ids: list[str] = Field(default_factory=lambda: ["OMS"], min_length=1)
     symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
     seed: int = 0
+    start_px: Decimal | None = Field(None, gt=0)  # every symbol's first mid; None: seeded
     rate: float = Field(100.0, ge=0)  # events per second over all symbols; 0: flat out
     session_steps: int = Field(23_400, ge=10)  # quotes in one simulated trading session
     max_events: int = Field(0, ge=0)  # stop generating after this many (0: never)
@@ -92,8 +94,10 @@ class MarketApplication(fix.Application):  # type: ignore[misc]
     def __init__(self, options: MarketSimOptions) -> None:
         super().__init__()
         self.options = options
-        self.generator = MarketGenerator(options.symbols, options.seed,
-                                         session_steps=options.session_steps)
+        start = options.start_px
+        self.generator = MarketGenerator(
+            options.symbols, options.seed, session_steps=options.session_steps,
+            start_px=None if start is None else dict.fromkeys(options.symbols, start))
         self.logged_on: set[str] = set()
         self._session_ids: dict[str, fix.SessionID] = {}
         self._lock = threading.RLock()

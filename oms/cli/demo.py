@@ -1,8 +1,9 @@
-"""``oms demo``: the OMS, a simulated broker and an upstream client, on this machine.
+"""``oms demo``: the OMS, a simulated market, broker and upstream client, on this machine.
 
 It writes the config it runs with to ``DIR/oms.toml`` (the default config with free ports,
-the database ``DIR/oms.db`` and the sessions under ``DIR/sessions``), starts the three as
-separate processes, shows a live blotter, and with ``--orders N`` stops once the client's N
+the database ``DIR/oms.db``, the sessions under ``DIR/sessions`` and a market-data session
+to the market simulator), starts the four as separate processes (the broker simulator
+fills at the market simulator's prices, ``--market``), shows a live blotter, and with ``--orders N`` stops once the client's N
 orders are complete, checks the blotter (every order done, the sum of fills equal to CumQty)
 and exits 0 if it all holds. Everything it made stays in DIR for inspection.
 """
@@ -28,10 +29,15 @@ from oms.statelock import StateDirectoryInUse, holder
 
 console = Console()
 
+# #20: the client's symbols, the market's and the OMS's market-data subscription
+DEMO_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG", "AMZN")
+DEMO_START_PX = "100"  # every symbol's first mid; the client's limits are drawn around it
+
 
 def demo_config(directory: Path, failover: bool = False) -> OmsConfig:
     """The default config, pointed at ``directory`` and at free loopback ports; with
-    ``failover`` its broker has a second session, to a backup gateway of its own."""
+    ``failover`` its broker has a second session, to a backup gateway of its own. Its one
+    market-data session goes to the demo's market simulator (#20)."""
     base = load_config(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else OmsConfig()
     data = base.model_dump()
     data["oms"]["database_url"] = "sqlite:///oms.db"
@@ -50,6 +56,10 @@ def demo_config(directory: Path, failover: bool = False) -> OmsConfig:
             {**session, "name": f"{data['brokers'][0]['name']}-backup", "host": "127.0.0.1",
              "port": free_port(), "reconnect_interval": 1,
              "sender_comp_id": f"{session.get('sender_comp_id') or 'OMS'}2"})
+    data["marketdata_sessions"] = [{
+        "name": "MARKET", "sender_comp_id": "OMS", "target_comp_id": "MARKET",
+        "host": "127.0.0.1", "port": free_port(), "reconnect_interval": 1,
+        "symbols": list(DEMO_SYMBOLS)}]
     data["routing"] = {"default_route": data["brokers"][0]["name"],
                        "destinations": {k: data["brokers"][0]["name"]
                                         for k in data["routing"]["destinations"]}}
@@ -115,17 +125,32 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
     upgrade(engine)
     already = len(repository.list_orders(engine, status="all"))
     upstream, broker = config.upstream[0], config.brokers[0].primary
+    market = config.marketdata_sessions[0]
+    symbols = ",".join(DEMO_SYMBOLS)
     backup = config.brokers[0].sessions[1] if failover else None
     count = order_count or 1_000_000
     processes: list[subprocess.Popen[bytes]] = []
     ok = False
     with sigterm_unwinds():  # a terminated demo stops its processes too
         try:
+            # the market: the OMS reads it (arrival quotes), each broker gateway fills at it
+            processes.append(_spawn([
+                "sim", "market", "--port", str(market.port), "--sender", market.target_comp_id,
+                "--target", market.sender_comp_id, "--target", "BROKERMD",
+                *(["--target", "BACKUPMD"] if failover else []),
+                "--sessions-dir", str(folder / "sim-market"), "--symbols", symbols,
+                "--seed", "1", "--rate", "200", "--start-px", DEMO_START_PX,
+                "--log-format", log_format,
+            ], folder / "market.log"))
+            # limits rest until the market reaches them, or 2 s (a short day)
+            on_market = ["--market", str(market.port), "--market-symbols", symbols,
+                         "--rest-timeout", "2"]
             processes.append(_spawn([
                 "sim", "broker", "--port", str(broker.port), "--sender", broker.target_comp_id,
                 "--target", broker.sender_comp_id, "--sessions-dir", str(folder / "sim-broker"),
                 "--fill", "partial", "--fills", "3", "--fill-interval", "0.05",
                 "--reject-rate", "0.02", "--log-format", log_format,
+                *on_market, "--market-sender", "BROKERMD",
                 *(["--drop-after", str(max(1, count // 3)), "--refuse-logons-for", "2"]
                   if failover else []),
             ], folder / "broker.log"))
@@ -135,6 +160,7 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
                     backup.target_comp_id, "--target", backup.sender_comp_id,
                     "--sessions-dir", str(folder / "sim-backup"), "--fill", "partial",
                     "--fills", "3", "--fill-interval", "0.05", "--log-format", log_format,
+                    *on_market, "--market-sender", "BACKUPMD",
                 ], folder / "backup.log"))
             server = len(processes)
             token = config.admin_token_path
@@ -150,7 +176,8 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
                 "sim", "client", "--port", str(upstream.port), "--sender", upstream.target_comp_id,
                 "--target", upstream.sender_comp_id, "--sessions-dir", str(folder / "sim-client"),
                 "--orders", str(count), "--rate", str(rate), "--cancel-ratio", "0.05",
-                "--replace-ratio", "0.05",
+                "--replace-ratio", "0.05", "--symbols", symbols,
+                "--px-min", "99.5", "--px-max", "100.5",
                 "--timeout", str(timeout if order_count is not None else 10 ** 9),
             ], folder / "client.log")
             processes.append(client)
@@ -187,9 +214,15 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
             inconsistent = repository.order_fill_consistency(engine)
             new_orders = total - already
             console.print(_blotter_view(engine, "Final blotter"))
+            quoted = sum(1 for row in repository.list_orders(engine, status="all",
+                                                             limit=max(new_orders, 0))
+                         if row["arrival_bid"] is not None or row["arrival_ask"] is not None)
             console.print(f"orders sent by this run: {new_orders}; complete: "
                           f"{done - already if done >= already else done}; "
                           f"orders whose fills do not add up to CumQty: {len(inconsistent)}")
+            console.print(f"market data: {quoted} of {new_orders} orders had an arrival "
+                          f"quote; the broker filled at the market's prices (see "
+                          f"{folder / 'market.log'})")
             went_over = True
             if backup is not None:
                 runs = repository.session_runs(engine)

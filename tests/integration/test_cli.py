@@ -36,6 +36,9 @@ def test_demo_failover_moves_new_orders_to_the_backup_and_completes_them(tmp_pat
     assert [where for _, where in runs] == ["primary", "backup", "primary"], said
     assert sum(int(n) for n, _ in runs) == 300
     assert "dropped its connection after 100 orders" in said
+    # #20: the OMS reads the demo's market, both gateways fill at its prices
+    quoted = re.search(r"market data: (\d+) of (\d+) orders had an arrival quote", said)
+    assert quoted and int(quoted.group(2)) == 300 and int(quoted.group(1)) > 0, said
 
 
 def test_demo_completes_its_orders_and_the_blotter_shows_them(tmp_path: Path):
@@ -48,6 +51,8 @@ def test_demo_completes_its_orders_and_the_blotter_shows_them(tmp_path: Path):
     # Assert
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo complete" in result.stdout
+    said = " ".join(result.stdout.split())
+    assert "market data: 40 of 40 orders had an arrival quote" in said, said
     listed = oms("orders", "list", "--status", "all", "--json",
                  "--database-url", f"sqlite:///{folder / 'oms.db'}")
     assert listed.returncode == 0, listed.stderr

@@ -24,7 +24,7 @@ def test_0005_adds_dropcopy_breaks_to_a_blotter_of_the_previous_version(
         upgrade(engine, "0004")
         assert not sa.inspect(engine).has_table("dropcopy_breaks")
 
-        upgrade(engine)
+        upgrade(engine, "0005")
 
         assert current_revision(engine) == "0005"
         columns = {c["name"] for c in sa.inspect(engine).get_columns("dropcopy_breaks")}

@@ -213,6 +213,7 @@ class ExpireHeldRequest:
 
     session: str
     child_cl_ord_id: str
+    waited: float  # seconds: the hold it was given, for the client's reason
 
 
 @dataclass(slots=True)

@@ -187,19 +187,16 @@ class ClientRequests(CoreBase):
                 return session, route
         return child.session, route
 
-    def _sent_elsewhere(self, child: ChildOrder) -> bool:
-        return self._session_for(child)[0] != child.session
-
     def _send_request(self, message: CancelChildOrder | ReplaceChildOrder, order: Order,
-                      route: Route | None) -> None:
+                      route: Route | None) -> bool:
         """Send a cancel or replace, or hold it while its session is down (#19): the
         client has its PendingCancel/PendingReplace; the message goes first on the
         session's next logon, or the request is refused after the broker's
-        ``hold_seconds``."""
+        ``hold_seconds``. True if it is held."""
         session = message.session
         if self.health.is_up(session):
             self.emit(message, order.order_id)
-            return
+            return False
         wait = route.hold_seconds if route is not None else DEFAULT_HOLD_SECONDS
         held = self.hold(message, order.order_id,
                          f"held: {session} is not logged on; sent when it is, refused "
@@ -213,10 +210,11 @@ class ClientRequests(CoreBase):
             order, before, trigger,
             ExecType.PENDING_CANCEL if cancel else ExecType.PENDING_REPLACE, order.pending,
             NO_BROKER))
-        expire = ExpireHeldRequest(session, held.cl_ord_id)
+        expire = ExpireHeldRequest(session, held.cl_ord_id, wait)
         submit = self.queue.put
         self.batch.after_commit.append(
             lambda: self.timers.call_later(wait, lambda: submit(expire)))
+        return True
 
     def _on_expire_held(self, cmd: ExpireHeldRequest) -> None:
         message = self.outbox.drop_held(cmd.session, cmd.child_cl_ord_id)
@@ -230,11 +228,9 @@ class ClientRequests(CoreBase):
                            f"{cmd.child_cl_ord_id}: {cmd.session} did not log on in time")
         if order is None or pending is None or pending.child_cl_ord_id != cmd.child_cl_ord_id:
             return
-        route = self.router.route_named(child.route) if child is not None else None
-        wait = route.hold_seconds if route is not None else DEFAULT_HOLD_SECONDS
         self._refuse_pending(order, pending, CxlRejReason.BROKER_OPTION,
                              f"Broker {child.route if child else '?'} is not connected "
-                             f"(waited {wait:g} s)")
+                             f"(waited {cmd.waited:g} s)")
 
     def _on_cancel(self, cmd: CancelOrder) -> None:
         order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
@@ -260,11 +256,13 @@ class ClientRequests(CoreBase):
         return current
 
     def _request_cancel(self, order: Order, child: ChildOrder, request: PendingRequest
-                        ) -> None:
+                        ) -> bool:
+        """Send (or hold: True) a cancel of ``child``."""
         session, route = self._session_for(child)
         current = self._request(order, child, request)
-        self._send_request(CancelChildOrder(session, order, request.child_cl_ord_id, current,
-                                            child.broker_order_id, self.now), order, route)
+        return self._send_request(CancelChildOrder(
+            session, order, request.child_cl_ord_id, current, child.broker_order_id,
+            self.now), order, route)
 
     def _on_replace(self, cmd: ReplaceOrder) -> None:
         order = self._find_upstream(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
@@ -323,7 +321,7 @@ class ClientRequests(CoreBase):
             if child is None:
                 raise OmsError(f"order {cmd.order_id} has no child at a broker")
             self.journal_event("admin", order.order_id, "", "F", "operator cancel requested")
-            self._request_cancel(order, child, PendingRequest(
+            held = self._request_cancel(order, child, PendingRequest(
                 kind="cancel", cl_ord_id="", orig_cl_ord_id=order.cl_ord_id,
                 child_cl_ord_id=self.ids.child_cl_ord_id(), operator=True))
         except OmsError as exc:
@@ -332,6 +330,6 @@ class ClientRequests(CoreBase):
         reply = cmd.reply
         answer: dict[str, object] = {"ok": True, "order_id": cmd.order_id,
                                      "status": "PENDING_CANCEL"}
-        if not self.health.is_up(child.session) and not self._sent_elsewhere(child):
+        if held:
             answer["held"] = f"until {child.session} logs on"
         self.batch.after_commit.append(lambda: reply.set_result(answer))

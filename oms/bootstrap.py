@@ -221,6 +221,7 @@ class OmsServer:
         self.application: OmsApplication | None = None
         self.acceptor: Engine | None = None
         self.initiator: Engine | None = None
+        self.md_initiator: Engine | None = None  # #20: the market-data sessions
         self.admin: AdminServer | None = None
         # the garbage-collector policy, when this process runs one (``oms serve``)
         self.collector: IdleCollector | None = None
@@ -292,26 +293,31 @@ class OmsServer:
         self.journal.start()
         defaults = fix_defaults(config)
         accepted = upstream_specs + copy_acceptors
-        initiated = broker_specs + copy_initiators + md_specs
-        self.addresses = session_addresses(defaults, accepted, initiated)
+        initiated = broker_specs + copy_initiators
+        self.addresses = session_addresses(defaults, accepted, initiated + md_specs)
         if accepted:
             self.acceptor = Engine("acceptor", application,
                                    sessions_dir / "acceptor.cfg", defaults, accepted)
         if initiated:
             self.initiator = Engine("initiator", application,
                                     sessions_dir / "initiator.cfg", defaults, initiated)
+        if md_specs:
+            # #20: an initiator of their own, so its thread applies quotes while the
+            # brokers' thread takes executions: a burst of quotes never delays a fill
+            self.md_initiator = Engine("initiator", application,
+                                       sessions_dir / "marketdata.cfg", defaults, md_specs)
         # sessions whose sequence numbers restart at every logon have nothing to rewind; a
         # drop copy's reports are committed like any inbound message, and rewound alike
         rewind_inbound(repository.load_inbound_seqs(db),
                        [s for s in accepted + initiated
-                        if s.settings.get("ResetOnLogon") != "Y" and s not in md_specs])
+                        if s.settings.get("ResetOnLogon") != "Y"])
         # before any session can log on: what was committed and never sent goes first
         core.process(recover_outbox(
             db, application, upstream_specs + broker_specs, Path(defaults["FileStorePath"]),
             persisted=config.fix.persist_messages, committed=outbox_committed,
             sent=outbox_sent))
         core.start()
-        for engine in (self.acceptor, self.initiator):
+        for engine in (self.acceptor, self.initiator, self.md_initiator):
             if engine is not None:
                 engine.start()
         if config.brokers:
@@ -335,11 +341,13 @@ class OmsServer:
             self.admin.stop()
             self.admin = None
         received: dict[str, int] = {}
+        if self.md_initiator is not None:
+            self.md_initiator.stop()
         for engine in (self.acceptor, self.initiator):
             if engine is not None:
                 engine.stop()
                 received.update(engine.last_inbound_seqs())
-        self.acceptor = self.initiator = None
+        self.acceptor = self.initiator = self.md_initiator = None
         self._stop_market_data()
         drained = self.core.stop() if self.core is not None else False
         if drained and received and self.journal is not None:
@@ -469,7 +477,20 @@ class OmsServer:
             # the garbage collector's pauses (a stall of every thread; oms.gc_policy)
             "gc_pause_us": percentiles(gc_pauses_ns, scale=1e-3),
             **self._collector_counters(),
+            "market_data": self._market_data_counters(),
         }
+
+    def _market_data_counters(self) -> dict[str, int]:
+        """#20: what the market data book has taken (quotes and trades: the updates
+        through the port), bars closed, and W/X messages the FIX feeds applied."""
+        book = self.book
+        if book is None:
+            return {}
+        return {"quotes": book.stats.quotes, "trades": book.stats.trades,
+                "bars_closed": book.stats.bars_closed,
+                "fix_messages": sum(f.messages for f in self.market_data_feeds.values()),
+                "resubscriptions": sum(f.resubscriptions
+                                       for f in self.market_data_feeds.values())}
 
     def _collector_counters(self) -> dict[str, int]:
         collector = self.collector

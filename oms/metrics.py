@@ -26,6 +26,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -240,6 +241,7 @@ class ServerMetrics(Collector):
             yield from self._order_families()
             yield from self._core_families()
             yield from self._session_families()
+            yield from self._market_data_families()
 
     def _order_families(self) -> Iterator[Metric]:
         orders = self.orders
@@ -301,6 +303,41 @@ class ServerMetrics(Collector):
         yield logged_on
         yield sender
         yield target
+
+
+    def _market_data_families(self) -> Iterator[Metric]:
+        """#20: the market data book: updates taken by kind, bars closed, symbols whose
+        quote is stale now, messages the FIX feeds applied and their resubscriptions."""
+        server = self.server
+        book = server.book
+        if book is None:
+            return
+        updates = CounterMetricFamily("oms_marketdata_updates",
+                                      "Quotes and trades the market data book took.",
+                                      labels=["kind"])
+        updates.add_metric(["quote"], book.stats.quotes)
+        updates.add_metric(["trade"], book.stats.trades)
+        yield updates
+        yield CounterMetricFamily("oms_marketdata_bars_closed",
+                                  "One-minute bars closed and handed to the writer.",
+                                  value=book.stats.bars_closed)
+        now = datetime.now(UTC)
+        yield GaugeMetricFamily("oms_marketdata_stale_symbols",
+                                "Symbols whose latest quote is older than stale_after.",
+                                value=sum(1 for symbol in book.symbols_seen()
+                                          if book.is_stale(symbol, now)))
+        feeds = server.market_data_feeds.values()
+        messages = CounterMetricFamily("oms_marketdata_fix_messages",
+                                       "Snapshots (W) and incremental refreshes (X) a "
+                                       "market-data session applied.", labels=["session"])
+        resubscribed = CounterMetricFamily("oms_marketdata_resubscriptions",
+                                           "Symbols resubscribed after an update that did "
+                                           "not fit the book.", labels=["session"])
+        for feed in feeds:
+            messages.add_metric([feed.name], feed.messages)
+            resubscribed.add_metric([feed.name], feed.resubscriptions)
+        yield messages
+        yield resubscribed
 
 
 def _number(value: Any) -> float:

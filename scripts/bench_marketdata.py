@@ -1,116 +1,222 @@
-"""Market-data throughput: (a) ``oms sim market`` -> FIX session -> the feed -> a sink,
-(b) the same W/X texts, recorded in (a), applied by a feed from memory, (c) the generator's
-events straight into a sink. Prints updates per second and p50/p99 per-update cost.
+"""Market-data throughput into the port, and the order path with a feed running (#20).
 
-    PYTHONPATH=. python scripts/bench_marketdata.py --events 20000
+Three parts, each printed as a line and all of them as one JSON line at the end:
+
+(a) FIX: ``oms.bench.mdfeed`` (a recorded publisher in its own process: simplefix on a
+    plain socket, ``MarketGenerator``'s seeded events made into X messages in advance) streams
+    ``--updates`` updates as fast as the socket takes them, ``--per-message`` to an X, to a
+    QuickFIX initiator in this process configured as the OMS configures its market-data
+    sessions (FIX44 data dictionary, validation on) whose ``FixMarketDataFeed`` applies them
+    to a ``MarketDataBook``: the server's path, from the socket to the port. Updates/s is
+    the updates the book took (``on_quote`` + ``on_trade``) from the first to the last, and
+    the CPU of this process per update.
+(b) replay: the same events written to a replay CSV file, read (``load_ticks``) and
+    replayed as fast as possible (``replay``, speed 0) into a ``MarketDataBook``.
+(c) the order path with a feed running: ``--pairs`` pairs of ``oms bench`` OMS scenarios
+    on SQLite, one without a feed and one with ``--feed-rate`` updates/s streaming to its
+    ``[[marketdata_sessions]]`` session, alternating; the medians of orders/s and of the
+    OMS's CPU per order, and their ratios (with / without).
+
+    python scripts/bench_marketdata.py                    # all three, ~5 minutes
+    python scripts/bench_marketdata.py --skip-orders      # (a) and (b) only, ~1 minute
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+from oms.bench.mdfeed import FeedOptions
+from oms.bench.runner import Load, Scenario, run_scenario
+from oms.fix.engine import Engine
 from oms.fix.marketdata import FixMarketDataFeed, MarketDataClient
 from oms.fix.settings import SessionSpec
-from oms.localproc import free_port
-from oms.marketdata.generator import MarketGenerator, QuoteEvent
-from oms.marketdata.quotes import LastQuotes
-from oms.sim.common import build_engine, stop_engine
-from oms.sim.market import MarketSimOptions, MarketSimulator
+from oms.localproc import free_port, stop_process
+from oms.marketdata.book import MarketDataBook
+from oms.marketdata.generator import DEFAULT_SYMBOLS, MarketGenerator, QuoteEvent
+from oms.marketdata.port import Tick
+from oms.marketdata.replay import COLUMNS, load_ticks, replay, tick_row
 
-SYMBOLS = ["AAPL", "MSFT", "IBM", "GOOG", "AMZN"]
-
-
-def pct(samples: list[int], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000 if ordered else 0.0
+SYMBOLS = list(DEFAULT_SYMBOLS)
 
 
-def report(name: str, count: int, seconds: float, costs: list[int]) -> None:
-    print(f"{name:<34} {count:>8} updates {count / seconds:>10.0f}/s   "
-          f"p50 {pct(costs, .5):6.1f} us  p99 {pct(costs, .99):6.1f} us")
+def fix_path(updates: int, per_message: int, folder: Path) -> dict[str, Any]:
+    """(a): see the module's docstring."""
+    from oms.bootstrap import fix_defaults
+    from oms.config import OmsConfig
+
+    port = free_port()
+    publisher = subprocess.Popen(
+        [sys.executable, "-m", "oms.bench.mdfeed", "--port", str(port), "--rate", "0",
+         "--per-message", str(per_message), "--updates", str(updates),
+         "--symbols", ",".join(SYMBOLS)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    book = MarketDataBook()
+    feed = FixMarketDataFeed("MD", book, SYMBOLS)
+    config = OmsConfig(oms={"sessions_dir": str(folder / "sessions")},
+                       upstream=[{"target_comp_id": "CLIENT1", "port": free_port()}],
+                       base_dir=folder)
+    defaults = fix_defaults(config)
+    spec = SessionSpec("OMS", "MARKET", {"SocketConnectHost": "127.0.0.1",
+                                         "SocketConnectPort": str(port),
+                                         "ReconnectInterval": "1", "ResetOnLogon": "Y"})
+    engine = Engine("initiator", MarketDataClient({spec.key: feed}), folder / "md.cfg",
+                    defaults, [spec])
+    try:
+        deadline = time.monotonic() + 30
+        while not _listening(port):
+            if time.monotonic() > deadline or publisher.poll() is not None:
+                raise RuntimeError("the publisher did not start")
+            time.sleep(0.05)
+        engine.start()
+        snapshots = len(SYMBOLS)
+        deadline = time.monotonic() + 60
+        while book.stats.quotes < snapshots:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no snapshots from the publisher")
+            time.sleep(0.001)
+        taken = book.stats.quotes + book.stats.trades
+        started, cpu = time.perf_counter(), time.process_time()
+        first = None
+        # every symbol is subscribed before the stream starts, so each X holds per_message
+        # updates (the last one what is left)
+        target = snapshots + -(-updates // per_message)
+        deadline = time.monotonic() + 600
+        while feed.messages < target:
+            if first is None and feed.messages > snapshots:
+                first = time.perf_counter()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{feed.messages - snapshots} of {target - snapshots} "
+                                   f"messages in 600 s")
+            time.sleep(0.0005)
+        elapsed = time.perf_counter() - (first or started)
+        cpu = time.process_time() - cpu
+        # a message's quotes of one symbol reach the book as one (its latest)
+        port_calls = book.stats.quotes + book.stats.trades - taken
+    finally:
+        engine.stop()
+        stop_process(publisher, 15.0)
+    return {"updates": updates, "messages": feed.messages - snapshots,
+            "per_message": per_message, "port_calls": port_calls,
+            "seconds": round(elapsed, 3),
+            "updates_per_s": round(updates / elapsed) if elapsed else None,
+            "cpu_us_per_update": round(cpu * 1e6 / max(updates, 1), 2),
+            "resubscriptions": feed.resubscriptions}
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def replay_path(updates: int, folder: Path) -> dict[str, Any]:
+    """(b): see the module's docstring."""
+    from datetime import UTC, datetime, timedelta
+
+    path = folder / "ticks.csv"
+    start = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(",".join(COLUMNS) + "\n")
+        for i, event in enumerate(MarketGenerator(SYMBOLS, seed=1).take(updates)):
+            ts = start + timedelta(milliseconds=10 * i)
+            if isinstance(event, QuoteEvent):
+                tick = Tick(ts, event.symbol, "quote", event.bid, event.bid_size, event.ask,
+                            event.ask_size)
+            else:
+                tick = Tick(ts, event.symbol, "trade", px=event.px, qty=event.qty)
+            out.write(tick_row(tick) + "\n")
+    started = time.perf_counter()
+    ticks = load_ticks(path)
+    loaded = time.perf_counter() - started
+    book = MarketDataBook()
+    started, cpu = time.perf_counter(), time.process_time()
+    counts = replay(ticks, book, 0.0)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    applied = counts.quotes + counts.trades
+    return {"updates": applied, "load_seconds": round(loaded, 3),
+            "seconds": round(elapsed, 3),
+            "updates_per_s": round(applied / elapsed) if elapsed else None,
+            "with_file_read_per_s": round(applied / (elapsed + loaded)),
+            "cpu_us_per_update": round(cpu * 1e6 / max(applied, 1), 2),
+            "bars_closed": book.stats.bars_closed}
+
+
+def order_path(pairs: int, orders: int, feed_rate: float, per_message: int
+               ) -> dict[str, Any]:
+    """(c): see the module's docstring."""
+    load = Load(orders=orders, rate=0.0, window=200, warmup=300)
+    runs: dict[str, list[dict[str, Any]]] = {"quiet": [], "feed": []}
+    for pair in range(pairs):
+        for name, rate in (("quiet", 0.0), ("feed", feed_rate)):
+            result = run_scenario(Scenario("oms-sqlite", "oms", feed_rate=rate,
+                                           feed_per_message=per_message), load)
+            if result["completed"] != orders:
+                raise RuntimeError(f"{name} run {pair + 1}: {result['completed']} of {orders}")
+            runs[name].append(result)
+            print(f"  pair {pair + 1} {name:<5} {result['orders_per_s']:>8,.0f} orders/s  "
+                  f"CPU {result['cpu_us_per_order']:>6,.0f} us/order"
+                  + (f"  feed {result['feed_updates_per_s']:,} upd/s"
+                     if rate else ""), flush=True)
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[name])
+
+    quiet_rate, feed_rate_ = median("quiet", "orders_per_s"), median("feed", "orders_per_s")
+    quiet_cpu, feed_cpu = median("quiet", "cpu_us_per_order"), median("feed", "cpu_us_per_order")
+    return {"pairs": pairs, "orders": orders, "feed_rate": feed_rate,
+            "per_message": per_message,
+            "orders_per_s": {"without": quiet_rate, "with": feed_rate_,
+                             "ratio": round(feed_rate_ / quiet_rate, 3)},
+            "cpu_us_per_order": {"without": quiet_cpu, "with": feed_cpu,
+                                 "ratio": round(feed_cpu / quiet_cpu, 3)},
+            "feed_updates_per_s": statistics.median(r["feed_updates_per_s"] or 0
+                                                    for r in runs["feed"])}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=20_000)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--updates", type=int, default=200_000)
+    parser.add_argument("--per-message", type=int, default=FeedOptions.per_message)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--orders", type=int, default=5000)
+    parser.add_argument("--feed-rate", type=float, default=10_000.0)
+    parser.add_argument("--skip-orders", action="store_true")
     args = parser.parse_args()
-    recorded: list[tuple[str, str]] = []
-    costs: list[int] = []
-    sink = LastQuotes()
-    feed = FixMarketDataFeed("MD", sink, SYMBOLS)
-    apply = feed.on_message
-
-    def timed(msg_type: str, text: str) -> bool:
-        started = time.perf_counter_ns()
-        done = apply(msg_type, text)
-        costs.append(time.perf_counter_ns() - started)
-        recorded.append((msg_type, text))
-        return done
-
-    feed.on_message = timed  # type: ignore[method-assign]
+    document: dict[str, Any] = {"bench": "marketdata"}
     with tempfile.TemporaryDirectory() as folder:
-        port = free_port()
-        market = MarketSimulator(MarketSimOptions(
-            sessions_dir=Path(folder) / "market", port=port, symbols=SYMBOLS, seed=1, rate=0,
-            max_events=args.events))
-        spec = SessionSpec("OMS", "MARKET", {"SocketConnectHost": "127.0.0.1",
-                                             "SocketConnectPort": str(port),
-                                             "ReconnectInterval": "1", "ResetOnLogon": "Y"})
-        engine = build_engine("initiator", MarketDataClient({spec.key: feed}),
-                              Path(folder) / "feed", [spec], {}, heartbeat_interval=30,
-                              file_log=False, data_dictionary=None)
-        market.start()
-        engine.start()
-        try:
-            deadline = time.monotonic() + 600
-            while not feed.logged_on and time.monotonic() < deadline:
-                time.sleep(0.01)
-            started = time.perf_counter()
-            expected = None
-            while time.monotonic() < deadline:
-                sent = market.application.updates_sent + market.application.snapshots_sent
-                if market.application.events >= args.events:
-                    expected = sent
-                if expected is not None and len(recorded) >= expected:
-                    break
-                time.sleep(0.005)
-            elapsed = time.perf_counter() - started
-        finally:
-            stop_engine(engine)
-            market.stop()
-    report("(a) sim market -> FIX -> feed", len(recorded), elapsed, costs)
-
-    replay = FixMarketDataFeed("MD", LastQuotes(), SYMBOLS, send=lambda m: True)
-    replay.on_logon()
-    # the replayed feed's MDReqIDs are its own: strip 262 so every update is accepted
-    texts = [(t, "\x01".join(f for f in x.split("\x01") if not f.startswith("262=")))
-             for t, x in recorded]
-    memory: list[int] = []
-    started = time.perf_counter()
-    for msg_type, text in texts:
-        t0 = time.perf_counter_ns()
-        replay.on_message(msg_type, text)
-        memory.append(time.perf_counter_ns() - t0)
-    report("(b) recorded W/X -> feed (memory)", len(texts), time.perf_counter() - started,
-           memory)
-
-    direct = LastQuotes()
-    events = MarketGenerator(SYMBOLS, seed=1).take(args.events)
-    direct_costs: list[int] = []
-    started = time.perf_counter()
-    for event in events:
-        t0 = time.perf_counter_ns()
-        if isinstance(event, QuoteEvent):
-            direct.on_quote(event.symbol, event.bid, event.bid_size, event.ask,
-                            event.ask_size, None)  # type: ignore[arg-type]
-        else:
-            direct.on_trade(event.symbol, event.px, event.qty, None)  # type: ignore[arg-type]
-        direct_costs.append(time.perf_counter_ns() - t0)
-    report("(c) generator events -> sink", len(events), time.perf_counter() - started,
-           direct_costs)
+        fix = document["fix"] = fix_path(args.updates, args.per_message, Path(folder))
+        print(f"(a) FIX session -> feed -> book  {fix['updates']:>8,} updates "
+              f"{fix['updates_per_s']:>9,}/s  ({fix['messages']:,} X of {fix['per_message']}; "
+              f"{fix['cpu_us_per_update']} us CPU per update)", flush=True)
+        rep = document["replay"] = replay_path(args.updates, Path(folder))
+        print(f"(b) replay file -> book          {rep['updates']:>8,} updates "
+              f"{rep['updates_per_s']:>9,}/s  ({rep['with_file_read_per_s']:,}/s with the "
+              f"file's reading; {rep['cpu_us_per_update']} us CPU per update)", flush=True)
+    if not args.skip_orders:
+        print(f"(c) oms bench, SQLite, max rate, {args.orders} orders: without / with a "
+              f"{args.feed_rate:g} updates/s feed", flush=True)
+        orders = document["orders"] = order_path(args.pairs, args.orders, args.feed_rate,
+                                                 args.per_message)
+        print(f"    orders/s {orders['orders_per_s']['with']:,.0f} / "
+              f"{orders['orders_per_s']['without']:,.0f} = {orders['orders_per_s']['ratio']}"
+              f";  CPU per order {orders['cpu_us_per_order']['with']:,.0f} / "
+              f"{orders['cpu_us_per_order']['without']:,.0f} us = "
+              f"{orders['cpu_us_per_order']['ratio']}", flush=True)
+    print(json.dumps(document))
 
 
 if __name__ == "__main__":

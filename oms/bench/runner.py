@@ -39,6 +39,9 @@ from oms.localproc import free_port, stop_process
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLIENT_COMP_ID, OMS_COMP_ID, BROKER_COMP_ID = "CLIENT1", "OMS", "BROKER1"
+FEED_COMP_ID = "MARKET"
+# the load clients' symbols (oms.sim.client, oms.bench.rawclient): the feed quotes them
+FEED_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG", "AMZN")
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -65,6 +68,24 @@ def _measured_commits(before: dict[str, Any], after: dict[str, Any], orders: int
         return {"measured_commits": None, "commit_cpu_us_per_order": None}
     return {"measured_commits": commits,
             "commit_cpu_us_per_order": round(cpu * 1e6 / max(orders, 1), 1)}
+
+
+def _measured_feed(run: _Run, before: dict[str, Any], after: dict[str, Any],
+                   summary: dict[str, Any], feed_cpu: float) -> dict[str, Any]:
+    """#20: the market-data updates the OMS's book took during the measured run (quotes
+    and trades through the port), per second of the run, and the publisher's CPU."""
+    if not run.feeds:
+        return {}
+    def updates(stats: dict[str, Any]) -> int:
+        md = stats.get("market_data") or {}
+        return int(md.get("quotes", 0)) + int(md.get("trades", 0))
+    applied = updates(after) - updates(before)
+    elapsed = summary.get("elapsed_s") or 0.0
+    return {"feed_rate": run.scenario.feed_rate,
+            "feed_per_message": run.scenario.feed_per_message,
+            "feed_updates": applied,
+            "feed_updates_per_s": round(applied / elapsed) if elapsed else None,
+            "feed_cpu_s": round(feed_cpu, 3)}
 
 
 class BenchError(RuntimeError):
@@ -114,6 +135,11 @@ class Scenario:
     system: str  # "relay" | "oms"
     database: str = "sqlite"  # "sqlite" | "postgres" (the relay ignores it)
     postgres_url: str = DEFAULT_POSTGRES_URL
+    # #20: market-data updates per second streamed to the OMS while it takes orders (a
+    # fourth process, ``oms.bench.mdfeed``, on a ``[[marketdata_sessions]]`` session);
+    # 0: none. The relay ignores it.
+    feed_rate: float = 0.0
+    feed_per_message: int = 4  # updates in one MarketDataIncrementalRefresh
 
 
 # --- CPU accounting ------------------------------------------------------------------------
@@ -203,8 +229,12 @@ def _listening(port: int) -> bool:
 
 # --- the config ----------------------------------------------------------------------------
 def bench_config(folder: Path, database_url: str, upstream_port: int,
-                 broker_port: int) -> OmsConfig:
-    """The OMS defaults (FIX settings, batching, log level) on free ports, under ``folder``."""
+                 broker_port: int, feed_port: int | None = None) -> OmsConfig:
+    """The OMS defaults (FIX settings, batching, log level) on free ports, under ``folder``;
+    with ``feed_port``, a market-data session subscribing the load's symbols there."""
+    feeds = [{"name": "MD", "sender_comp_id": OMS_COMP_ID, "target_comp_id": FEED_COMP_ID,
+              "host": "127.0.0.1", "port": feed_port, "reconnect_interval": 1,
+              "symbols": list(FEED_SYMBOLS)}] if feed_port is not None else []
     return OmsConfig(
         oms={"database_url": database_url, "sessions_dir": str(folder / "sessions")},
         admin={"port": 0},
@@ -214,6 +244,7 @@ def bench_config(folder: Path, database_url: str, upstream_port: int,
                   "target_comp_id": BROKER_COMP_ID, "host": "127.0.0.1", "port": broker_port,
                   "reconnect_interval": 1}],
         routing={"default_route": "SIM"},
+        marketdata_sessions=feeds,
         base_dir=folder,
     )
 
@@ -257,18 +288,34 @@ class _Run:
         self.schema: PostgresSchema | None = None
         self.broker: subprocess.Popen[bytes] | None = None
         self.system: subprocess.Popen[bytes] | None = None
+        self.feed: subprocess.Popen[bytes] | None = None
         self.upstream_port = free_port()
         self.broker_port = free_port()
+        self.feed_port = free_port() if self.feeds else None
         database_url = f"sqlite:///{folder / 'oms.db'}"
         if scenario.system == "oms" and scenario.database == "postgres":
             self.schema = PostgresSchema(scenario.postgres_url)
             database_url = self.schema.url
-        self.config = bench_config(folder, database_url, self.upstream_port, self.broker_port)
+        self.config = bench_config(folder, database_url, self.upstream_port, self.broker_port,
+                                   self.feed_port)
         self.config_path = folder / "oms.toml"
         self.config_path.write_text(config_to_toml(self.config))
 
+    @property
+    def feeds(self) -> bool:
+        return self.scenario.system == "oms" and self.scenario.feed_rate > 0
+
     def start(self) -> None:
         folder = self.folder
+        if self.feed_port is not None:
+            feed_log = folder / "feed.log"
+            self.feed = _spawn(
+                ["-m", "oms.bench.mdfeed", "--port", str(self.feed_port),
+                 "--sender", FEED_COMP_ID, "--symbols", ",".join(FEED_SYMBOLS),
+                 "--rate", f"{self.scenario.feed_rate:g}",
+                 "--per-message", str(self.scenario.feed_per_message)], feed_log, folder)
+            _wait_until(lambda: _listening(self.feed_port or 0), self.feed,
+                        "market-data publisher", feed_log)
         broker_log = folder / "broker.log"
         self.broker = _spawn(
             ["-m", "oms", "sim", "broker", "--port", str(self.broker_port),
@@ -296,7 +343,10 @@ class _Run:
             sessions = call(self.config.admin_token_path, "GET", "/sessions", timeout=2)
         except AdminError:
             return False
-        return any(s["role"] == "broker" and s["logged_on"] for s in sessions["sessions"])
+        def up(role: str) -> bool:
+            return any(s["role"] == role and s["logged_on"] for s in sessions["sessions"])
+
+        return up("broker") and (not self.feeds or up("market_data"))
 
     def client(self, load: Load, orders: int, label: str) -> dict[str, Any]:
         """Run the load client (``oms sim client --json``, or ``oms.bench.rawclient`` for
@@ -346,6 +396,7 @@ class _Run:
         try:
             stop_process(self.system, STOP_TIMEOUT)
             stop_process(self.broker, STOP_TIMEOUT)
+            stop_process(self.feed, STOP_TIMEOUT)
         finally:
             if self.schema is not None:
                 schema, self.schema = self.schema, None
@@ -395,9 +446,12 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
         stats_before = run.oms_stats() if run.scenario.system == "oms" else {}
         before = (process_cpu_seconds(run.system.pid), process_cpu_seconds(run.broker.pid),
                   children_cpu_seconds())
+        feed_cpu = process_cpu_seconds(run.feed.pid) if run.feed is not None else 0.0
         summary = run.client(load, load.orders, "measured")
         after = (process_cpu_seconds(run.system.pid), process_cpu_seconds(run.broker.pid),
                  children_cpu_seconds())
+        if run.feed is not None:
+            feed_cpu = process_cpu_seconds(run.feed.pid) - feed_cpu
     finally:
         if sampler is not None and profile is not None:
             _stop_profiler(sampler)
@@ -410,7 +464,8 @@ def measure(run: _Run, load: Load, progress: Callable[[str], None],
                  "rows_written": stats.get("rows_written"),
                  **_measured_commits(stats_before, stats, summary["done"]),
                  "gc_pause_us": stats.get("gc_pause_us"),
-                 **{key: stats.get(key) for key, _ in STAGES}}
+                 **{key: stats.get(key) for key, _ in STAGES},
+                 **_measured_feed(run, stats_before, stats, summary, feed_cpu)}
     else:
         run.close()  # the relay writes its figures when it stops
         stats_path = run.config.sessions_path / STATS_FILE

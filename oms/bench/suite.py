@@ -86,9 +86,16 @@ def calibration(loops: int = 1_000_000, syncs: int = 50) -> dict[str, float]:
             "fdatasync_ms_p50": float(percentiles(waits, scale=1000, digits=3)["p50"])}
 
 
-def scenarios(databases: list[str], baseline: bool, postgres_url: str) -> list[Scenario]:
+def scenarios(databases: list[str], baseline: bool, postgres_url: str,
+              feed_rate: float = 0.0, feed_per_message: int = 4) -> list[Scenario]:
+    """The relay (``baseline``), the OMS on each database, and with ``feed_rate`` the OMS
+    on each database again with a market-data feed of that many updates/s running."""
     rows = [Scenario("relay", "relay")] if baseline else []
-    rows += [Scenario(f"oms-{db}", "oms", db, postgres_url) for db in databases]
+    for db in databases:
+        rows.append(Scenario(f"oms-{db}", "oms", db, postgres_url))
+        if feed_rate:
+            rows.append(Scenario(f"oms-{db}-feed", "oms", db, postgres_url,
+                                 feed_rate=feed_rate, feed_per_message=feed_per_message))
     return rows
 
 
@@ -99,9 +106,17 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def add_ratios(results: dict[str, dict[str, Any]]) -> None:
-    """OMS / relay for throughput, ack p99 and CPU per order, on every OMS row."""
+    """OMS / relay for throughput, ack p99 and CPU per order, on every OMS row; on each
+    row with a market-data feed, the same figures over the row without it (#20)."""
     relay = results.get("relay")
     for name, row in results.items():
+        quiet = results.get(name.removesuffix("-feed")) if name.endswith("-feed") else None
+        if quiet is not None:
+            row["ratio_vs_no_feed"] = {
+                "orders_per_s": _ratio(row["orders_per_s"], quiet["orders_per_s"]),
+                "ack_p99": _ratio(row["ack_ms"].get("p99"), quiet["ack_ms"].get("p99")),
+                "cpu_per_order": _ratio(row["cpu_us_per_order"], quiet["cpu_us_per_order"]),
+            }
         if relay is None or name == "relay":
             continue
         row["ratio_vs_relay"] = {
@@ -113,13 +128,15 @@ def add_ratios(results: dict[str, dict[str, Any]]) -> None:
 
 def run_bench(load: Load, databases: list[str], *, baseline: bool = True,
               postgres_url: str | None = None, keep_dirs: bool = False,
-              profile: Profile | None = None,
+              profile: Profile | None = None, feed_rate: float = 0.0,
+              feed_per_message: int = 4,
               progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run every scenario; the document ``oms bench`` prints as its JSON line."""
     started = datetime.now(UTC)
     host = machine()  # before the run: its load average tells of other work on the box
     results: dict[str, dict[str, Any]] = {}
-    for scenario in scenarios(databases, baseline, postgres_url or default_postgres_url()):
+    for scenario in scenarios(databases, baseline, postgres_url or default_postgres_url(),
+                              feed_rate, feed_per_message):
         results[scenario.name] = run_scenario(scenario, load, keep_dir=keep_dirs,
                                               profile=profile, progress=progress)
     add_ratios(results)
@@ -128,7 +145,8 @@ def run_bench(load: Load, databases: list[str], *, baseline: bool = True,
         "date": started.isoformat(timespec="seconds"),
         "machine": host,
         "params": {"orders": load.orders, "rate": load.rate, "window": load.window,
-                   "warmup": load.warmup, "fill": "immediate", "client": load.client},
+                   "warmup": load.warmup, "fill": "immediate", "client": load.client,
+                   "feed_rate": feed_rate, "feed_per_message": feed_per_message},
         "results": results,
         "all_completed": all(r["completed"] == r["orders"] and not r["protocol_errors"]
                              for r in results.values()),
@@ -160,25 +178,38 @@ def results_table(document: dict[str, Any]) -> Table:
     columns = ["scenario", "orders/s", "ack p50", "ack p90", "ack p99", "ack p99.9", "ack max",
                "fill p50", "fill p99", "int. p50", "int. p99", "CPU/order", "CPUs busy",
                "x relay"]
+    feeds = any("feed_updates_per_s" in row for row in document["results"].values())
+    if feeds:
+        columns += ["feed upd/s", "x no feed"]
     for column in columns:
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for name, row in document["results"].items():
         ack, fill, internal = row["ack_ms"], row["fill_ms"], row["internal_us"]
         ratio = row.get("ratio_vs_relay", {}).get("orders_per_s")
-        table.add_row(
+        cells = [
             name, f"{row['orders_per_s']:,.0f}" if row["orders_per_s"] else "-",
             *(_cell(ack, p) for p in ("p50", "p90", "p99", "p99.9", "max")),
             _cell(fill, "p50"), _cell(fill, "p99"),
             _cell(internal, "p50"), _cell(internal, "p99"),
             f"{row['cpu_us_per_order']:,.0f}", _cell(row, "cpus_busy"),
             "-" if ratio is None else f"{ratio:.2f}",
-        )
+        ]
+        if feeds:
+            quiet = row.get("ratio_vs_no_feed", {}).get("orders_per_s")
+            cells += [_cell(row, "feed_updates_per_s", "{:,.0f}"),
+                      "-" if quiet is None else f"{quiet:.2f}"]
+        table.add_row(*cells)
     table.caption = ("ack, fill: ms from the client's send; int(ernal): us from "
                      "NewOrderSingle received to child sent; CPU/order: us of the system "
                      "under test; CPUs busy: system + broker + client over the run, of "
                      f"{document['machine']['nproc']}; x relay: orders/s OMS / relay"
+                     f"{FEED_NOTE if feeds else ''}"
                      f"{_calibration_note(document['machine'])}")
     return table
+
+
+FEED_NOTE = ("; feed upd/s: market-data updates the book took per second of the run; "
+             "x no feed: orders/s with the feed / without")
 
 
 def _calibration_note(host: dict[str, Any]) -> str:

@@ -50,11 +50,18 @@ from oms.localproc import sigterm_unwinds
 @click.option("--profile-gil/--profile-active", default=True, show_default=True,
               help="Sample only the thread holding the GIL (where the Python CPU goes), or "
                    "every thread py-spy sees as active.")
+@click.option("--feed", "feed_rate", type=click.FloatRange(min=0), default=0.0,
+              show_default=True,
+              help="Also run each OMS scenario with a market-data feed of this many updates/s "
+                   "(a publisher on a [[marketdata_sessions]] session) and report the ratio.")
+@click.option("--feed-per-message", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Updates per MarketDataIncrementalRefresh of the feed.")
 @click.option("--keep", is_flag=True, help="Keep each scenario's directory (configs, logs).")
 @click.option("--json-only", is_flag=True, help="Print only the JSON line.")
 def bench(orders: int, rate: float, window: int, warmup: int, client: str, database: str,
           postgres_url: str | None, baseline: bool, profile_dir: str | None,
-          profile_format: str, profile_gil: bool, keep: bool, json_only: bool) -> None:
+          profile_format: str, profile_gil: bool, feed_rate: float, feed_per_message: int,
+          keep: bool, json_only: bool) -> None:
     """Benchmark the OMS (and the relay baseline): throughput, latency, CPU per order."""
     # quickfix 1.16 resets SIGINT to SIG_DFL in C when imported; should anything have
     # imported it, put Python's handler back so Ctrl-C runs the cleanup that stops processes
@@ -74,7 +81,8 @@ def bench(orders: int, rate: float, window: int, warmup: int, client: str, datab
         with sigterm_unwinds():  # a SIGTERM runs that cleanup too
             document = run_bench(load, databases, baseline=baseline,
                                  postgres_url=postgres_url or default_postgres_url(),
-                                 keep_dirs=keep, profile=profile, progress=progress)
+                                 keep_dirs=keep, profile=profile, feed_rate=feed_rate,
+                                 feed_per_message=feed_per_message, progress=progress)
     except BenchError as exc:
         stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)

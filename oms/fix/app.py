@@ -267,11 +267,33 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             if len(sent) > _TRACKED_MAX:
                 del sent[next(iter(sent))]
 
+    def _market_data_message(self, text: str) -> bool:
+        """#20: a W, X or Y of a market-data session goes to its feed, found from the
+        header's CompIDs alone: quotes come thousands a second, so no full split of the
+        message and nothing for the core. False: not one of those."""
+        start = text.find("\x0135=") + 4
+        msg_type = text[start:text.find("\x01", start)]
+        if msg_type not in _MARKET_DATA_TYPES:
+            return False
+        sender = text.find("\x0149=") + 4
+        target = text.find("\x0156=") + 4
+        key = (f"{text[2:text.find(chr(1))]}:{text[target:text.find(chr(1), target)]}->"
+               f"{text[sender:text.find(chr(1), sender)]}")
+        feed = self.market_data.get(key)
+        if feed is None:
+            return False
+        self.last_received[key] = time.time()
+        if self.unanswered:
+            self._heard_from(key)
+        return feed.on_message(msg_type, text)
+
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         # one call into the bindings, then plain Python: each call (a getField, the
         # session's toString) handed the GIL to another thread and waited to get it back.
         # The engine has checked that 49/56 name this session, so they give its key.
         text = message.toString()
+        if self.market_data and self._market_data_message(text):
+            return
         fields = _split(text)
         key = f"{fields.get('8')}:{fields.get('56')}->{fields.get('49')}"
         self.last_received[key] = time.time()
@@ -285,10 +307,7 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
                 symbol = fields.get("55")
                 if symbol and symbol not in self.symbols_seen:
                     self.saw_symbols([symbol])
-        elif role == MARKET_DATA:
-            feed = self.market_data.get(key)
-            if feed is not None and feed.on_message(msg_type, text):
-                return
+        elif role == MARKET_DATA:  # not a W, X or Y (those went to the feed)
             translate = None
         elif role == BROKER:
             if msg_type == "j":
@@ -515,3 +534,4 @@ Translator = Callable[[str, dict[str, str], str], cmd.Command]
 _UPSTREAM: dict[str, Translator] = {"D": _new_order, "F": _cancel, "G": _replace, "H": _status}
 _BROKER: dict[str, Translator] = {"8": _execution_report, "9": _cancel_reject}
 _DROP_COPY: dict[str, Translator] = {"8": _drop_copy}
+_MARKET_DATA_TYPES = frozenset({"W", "X", "Y"})

@@ -88,6 +88,29 @@ def split_ordered(text: str) -> list[tuple[str, str]]:
             (field.partition("=") for field in text.split("\x01") if field)]
 
 
+def _entries(text: str, start: int) -> list[dict[str, str]]:
+    """The entries of an X whose first MDUpdateAction (279) field begins at ``start`` (its
+    SOH): tag -> value each, in order. Quotes come thousands a second, so the fields are
+    split in one go when no value holds an "=" (as many "=" as SOHs), one by one otherwise.
+    Fields after the group (none in practice) go with the last entry."""
+    end = text.rfind("\x0110=")
+    group = text[start + 1:end if end > start else len(text)].rstrip("\x01")
+    if group.count("=") == group.count("\x01") + 1:  # the last field has no SOH here
+        items = group.replace("\x01", "=").split("=")
+    else:
+        items = [part for f in group.split("\x01") if f for part in f.split("=", 1)]
+    entries: list[dict[str, str]] = []
+    entry: dict[str, str] = {}
+    fields = iter(items)
+    for tag, value in zip(fields, fields, strict=False):
+        if tag == "279":
+            entry = {"279": value}
+            entries.append(entry)
+        else:
+            entry[tag] = value
+    return entries
+
+
 class _Book:
     """One symbol's entries: key (MDEntryID, or "=" + MDEntryType) -> [type, px, size]."""
 
@@ -195,7 +218,7 @@ class FixMarketDataFeed:
     def on_message(self, msg_type: str, text: str) -> bool:
         """Apply a W, X or Y (the message's text); False for any other message type."""
         if msg_type == "X":
-            self._incremental(split_ordered(text))
+            self._incremental(text)
         elif msg_type == "W":
             self._snapshot(split_ordered(text))
         elif msg_type == "Y":
@@ -236,45 +259,45 @@ class FixMarketDataFeed:
             bid, bid_size, ask, ask_size = book.best()
         self.sink.on_quote(symbol, bid, bid_size, ask, ask_size, now)
 
-    def _incremental(self, fields: list[tuple[str, str]]) -> None:
+    def _incremental(self, text: str) -> None:
         now = datetime.now(UTC)
         req_id = ""
-        parsed: list[dict[str, str]] = []
-        for tag, value in fields:
-            if tag == "279":
-                parsed.append({"279": value})
-            elif parsed:
-                parsed[-1][tag] = value
-            elif tag == "262":
-                req_id = value
+        start = text.find("\x01279=")  # the first entry's MDUpdateAction
+        head = text[:start] if start >= 0 else text
+        at = head.find("\x01262=")
+        if at >= 0:
+            req_id = head[at + 5:head.find("\x01", at + 5)]
+        parsed = _entries(text, start) if start >= 0 else []
         quoted: dict[str, None] = {}
         trades: list[tuple[str, Decimal, Decimal]] = []
         broken: dict[str, str] = {}
         with self._lock:
             self.messages += 1
-            req_symbols = self._req_symbols
+            req_symbols, books, waiting = self._req_symbols, self._books, self._waiting
             for entry in parsed:
                 symbol = entry.get("55") or req_symbols.get(entry.get("262") or req_id, "")
                 if symbol in broken:
                     continue
-                book = self._books.get(symbol)
+                book = books.get(symbol)
                 if book is None or (req_id and req_id != book.req_id):
                     continue  # not (or no longer) ours: an unsubscribe crossing updates
-                if symbol in self._waiting:
+                if symbol in waiting:
                     broken[symbol] = "incremental refresh before its snapshot"
+                    continue
+                entry_type = entry.get("269")
+                if entry_type == TRADE and entry["279"] == NEW:  # a print: the book keeps none
+                    px, size = _decimal(entry.get("270")), _decimal(entry.get("271"))
+                    if px is not None and size is not None:
+                        trades.append((symbol, px, size))
                     continue
                 try:
                     entry_type = _apply(book.entries, entry)
                 except _Unapplicable as exc:
                     broken[symbol] = str(exc)
                     continue
-                if entry_type == TRADE:
-                    px, size = _decimal(entry.get("270")), _decimal(entry.get("271"))
-                    if px is not None and size is not None:
-                        trades.append((symbol, px, size))
-                else:
+                if entry_type != TRADE:
                     quoted[symbol] = None
-            quotes = [(symbol, *self._books[symbol].best())
+            quotes = [(symbol, *books[symbol].best())
                       for symbol in quoted if symbol not in broken]
             for symbol, why in broken.items():
                 self.resubscribe(symbol, why)
@@ -349,14 +372,29 @@ def _apply(entries: dict[str, list], entry: dict[str, str]) -> str | None:
     raise _Unapplicable(f"unknown MDUpdateAction {action}")
 
 
+# price and size texts already read: a feed repeats the same few hundred (prices on the
+# tick grid, sizes in lots), and a dict lookup is several times cheaper than a Decimal made
+# and checked again; emptied when it reaches _KNOWN_MAX
+_known: dict[str, Decimal] = {}
+_KNOWN_MAX = 100_000
+
+
 def _decimal(text: str | None) -> Decimal | None:
     if text is None:
         return None
+    value = _known.get(text)
+    if value is not None:
+        return value
     try:
         value = Decimal(text)
     except InvalidOperation:
         return None
-    return value if value.is_finite() else None
+    if not value.is_finite():
+        return None
+    if len(_known) >= _KNOWN_MAX:
+        _known.clear()
+    _known[text] = value
+    return value
 
 
 @keeps_thread_state

@@ -425,3 +425,29 @@ def test_the_stress_script_removes_what_passing_runs_made_and_keeps_a_failed_run
     assert kept.name == "001-rate0-sim"
     assert "cannot make a schema in PostgreSQL" in (kept / "stderr.txt").read_text()
     assert any(p.name.startswith("oms-bench-oms-postgres-") for p in kept.iterdir())
+
+
+@pytest.mark.slow
+def test_bench_with_a_feed_runs_the_oms_with_and_without_market_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: #20, `oms bench --feed`: a fourth process (oms.bench.mdfeed) streams quotes
+    # and trades to the OMS's market-data session during the measured run
+    monkeypatch.chdir(tmp_path)
+
+    # Act
+    result = CliRunner().invoke(bench, ["--orders", "300", "--rate", "0", "--warmup", "50",
+                                        "--database", "sqlite", "--no-baseline", "--feed",
+                                        "2000", "--feed-per-message", "3", "--json-only"])
+
+    # Assert: both rows completed; the feed row's book took updates while orders ran
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output.strip().splitlines()[-1])
+    assert set(document["results"]) == {"oms-sqlite", "oms-sqlite-feed"}
+    assert document["all_completed"] is True
+    assert document["params"]["feed_rate"] == 2000
+    quiet, fed = document["results"]["oms-sqlite"], document["results"]["oms-sqlite-feed"]
+    assert "feed_updates" not in quiet
+    assert fed["feed_per_message"] == 3
+    assert fed["feed_updates"] > 0 and fed["feed_updates_per_s"] > 0
+    assert fed["ratio_vs_no_feed"]["orders_per_s"] > 0
+    assert fed["ratio_vs_no_feed"]["cpu_per_order"] > 0

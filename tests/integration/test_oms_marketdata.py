@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from oms.config import MarketDataSession, OmsConfig
 from oms.localproc import free_port
@@ -122,3 +123,71 @@ def test_raw_peer_snapshot_updates_and_reject(stack: MdStack) -> None:
     finally:
         stack.stop()
         peer.close()
+
+
+def test_a_day_through_the_stack_quotes_orders_fills_at_the_market_and_bars_stored(
+        stack: MdStack, tmp_path: Path) -> None:
+    # Arrange: one simulated market, read by the OMS (arrival quotes) and by the broker
+    # simulator (its fills), as `oms demo` runs them
+    simulator = MarketSimulator(MarketSimOptions(
+        sessions_dir=tmp_path / "market", port=stack.md_port, symbols=["AAPL", "IBM"],
+        target_comp_ids=["OMS", "BROKER1"], seed=5))
+    simulator.start(stream=False)
+    try:
+        stack.md_symbols = ["AAPL", "IBM"]
+        stack.broker_options = {"market_port": stack.md_port, "market_sender": "BROKER1",
+                                "market_symbols": ["AAPL", "IBM"], "impact_bps": D(2)}
+        broker = stack.start_broker()
+        server = stack.start_oms()
+        book = server.book
+        assert book is not None
+        wait_until(lambda: book.quote("AAPL") is not None and book.quote("IBM") is not None)
+        simulator.emit(200)  # quotes and trades: bars to store
+        last = simulator.application.generator.last
+        wait_until(lambda: all(book.quote(s).bid == last[s].bid and
+                               book.quote(s).ask == last[s].ask for s in ("AAPL", "IBM")))
+        broker_feed = broker.market_feed
+        assert broker_feed is not None
+        wait_until(lambda: all(broker_feed.quote(s) is not None and
+                               broker_feed.quote(s).ask == last[s].ask for s in ("AAPL", "IBM")))
+        trades = {s: book.day_volume(s) for s in ("AAPL", "IBM")}
+        assert all(volume > 0 for volume in trades.values())
+        metrics = server.metrics.render().decode()
+        assert f'oms_marketdata_updates_total{{kind="trade"}} {book.stats.trades:.1f}' in metrics
+        assert 'oms_marketdata_fix_messages_total{session="MD"}' in metrics
+        assert "oms_marketdata_stale_symbols 0.0" in metrics
+        aapl, ibm = last["AAPL"], last["IBM"]
+
+        # Act: a market buy and a market sell, with the market standing still
+        client = stack.client()
+        client.send_order(symbol="AAPL", side="buy", qty=300, ord_type="1")
+        client.send_order(symbol="IBM", side="sell", qty=200, ord_type="1")
+        assert client.wait_done(timeout=20)
+        stack.stop_oms()  # a clean stop hands the open bars to the writer
+
+        # Assert: each order has its arrival quote; each filled at the touch worsened by
+        # the impact (2 bps), rounded to the cent
+        with sa.create_engine(stack.database_url).connect() as connection:
+            orders = {row.symbol: row for row in connection.execute(sa.text(
+                "SELECT symbol, arrival_bid, arrival_ask, arrival_mid, arrival_stale, "
+                "status, avg_px FROM orders"))}
+            fills = {row.symbol: row for row in connection.execute(sa.text(
+                "SELECT o.symbol, e.last_px, e.last_qty FROM executions e JOIN orders o "
+                "ON o.order_id = e.order_id WHERE e.exec_type = 'F'"))}
+            bars = list(connection.execute(sa.text(
+                "SELECT symbol, volume FROM market_bars")))
+        for symbol, quote in (("AAPL", aapl), ("IBM", ibm)):
+            row = orders[symbol]
+            assert (D(str(row.arrival_bid)), D(str(row.arrival_ask))) == (quote.bid, quote.ask)
+            assert D(str(row.arrival_mid)) == (quote.bid + quote.ask) / 2
+            assert not row.arrival_stale
+            assert row.status == "2"
+        assert D(str(fills["AAPL"].last_px)) == (aapl.ask * D("1.0002")).quantize(D("0.01"))
+        assert D(str(fills["IBM"].last_px)) == (ibm.bid * D("0.9998")).quantize(D("0.01"))
+        assert D(str(fills["AAPL"].last_qty)) == 300 and D(str(fills["IBM"].last_qty)) == 200
+        stored = {}
+        for symbol, volume in bars:
+            stored[symbol] = stored.get(symbol, D(0)) + D(str(volume))
+        assert stored == trades  # every trade of the day is in a stored bar
+    finally:
+        simulator.stop()

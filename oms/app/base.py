@@ -77,10 +77,6 @@ def order_snapshot(order: Order, now: datetime) -> OrderSnapshot:
         version=order.version,
         created_at=order.created_at or now,
         updated_at=now,
-        arrival_bid=order.arrival_bid,
-        arrival_ask=order.arrival_ask,
-        arrival_mid=order.arrival_mid,
-        arrival_stale=order.arrival_stale,
     )
 
 

@@ -41,12 +41,18 @@ class OrderSnapshot:
     version: int
     created_at: datetime
     updated_at: datetime
-    # #20: the quote the order arrived to (None: no quote for its symbol); the journal
-    # never overwrites a stored value with None
-    arrival_bid: Decimal | None = None
-    arrival_ask: Decimal | None = None
-    arrival_mid: Decimal | None = None
-    arrival_stale: bool | None = None  # older than [marketdata] stale_after then
+
+
+@dataclass(slots=True)
+class ArrivalQuote:
+    """#20: the market's quote when an order arrived (``order_arrivals``), written once,
+    with the order's first row."""
+
+    order_id: str
+    bid: Decimal | None
+    ask: Decimal | None
+    mid: Decimal | None
+    stale: bool  # older than [marketdata] stale_after then
 
 
 @dataclass(slots=True)
@@ -167,11 +173,13 @@ class Batch:
     # #19: drop-copy reports received, and the breaks found, in this batch
     drop_copies: list[DropCopyRecord] = field(default_factory=list)
     dropcopy_breaks: list[DropCopyBreak] = field(default_factory=list)
+    # #20: the arrival quotes of the orders that arrived in this batch
+    arrivals: list[ArrivalQuote] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.children or self.executions or self.events
                     or self.after_commit or self.inbound_seqs or self.drop_copies
-                    or self.dropcopy_breaks)
+                    or self.dropcopy_breaks or self.arrivals)
 
 
 @dataclass(frozen=True, slots=True)

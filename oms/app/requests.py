@@ -35,6 +35,7 @@ from oms.app.messages import (
     UnknownOrderStatus,
 )
 from oms.app.ports import DEFAULT_HOLD_SECONDS, Denial, Route
+from oms.app.records import ArrivalQuote
 from oms.domain.enums import (
     CxlRejReason,
     CxlRejResponseTo,
@@ -126,13 +127,16 @@ class ClientRequests(CoreBase):
             ex_destination=cmd.ex_destination,
             created_at=self.now,
         )
-        # #20: the quote the order arrives to, for TCA; none: the columns stay empty
+        # #20: the quote the order arrives to, for TCA, stored once (order_arrivals); none:
+        # the order has no arrival quote
         quote = self.quotes.quote(cmd.symbol)
         if quote is not None:
             order.arrival_bid = quote.bid
             order.arrival_ask = quote.ask
             order.arrival_mid = quote.mid
             order.arrival_stale = self.quotes.is_stale(cmd.symbol, self.now)
+            self.batch.arrivals.append(ArrivalQuote(
+                order.order_id, quote.bid, quote.ask, order.arrival_mid, order.arrival_stale))
         return order
 
     # --- cancels and replaces --------------------------------------------------------------

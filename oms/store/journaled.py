@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from oms.app.records import (
+    ArrivalQuote,
     Batch,
     ChildSnapshot,
     DropCopyBreak,
@@ -35,6 +36,7 @@ from oms.store.schema import (
     dropcopy_breaks,
     executions,
     fix_sessions,
+    order_arrivals,
     order_events,
     orders,
 )
@@ -105,9 +107,9 @@ _SESSION_MARKS = ("last_inbound_seq", "outbox_committed", "outbox_sent")
 
 JOURNALED: tuple[Journaled, ...] = (
     of_record(orders, OrderSnapshot, lambda batch: list(batch.orders.values()),
-              key=("order_id",), newer="version",
-              # #20: an order reloaded at a restart without its arrival quote keeps it
-              keep_null=("arrival_bid", "arrival_ask", "arrival_mid", "arrival_stale")),
+              key=("order_id",), newer="version"),
+    # #20: written with an order's first row, only by servers with market data
+    of_record(order_arrivals, ArrivalQuote, lambda batch: batch.arrivals, occasional=True),
     of_record(child_orders, ChildSnapshot, lambda batch: list(batch.children.values()),
               key=("order_id", "child_id"), newer="version"),
     of_record(executions, ExecutionRecord, lambda batch: batch.executions),

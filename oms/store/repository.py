@@ -32,6 +32,7 @@ from oms.store.schema import (
     drop_copies,
     dropcopy_breaks,
     executions,
+    order_arrivals,
     order_events,
     orders,
 )
@@ -129,6 +130,16 @@ def _fill_rows(connection: Connection, open_only: bool, by: str = "order_id"
     return connection.execute(query.order_by(e.seq)).all()  # fetchall: far faster than iterating
 
 
+# #20: an order's arrival quote, from its order_arrivals row (NULL: none), named as the
+# order's own columns in what readers get
+WITH_ARRIVAL = orders.outerjoin(order_arrivals,
+                                order_arrivals.c.order_id == orders.c.order_id)
+ARRIVAL_COLUMNS = (order_arrivals.c.bid.label("arrival_bid"),
+                   order_arrivals.c.ask.label("arrival_ask"),
+                   order_arrivals.c.mid.label("arrival_mid"),
+                   order_arrivals.c.stale.label("arrival_stale"))
+
+
 # --- start-up ---------------------------------------------------------------------------
 def load_open_orders(engine: Engine) -> list[Order]:
     """Every order that is not Filled, Canceled, Rejected or Expired, with its children and
@@ -160,11 +171,9 @@ def load_open_orders(engine: Engine) -> list[Order]:
             o.accepted,
             o.text,
             o.version,
-            o.arrival_bid,
-            o.arrival_ask,
-            o.arrival_mid,
-            o.arrival_stale,
+            *ARRIVAL_COLUMNS,
         )
+        .select_from(WITH_ARRIVAL)
         .where(o.status.not_in(TERMINAL_STATUS_VALUES))
         .order_by(o.created_at, o.order_id)
     )
@@ -366,10 +375,10 @@ def list_orders(
     if status not in ("open", "all"):
         raise ValueError(f"status must be 'open' or 'all', not {status!r}")
     query = sa.select(
-        orders, _latest_child_column("route"),
+        orders, *ARRIVAL_COLUMNS, _latest_child_column("route"),
         _latest_child_column("cl_ord_id", "child_cl_ord_id"),
         _broker_order_id_column(), _latest_child_column("pending"),
-    ).order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+    ).select_from(WITH_ARRIVAL).order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
     if status == "open":
         query = query.where(orders.c.status.not_in(TERMINAL_STATUS_VALUES))
     if limit is not None:
@@ -402,7 +411,8 @@ def get_order(engine: Engine, order_id: str) -> dict[str, Any] | None:
     """``{"order": row, "children": [rows by creation], "executions": [rows by seq],
     "events": [rows by id]}`` or None."""
     with _read(engine) as connection, connection.begin():
-        row = connection.execute(sa.select(orders).where(orders.c.order_id == order_id))
+        row = connection.execute(sa.select(orders, *ARRIVAL_COLUMNS).select_from(WITH_ARRIVAL)
+                                 .where(orders.c.order_id == order_id))
         order = row.mappings().first()
         if order is None:
             return None

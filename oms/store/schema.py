@@ -65,16 +65,25 @@ orders = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
-    # #20: the market's quote when the order arrived (NULL: no quote for its symbol);
-    # ``arrival_stale``: the quote was older than [marketdata] stale_after then
-    sa.Column("arrival_bid", Amount(), nullable=True),
-    sa.Column("arrival_ask", Amount(), nullable=True),
-    sa.Column("arrival_mid", Amount(), nullable=True),
-    sa.Column("arrival_stale", sa.Boolean(), nullable=True),
     # No index on status: every fill changes it, and an index on it would keep PostgreSQL
     # from updating the row in place (HOT); room is left in each page for those updates.
     sa.Index("ix_orders_session_cl_ord_id", "session", "cl_ord_id"),
     postgresql_with={"fillfactor": 70},
+)
+
+# #20 (migration 0007): the market's quote when an order arrived, one row for each order
+# whose symbol had a quote then, written with the order's first row and never updated (so
+# the order's own row, rewritten on every change, carries none of it); ``stale``: the quote
+# was older than [marketdata] stale_after then
+order_arrivals = sa.Table(
+    "order_arrivals",
+    metadata,
+    sa.Column("order_id", sa.String(), primary_key=True),
+    sa.Column("bid", Amount(), nullable=True),
+    sa.Column("ask", Amount(), nullable=True),
+    sa.Column("mid", Amount(), nullable=True),
+    sa.Column("stale", sa.Boolean(), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # an order's child orders at brokers (#17, migration 0004); its fills are the executions

@@ -10,13 +10,13 @@ from decimal import Decimal as D
 import sqlalchemy as sa
 
 from oms.app.base import order_snapshot
-from oms.app.records import Batch
+from oms.app.records import ArrivalQuote, Batch
 from oms.domain.enums import OrdType, Side
 from oms.domain.order import Order, Trigger
 from oms.marketdata.book import MarketDataBook
 from oms.marketdata.port import Bar
 from oms.marketdata.writer import MarketDataWriter
-from oms.store import JournalWriter, get_order, load_open_orders
+from oms.store import JournalWriter, get_order, list_orders, load_open_orders
 from oms.store.bars import BarTable
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -72,6 +72,10 @@ def order(order_id: str) -> Order:
                  arrival_stale=False)
 
 
+def arrival(order_id: str) -> ArrivalQuote:
+    return ArrivalQuote(order_id, D("189.50"), D("189.52"), D("189.51"), False)
+
+
 def test_the_arrival_quote_is_stored_on_both_paths_and_survives_a_restart(
         engine: sa.Engine) -> None:
     # Arrange
@@ -80,13 +84,13 @@ def test_the_arrival_quote_is_stored_on_both_paths_and_survives_a_restart(
     broken_row = order_snapshot(broken, T0)
     broken_row.price = 1.5  # type: ignore[assignment]  # refused: the batch goes row by row
     try:
-        # Act
-        assert writer.write_now(Batch(orders={"O1": order_snapshot(fast, T0)}))
+        # Act: the quote goes with the order's first row; later rows of the order carry none
+        assert writer.write_now(Batch(orders={"O1": order_snapshot(fast, T0)},
+                                      arrivals=[arrival("O1")]))
         assert writer.write_now(Batch(orders={"O2": order_snapshot(slow, T0),
-                                              "O3": broken_row}))
-        # a reloaded order that lost its quote never erases the stored one
+                                              "O3": broken_row},
+                                      arrivals=[arrival("O2"), arrival("O3")]))
         fast.apply(Trigger.ACCEPT)
-        fast.arrival_bid = fast.arrival_ask = fast.arrival_mid = fast.arrival_stale = None
         assert writer.write_now(Batch(orders={"O1": order_snapshot(fast, T0)}))
     finally:
         writer.stop(timeout=2.0)
@@ -99,6 +103,9 @@ def test_the_arrival_quote_is_stored_on_both_paths_and_survives_a_restart(
         row = found["order"]
         assert (row["arrival_bid"], row["arrival_ask"], row["arrival_mid"],
                 row["arrival_stale"]) == (D("189.50"), D("189.52"), D("189.51"), False)
+    assert get_order(engine, "O1")["order"]["status"] == "0"  # type: ignore[index]
     loaded = {o.order_id: o for o in load_open_orders(engine)}
     assert loaded["O1"].arrival_mid == D("189.51")
     assert loaded["O2"].arrival_stale is False
+    listed = {row["order_id"]: row for row in list_orders(engine, "all")}
+    assert listed["O1"]["arrival_bid"] == D("189.50")

@@ -169,8 +169,9 @@ def test_a_day_through_the_stack_quotes_orders_fills_at_the_market_and_bars_stor
         # the impact (2 bps), rounded to the cent
         with sa.create_engine(stack.database_url).connect() as connection:
             orders = {row.symbol: row for row in connection.execute(sa.text(
-                "SELECT symbol, arrival_bid, arrival_ask, arrival_mid, arrival_stale, "
-                "status, avg_px FROM orders"))}
+                "SELECT o.symbol, a.bid AS arrival_bid, a.ask AS arrival_ask, "
+                "a.mid AS arrival_mid, a.stale AS arrival_stale, o.status, o.avg_px "
+                "FROM orders o JOIN order_arrivals a ON a.order_id = o.order_id"))}
             fills = {row.symbol: row for row in connection.execute(sa.text(
                 "SELECT o.symbol, e.last_px, e.last_qty FROM executions e JOIN orders o "
                 "ON o.order_id = e.order_id WHERE e.exec_type = 'F'"))}

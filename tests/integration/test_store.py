@@ -51,6 +51,7 @@ from oms.store.schema import (
     market_bars,
     market_data,
     metadata,
+    order_arrivals,
     order_events,
     orders,
 )
@@ -265,7 +266,8 @@ def test_a_blotter_of_the_previous_version_gets_child_orders_with_its_children(
 
 def test_a_blotter_of_0005_gets_market_bars_and_keeps_its_orders_without_arrival_quotes(
         database_url: str) -> None:
-    # #20: 0006 adds ``market_bars`` and the nullable arrival quote of ``orders``
+    # #20: 0006 adds ``market_bars`` (and an arrival quote that 0007 moves to
+    # ``order_arrivals``): the order has none
     engine = make_engine(database_url)
     try:
         upgrade(engine, "0005")
@@ -291,6 +293,44 @@ def test_a_blotter_of_0005_gets_market_bars_and_keeps_its_orders_without_arrival
         [loaded] = load_open_orders(engine)
         assert loaded.arrival_mid is None
         assert count_rows(engine, market_bars) == 0
+    finally:
+        engine.dispose()
+
+
+def test_0007_moves_the_arrival_quotes_of_0006_to_order_arrivals(database_url: str) -> None:
+    # #20: 0006 kept the arrival quote on the order's row; 0007 moves it to its own table
+    engine = make_engine(database_url)
+    insert = (
+        "INSERT INTO orders (order_id, session, cl_ord_id, orig_cl_ord_id, symbol, side, "
+        "ord_type, time_in_force, order_qty, price, stop_px, account, ex_destination, status, "
+        "cum_qty, leaves_qty, avg_px, notional, accepted, text, version, created_at, "
+        "updated_at, arrival_bid, arrival_ask, arrival_mid, arrival_stale) VALUES "
+        "('{id}', 'S', 'C-{id}', '', 'IBM', '1', '2', '0', '100', '10', NULL, '', '', '0', '0', "
+        "'100', '0', '0', true, '', 1, '2024-03-01 14:30:00.000000', "
+        "'2024-03-01 14:30:00.000000', {quote})")
+    try:
+        upgrade(engine, "0006")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(insert.format(
+                id="O1", quote="'99.98', '100.02', '100', true"))
+            connection.exec_driver_sql(insert.format(id="O2", quote="NULL, NULL, NULL, NULL"))
+
+        # Act
+        upgrade(engine)
+
+        # Assert: O1's quote is where readers find it, O2 has none, orders lost the columns
+        assert current_revision(engine) == head_revision()
+        quoted, bare = get_order(engine, "O1"), get_order(engine, "O2")
+        assert quoted is not None and bare is not None
+        assert (quoted["order"]["arrival_bid"], quoted["order"]["arrival_ask"],
+                quoted["order"]["arrival_mid"], quoted["order"]["arrival_stale"]) == (
+            Decimal("99.98"), Decimal("100.02"), Decimal("100"), True)
+        assert bare["order"]["arrival_mid"] is None
+        assert count_rows(engine, order_arrivals) == 1
+        assert not {c["name"] for c in sa.inspect(engine).get_columns("orders")
+                    if c["name"].startswith("arrival_")}
+        loaded = {o.order_id: o for o in load_open_orders(engine)}
+        assert loaded["O1"].arrival_bid == Decimal("99.98") and loaded["O2"].arrival_bid is None
     finally:
         engine.dispose()
 

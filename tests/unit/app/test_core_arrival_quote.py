@@ -1,11 +1,13 @@
 """#20: every new order keeps the quote it arrived to (bid, ask, mid, stale) from the market
-data book the core is given; no quote, nothing."""
+data book the core is given, written once with the order's first row (``Batch.arrivals``,
+the ``order_arrivals`` table); no quote, nothing."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal as D
 
+from oms.app.records import ArrivalQuote
 from oms.marketdata.book import MarketDataBook
 from tests.unit.app.harness import START, Harness, submit_order
 
@@ -23,12 +25,13 @@ def test_an_order_keeps_the_quote_of_its_symbol_when_it_arrived() -> None:
     later = harness.run(submit_order("C2", symbol="OTHER"))
 
     # Assert
-    row = step.batch.orders[harness.order("C1").order_id]
-    assert (row.arrival_bid, row.arrival_ask, row.arrival_mid, row.arrival_stale) == (
-        D("9.98"), D("10.02"), D("10.00"), False)
     order = harness.order("C1")
+    assert step.batch.arrivals == [ArrivalQuote(order.order_id, D("9.98"), D("10.02"),
+                                                D("10.00"), False)]
+    assert order.order_id in step.batch.orders  # in the same batch as the order's first row
     assert (order.arrival_bid, order.arrival_mid) == (D("9.98"), D("10.00"))
-    other = later.batch.orders[harness.order("C2").order_id]
+    assert later.batch.arrivals == []
+    other = harness.order("C2")
     assert (other.arrival_bid, other.arrival_ask, other.arrival_mid,
             other.arrival_stale) == (None, None, None, None)
 
@@ -44,9 +47,8 @@ def test_a_stale_quote_is_kept_and_marked_stale_and_a_one_sided_one_has_no_mid()
     step = harness.run(submit_order("C1"))
 
     # Assert
-    row = step.batch.orders[harness.order("C1").order_id]
-    assert (row.arrival_bid, row.arrival_ask, row.arrival_mid, row.arrival_stale) == (
-        D("9.98"), None, None, True)
+    [row] = step.batch.arrivals
+    assert (row.bid, row.ask, row.mid, row.stale) == (D("9.98"), None, None, True)
 
 
 def test_a_core_without_market_data_gives_no_arrival_quote() -> None:
@@ -55,5 +57,6 @@ def test_a_core_without_market_data_gives_no_arrival_quote() -> None:
     step = harness.run(submit_order("C1"))
 
     # Assert
-    row = step.batch.orders[harness.order("C1").order_id]
-    assert row.arrival_mid is None and row.arrival_stale is None
+    assert step.batch.arrivals == []
+    order = harness.order("C1")
+    assert order.arrival_mid is None and order.arrival_stale is None

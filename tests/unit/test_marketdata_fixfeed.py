@@ -122,3 +122,35 @@ def test_subscribe_adds_symbols_once(feed) -> None:  # type: ignore[no-untyped-d
     md, _, sent = feed
     md.subscribe(["IBM", "AAPL", "IBM"])
     assert len(sent) == 2 and split_ordered(sent[1].toString()).count(("55", "IBM")) == 1
+
+
+def test_entries_with_an_equals_sign_in_a_value_are_read_field_by_field(feed) -> None:  # type: ignore[no-untyped-def]
+    # Arrange: an entry's Text (58) holding "=", which the one-go split cannot pair up
+    feed_, sink, sent = feed
+    _snapshot(feed_, _req_id(sent[0]))
+    sink.calls.clear()
+
+    # Act
+    feed_.on_message("X", _text("X", "268=3|279=1|269=0|55=AAPL|270=99.6|271=100|58=a=b|"
+                                     "279=0|269=2|55=AAPL|270=99.9|271=50|"
+                                     "279=1|269=1|55=AAPL|270=100.4|271=300"))
+
+    # Assert: both sides changed, the print reported, nothing resubscribed
+    assert sink.calls == [("quote", "AAPL", D("99.6"), D(100), D("100.4"), D(300)),
+                          ("trade", "AAPL", D("99.9"), D(50))]
+    assert feed_.resubscriptions == 0
+
+
+def test_the_same_price_text_read_twice_is_the_same_value_and_bad_ones_are_refused(feed) -> None:  # type: ignore[no-untyped-def]
+    # Arrange
+    feed_, sink, sent = feed
+    _snapshot(feed_, _req_id(sent[0]))
+    sink.calls.clear()
+
+    # Act: a known price again, then a NaN size (not a number the book may hold)
+    feed_.on_message("X", _text("X", "268=1|279=1|269=0|55=AAPL|270=99.5|271=400"))
+    feed_.on_message("X", _text("X", "268=1|279=1|269=0|55=AAPL|270=99.7|271=NaN"))
+
+    # Assert
+    assert sink.calls[0] == ("quote", "AAPL", D("99.5"), D(400), D("100.5"), D(200))
+    assert sink.calls[1] == ("quote", "AAPL", D("99.7"), None, D("100.5"), D(200))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from oms.bench.runner import Load, Scenario, run_scenario
 from oms.fix.engine import Engine
 from oms.fix.marketdata import FixMarketDataFeed, MarketDataClient
 from oms.fix.settings import SessionSpec
-from oms.localproc import free_port, stop_process
+from oms.localproc import free_port, sigterm_unwinds, stop_process
 from oms.marketdata.book import MarketDataBook
 from oms.marketdata.generator import DEFAULT_SYMBOLS, MarketGenerator, QuoteEvent
 from oms.marketdata.port import Tick
@@ -220,4 +221,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # quickfix resets SIGINT when imported: Ctrl-C and a SIGTERM (a timeout) both unwind,
+    # so the publisher and the engines started are stopped
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with sigterm_unwinds():
+        main()

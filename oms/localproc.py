@@ -20,6 +20,16 @@ _given_lock = threading.Lock()
 _random = random.SystemRandom()
 
 
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host``:``port`` now (a server started
+    in another process, before it is used)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now, for a server that binds it a moment later.
 

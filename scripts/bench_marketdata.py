@@ -39,7 +39,7 @@ from oms.bench.runner import Load, Scenario, run_scenario
 from oms.fix.engine import Engine
 from oms.fix.marketdata import FixMarketDataFeed, MarketDataClient
 from oms.fix.settings import SessionSpec
-from oms.localproc import free_port, sigterm_unwinds, stop_process
+from oms.localproc import free_port, listening, sigterm_unwinds, stop_process
 from oms.marketdata.book import MarketDataBook
 from oms.marketdata.generator import DEFAULT_SYMBOLS, MarketGenerator, QuoteEvent
 from oms.marketdata.port import Tick
@@ -72,7 +72,7 @@ def fix_path(updates: int, per_message: int, folder: Path) -> dict[str, Any]:
                     defaults, [spec])
     try:
         deadline = time.monotonic() + 30
-        while not _listening(port):
+        while not listening(port):
             if time.monotonic() > deadline or publisher.poll() is not None:
                 raise RuntimeError("the publisher did not start")
             time.sleep(0.05)
@@ -110,16 +110,6 @@ def fix_path(updates: int, per_message: int, folder: Path) -> dict[str, Any]:
             "updates_per_s": round(updates / elapsed) if elapsed else None,
             "cpu_us_per_update": round(cpu * 1e6 / max(updates, 1), 2),
             "resubscriptions": feed.resubscriptions}
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def replay_path(updates: int, folder: Path) -> dict[str, Any]:

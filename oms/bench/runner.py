@@ -23,7 +23,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from oms.config import OmsConfig, config_to_toml
-from oms.localproc import free_port, stop_process
+from oms.localproc import free_port, listening, stop_process
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLIENT_COMP_ID, OMS_COMP_ID, BROKER_COMP_ID = "CLIENT1", "OMS", "BROKER1"
@@ -219,14 +218,6 @@ def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], wha
         time.sleep(0.05)
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 # --- the config ----------------------------------------------------------------------------
 def bench_config(folder: Path, database_url: str, upstream_port: int,
                  broker_port: int, feed_port: int | None = None) -> OmsConfig:
@@ -314,7 +305,7 @@ class _Run:
                  "--sender", FEED_COMP_ID, "--symbols", ",".join(FEED_SYMBOLS),
                  "--rate", f"{self.scenario.feed_rate:g}",
                  "--per-message", str(self.scenario.feed_per_message)], feed_log, folder)
-            _wait_until(lambda: _listening(self.feed_port or 0), self.feed,
+            _wait_until(lambda: listening(self.feed_port or 0), self.feed,
                         "market-data publisher", feed_log)
         broker_log = folder / "broker.log"
         self.broker = _spawn(
@@ -322,7 +313,7 @@ class _Run:
              "--sender", BROKER_COMP_ID, "--target", OMS_COMP_ID,
              "--sessions-dir", str(folder / "broker"), "--fill", "immediate"], broker_log,
             folder)
-        _wait_until(lambda: _listening(self.broker_port), self.broker, "broker simulator",
+        _wait_until(lambda: listening(self.broker_port), self.broker, "broker simulator",
                     broker_log)
         system_log = folder / "system.log"
         if self.scenario.system == "relay":

@@ -14,7 +14,6 @@ asked for SSL must then refuse to start, saying why, rather than serve in the cl
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from oms.admin import call
 from oms.bootstrap import OmsServer
 from oms.config import load_config
 from oms.domain.errors import ConfigError
-from oms.localproc import free_port, stop_process
+from oms.localproc import free_port, listening, stop_process
 from tests.acceptance.fixscript import RawFixBroker, RawFixClient, Scenario, play
 from tests.integration.stack import wait_until
 
@@ -144,11 +143,6 @@ def broker_tls(certs: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(certs / "broker.pem"), str(certs / "broker.key"))
     return context
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def write_config(folder: Path, certs: Path, port: int, more: str = "") -> Path:

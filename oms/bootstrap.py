@@ -24,7 +24,13 @@ from oms.app.commands import RecoverOutbox
 from oms.app.core import Core, CoreSettings
 from oms.app.events import OrderDenied, OrderRejected
 from oms.app.ports import DropCopySource, Journal, QuoteBook, Route, Sender
-from oms.config import OmsConfig
+from oms.config import (
+    BrokerSession,
+    DropCopySession,
+    MarketDataSession,
+    OmsConfig,
+    UpstreamSession,
+)
 from oms.domain.errors import ConfigError
 from oms.fix.app import BROKER, DROP_COPY, MARKET_DATA, UPSTREAM, OmsApplication
 from oms.fix.encode import FixEncoder
@@ -149,62 +155,45 @@ def fix_defaults(config: OmsConfig) -> dict[str, str]:
     ), fix_cfg.settings)
 
 
+def acceptor_spec(session: UpstreamSession | DropCopySession, **more: str) -> SessionSpec:
+    """A session we accept: the settings the OMS makes of its options (``more`` too), then
+    its own ``settings`` as given."""
+    return SessionSpec(session.sender_comp_id, session.target_comp_id, merged({
+        "SocketAcceptPort": str(session.port),
+        "ResetOnLogon": yn(session.reset_on_logon),
+        **more,
+    }, session.settings))
+
+
+def initiator_spec(session: BrokerSession | DropCopySession | MarketDataSession
+                   ) -> SessionSpec:
+    """A session we connect: the settings the OMS makes of its options, then its own
+    ``settings`` as given."""
+    return SessionSpec(session.sender_comp_id, session.target_comp_id, merged({
+        "SocketConnectHost": session.host,
+        "SocketConnectPort": str(session.port),
+        "ReconnectInterval": str(session.reconnect_interval),
+        "ResetOnLogon": yn(session.reset_on_logon),
+    }, session.settings))
+
+
 def session_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpec]]:
-    """(acceptor sessions for upstream clients, initiator sessions for brokers), each with
-    the settings the OMS makes of its options, then its own ``settings`` as given."""
-    upstream = [
-        SessionSpec(u.sender_comp_id, u.target_comp_id, merged({
-            "SocketAcceptPort": str(u.port),
-            "ResetOnLogon": yn(u.reset_on_logon),
-            "UseDataDictionary": yn(u.use_data_dictionary),
-        }, u.settings))
-        for u in config.upstream
-    ]
-    brokers = [
-        SessionSpec(b.sender_comp_id, b.target_comp_id, merged({
-            "SocketConnectHost": b.host,
-            "SocketConnectPort": str(b.port),
-            "ReconnectInterval": str(b.reconnect_interval),
-            "ResetOnLogon": yn(b.reset_on_logon),
-        }, b.settings))
-        for _, b in config.broker_sessions()
-    ]
-    return upstream, brokers
+    """(acceptor sessions for upstream clients, initiator sessions for brokers)."""
+    upstream = [acceptor_spec(u, UseDataDictionary=yn(u.use_data_dictionary))
+                for u in config.upstream]
+    return upstream, [initiator_spec(b) for _, b in config.broker_sessions()]
 
 
 def drop_copy_specs(config: OmsConfig) -> tuple[list[SessionSpec], list[SessionSpec]]:
     """#19: (drop-copy sessions the broker connects to, those we connect to): each joins
     the acceptor or the initiator engine beside the upstream or broker sessions."""
-    acceptors = [
-        SessionSpec(c.sender_comp_id, c.target_comp_id, merged({
-            "SocketAcceptPort": str(c.port),
-            "ResetOnLogon": yn(c.reset_on_logon),
-        }, c.settings))
-        for c in config.drop_copies if c.role == "acceptor"
-    ]
-    initiators = [
-        SessionSpec(c.sender_comp_id, c.target_comp_id, merged({
-            "SocketConnectHost": c.host,
-            "SocketConnectPort": str(c.port),
-            "ReconnectInterval": str(c.reconnect_interval),
-            "ResetOnLogon": yn(c.reset_on_logon),
-        }, c.settings))
-        for c in config.drop_copies if c.role == "initiator"
-    ]
-    return acceptors, initiators
+    return ([acceptor_spec(c) for c in config.drop_copies if c.role == "acceptor"],
+            [initiator_spec(c) for c in config.drop_copies if c.role == "initiator"])
 
 
 def marketdata_specs(config: OmsConfig) -> list[SessionSpec]:
-    """#20: the market-data sessions, initiators beside the brokers'."""
-    return [
-        SessionSpec(m.sender_comp_id, m.target_comp_id, merged({
-            "SocketConnectHost": m.host,
-            "SocketConnectPort": str(m.port),
-            "ReconnectInterval": str(m.reconnect_interval),
-            "ResetOnLogon": yn(m.reset_on_logon),
-        }, m.settings))
-        for m in config.marketdata_sessions
-    ]
+    """#20: the market-data sessions, initiators of an engine of their own."""
+    return [initiator_spec(m) for m in config.marketdata_sessions]
 
 
 class OmsServer:

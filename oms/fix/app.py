@@ -25,7 +25,13 @@ import quickfix as fix
 
 from oms.app import commands as cmd
 from oms.app.ports import OutMessage
-from oms.fix.engine import STOP_REASON, copy_session_id, keeps_thread_state, refill_message
+from oms.fix.engine import (
+    STOP_REASON,
+    copy_session_id,
+    first_value,
+    keeps_thread_state,
+    refill_message,
+)
 from oms.fix.engine import split_fields as _split
 from oms.fix.marketdata import FixMarketDataFeed
 
@@ -271,14 +277,11 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
         """#20: a W, X or Y of a market-data session goes to its feed, found from the
         header's CompIDs alone: quotes come thousands a second, so no full split of the
         message and nothing for the core. False: not one of those."""
-        start = text.find("\x0135=") + 4
-        msg_type = text[start:text.find("\x01", start)]
+        msg_type = first_value(text, "35")
         if msg_type not in _MARKET_DATA_TYPES:
             return False
-        sender = text.find("\x0149=") + 4
-        target = text.find("\x0156=") + 4
-        key = (f"{text[2:text.find(chr(1))]}:{text[target:text.find(chr(1), target)]}->"
-               f"{text[sender:text.find(chr(1), sender)]}")
+        key = (f"{text[2:text.find(chr(1))]}:{first_value(text, '56')}->"
+               f"{first_value(text, '49')}")
         feed = self.market_data.get(key)
         if feed is None:
             return False

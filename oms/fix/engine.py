@@ -50,6 +50,16 @@ def split_fields(text: str) -> dict[str, str]:
     return dict(field.split("=", 1) for field in text.split("\x01") if field)
 
 
+def first_value(text: str, tag: str) -> str:
+    """The value of the first ``tag`` field after BeginString in a FIX message's text (a
+    header field, read without splitting the message); "" if there is none."""
+    start = text.find(f"\x01{tag}=")
+    if start < 0:
+        return ""
+    start += len(tag) + 2
+    return text[start:text.find("\x01", start)]
+
+
 def message_from_text(msg_type: str, body: str) -> fix.Message:
     """A FIX 4.4 application message from its body (``tag=value`` fields joined by SOH).
 

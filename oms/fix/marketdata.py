@@ -39,7 +39,7 @@ from decimal import Decimal, InvalidOperation
 
 import quickfix as fix
 
-from oms.fix.engine import copy_session_id, keeps_thread_state
+from oms.fix.engine import copy_session_id, first_value, keeps_thread_state
 from oms.marketdata.port import MarketDataSink, Quote
 
 log = logging.getLogger(__name__)
@@ -261,12 +261,9 @@ class FixMarketDataFeed:
 
     def _incremental(self, text: str) -> None:
         now = datetime.now(UTC)
-        req_id = ""
         start = text.find("\x01279=")  # the first entry's MDUpdateAction
-        head = text[:start] if start >= 0 else text
-        at = head.find("\x01262=")
-        if at >= 0:
-            req_id = head[at + 5:head.find("\x01", at + 5)]
+        # the message's MDReqID, before the entries (through the SOH that ends them)
+        req_id = first_value(text[:start + 1] if start >= 0 else text, "262")
         parsed = _entries(text, start) if start >= 0 else []
         quoted: dict[str, None] = {}
         trades: list[tuple[str, Decimal, Decimal]] = []
@@ -430,8 +427,6 @@ class MarketDataClient(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         text = message.toString()
-        start = text.find("\x0135=") + 4
-        msg_type = text[start:text.find("\x01", start)]
         feed = self.feeds.get(session_id.toString())
-        if feed is None or not feed.on_message(msg_type, text):
+        if feed is None or not feed.on_message(first_value(text, "35"), text):
             raise fix.UnsupportedMessageType()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oms.fix.engine import split_fields
+from oms.fix.engine import first_value, split_fields
 
 TAGS = st.integers(min_value=1, max_value=9999).map(str)
 VALUES = st.text(st.characters(blacklist_characters="\x01", blacklist_categories=("Cs",)),
@@ -29,3 +29,13 @@ def test_an_execution_report_splits_into_its_fields() -> None:
                                   "58": "", "17": "E1", "10": "123"}
     plain = "8=FIX.4.4\x0135=8\x0139=2\x0110=001\x01"
     assert split_fields(plain) == {"8": "FIX.4.4", "35": "8", "39": "2", "10": "001"}
+
+
+def test_first_value_reads_a_header_field_without_splitting() -> None:
+    text = "8=FIX.4.4\x019=5\x0135=X\x0149=MARKET\x0156=OMS\x01262=R1\x0110=000\x01"
+    assert first_value(text, "35") == "X"
+    assert (first_value(text, "49"), first_value(text, "56")) == ("MARKET", "OMS")
+    assert first_value(text, "262") == "R1"
+    assert first_value(text, "58") == ""
+    # a tag is matched whole: 9 is BodyLength, not the end of 49
+    assert first_value(text, "9") == "5"

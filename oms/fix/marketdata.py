@@ -17,9 +17,9 @@ dropped) and says so in a log line. A MarketDataRequestReject (Y) goes to
 ``sink.on_status`` and a WARNING; the symbol is not asked for again until the next logon.
 
 After each message the sink gets ``on_quote`` (best bid: highest bid entry; best offer:
-lowest offer entry) for each symbol whose bids or offers it touched, and ``on_trade`` for
-each trade entry (269=2) of an X; a W's trade entry is the last trade already reported,
-so it is not. Timestamps are the time of arrival (UTC).
+lowest offer entry) for each symbol whose bids or offers it touched, and ``on_trades`` with
+each symbol's trade entries (269=2) of an X, in order; a W's trade entry is the last trade
+already reported, so it is not. Timestamps are the time of arrival (UTC).
 
 It runs on the FIX engine's thread and calls the sink there, never through the OMS core's
 queue: quotes come at rates orders never do, and must not wait behind, or delay, orders.
@@ -266,7 +266,7 @@ class FixMarketDataFeed:
         req_id = first_value(text[:start + 1] if start >= 0 else text, "262")
         parsed = _entries(text, start) if start >= 0 else []
         quoted: dict[str, None] = {}
-        trades: list[tuple[str, Decimal, Decimal]] = []
+        trades: dict[str, list[tuple[Decimal, Decimal]]] = {}  # symbol -> its prints
         broken: dict[str, str] = {}
         with self._lock:
             self.messages += 1
@@ -285,7 +285,11 @@ class FixMarketDataFeed:
                 if entry_type == TRADE and entry["279"] == NEW:  # a print: the book keeps none
                     px, size = _decimal(entry.get("270")), _decimal(entry.get("271"))
                     if px is not None and size is not None:
-                        trades.append((symbol, px, size))
+                        prints = trades.get(symbol)
+                        if prints is None:
+                            trades[symbol] = [(px, size)]
+                        else:
+                            prints.append((px, size))
                     continue
                 try:
                     entry_type = _apply(book.entries, entry)
@@ -301,8 +305,8 @@ class FixMarketDataFeed:
         sink = self.sink
         for symbol, bid, bid_size, ask, ask_size in quotes:
             sink.on_quote(symbol, bid, bid_size, ask, ask_size, now)
-        for symbol, px, size in trades:
-            sink.on_trade(symbol, px, size, now)
+        for symbol, prints in trades.items():
+            sink.on_trades(symbol, prints, now)
 
     def _reject(self, fields: dict[str, str]) -> None:
         req_id = fields.get("262", "")

@@ -9,6 +9,7 @@ by the source (the book's minute bars follow the source's clock, not ours).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -45,6 +46,11 @@ class MarketDataSink(Protocol):
                  ask: Decimal | None, ask_size: Decimal | None, ts: datetime) -> None: ...
 
     def on_trade(self, symbol: str, px: Decimal, qty: Decimal, ts: datetime) -> None: ...
+
+    def on_trades(self, symbol: str, trades: Sequence[tuple[Decimal, Decimal]],
+                  ts: datetime) -> None:
+        """Several trades of ``symbol`` at ``ts``, (px, qty) each in order: one call for a
+        message's prints (the same as ``on_trade`` for each)."""
 
     def on_status(self, source: str, text: str) -> None:
         """Something the source said about itself (e.g. a MarketDataRequestReject)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -28,6 +29,11 @@ class LastQuotes:
     def on_trade(self, symbol: str, px: Decimal, qty: Decimal, ts: datetime) -> None:
         self.trades[symbol] = (px, qty, ts)
         self.updates += 1
+
+    def on_trades(self, symbol: str, trades: Sequence[tuple[Decimal, Decimal]],
+                  ts: datetime) -> None:
+        for px, qty in trades:
+            self.on_trade(symbol, px, qty, ts)
 
     def on_status(self, source: str, text: str) -> None:
         self.statuses.append((source, text))

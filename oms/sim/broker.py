@@ -41,7 +41,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -881,6 +881,11 @@ class _MarketSink:
     def on_trade(self, symbol: str, px: Decimal, qty: Decimal, ts: datetime) -> None:
         self.book.on_trade(symbol, px, qty, ts)
         self.on_update(symbol, px)
+
+    def on_trades(self, symbol: str, trades: Sequence[tuple[Decimal, Decimal]],
+                  ts: datetime) -> None:
+        for px, qty in trades:
+            self.on_trade(symbol, px, qty, ts)
 
     def on_status(self, source: str, text: str) -> None:
         self.book.on_status(source, text)

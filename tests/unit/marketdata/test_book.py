@@ -8,6 +8,8 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oms.marketdata.book import MarketDataBook, read_closes_file
 from oms.marketdata.port import Bar, Quote, Tick
@@ -187,3 +189,50 @@ def test_only_the_configured_symbols_are_kept_and_ticks_are_recorded_when_asked(
     assert book.quote("MSFT") is None
     assert [t.kind for t in sink.ticks] == ["quote", "trade"]
     assert book.symbols_seen() == ["AAPL"]
+
+
+# --- on_trades: a message's prints at once --------------------------------------------------
+_prices = st.decimals(min_value=D("0.01"), max_value=D("999.99"), places=2)
+_sizes = st.integers(min_value=1, max_value=10_000).map(D)
+# each group: seconds from T0 (late, same minute, a later minute, the next day) and prints
+_groups = st.lists(
+    st.tuples(st.sampled_from([0, 10, 59.5, 60, 61, 30, 150, 86_400, 86_430]),
+              st.lists(st.tuples(_prices, _sizes), min_size=1, max_size=6)),
+    min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_groups)
+def test_prints_handed_at_once_leave_the_book_as_one_at_a_time(
+        groups: list[tuple[float, list[tuple[D, D]]]]) -> None:
+    sink_one, sink_many = Kept(), Kept()
+    one = MarketDataBook(sink=sink_one, record_ticks=True)
+    many = MarketDataBook(sink=sink_many, record_ticks=True)
+    for seconds, prints in groups:
+        for px, qty in prints:
+            one.on_trade("AAPL", px, qty, at(seconds))
+        many.on_trades("AAPL", prints, at(seconds))
+    assert many.bars("AAPL") == one.bars("AAPL")
+    assert many.last_trade("AAPL") == one.last_trade("AAPL")
+    assert many.day_volume("AAPL") == one.day_volume("AAPL")
+    assert many.day_vwap("AAPL") == one.day_vwap("AAPL")
+    assert many.late_trades("AAPL") == one.late_trades("AAPL")
+    assert many.previous_close("AAPL") == one.previous_close("AAPL")
+    assert many.stats.trades == one.stats.trades == sum(len(p) for _, p in groups)
+    assert many.stats.bars_closed == one.stats.bars_closed
+    assert sink_many.bars == sink_one.bars
+    assert sink_many.ticks == sink_one.ticks
+
+
+def test_a_batch_of_prints_makes_the_bar_by_hand() -> None:
+    book = MarketDataBook()
+    book.on_trade("AAPL", D("10.00"), D(100), at(0))
+    book.on_trades("AAPL", [(D("10.20"), D(100)), (D("9.90"), D(200)), (D("10.05"), D(100))],
+                   at(5))
+    (bar,) = book.bars("AAPL")
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (
+        D("10.00"), D("10.20"), D("9.90"), D("10.05"), D(500))
+    # (1000 + 1020 + 1980 + 1005) / 500
+    assert bar.vwap == D("10.01")
+    assert book.last_trade("AAPL") == (D("10.05"), D(100), at(5))
+    assert book.stats.trades == 4

@@ -29,12 +29,13 @@ import urllib.error
 import urllib.request
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from oms.app.commands import OperatorCancel
+from oms.app.commands import OPERATOR_SESSION, OperatorCancel, OperatorOrder, SubmitOrder
 from oms.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -95,6 +96,48 @@ class AdminServer:
             pass
 
     # --- actions -----------------------------------------------------------------------
+    def new_order(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """#21: an operator's order (``oms rebalance``): account, symbol, side (a FIX Side
+        value), qty, and ord_type (1 market, 2 limit, with price); taken through the
+        client's path (checks, routing) under ``OPERATOR_SESSION``."""
+        core = self.server.core
+        if core is None:
+            return 503, {"ok": False, "error": "server is not running"}
+        try:
+            qty = Decimal(str(body["qty"]))
+            price = Decimal(str(body["price"])) if body.get("price") is not None else None
+            submit = SubmitOrder(
+                session=OPERATOR_SESSION, seq_num=0, raw=f"operator order {json.dumps(body)}",
+                cl_ord_id=str(body.get("cl_ord_id") or f"OP-{secrets.token_hex(8)}"),
+                symbol=str(body["symbol"]), side=str(body["side"]),
+                ord_type=str(body.get("ord_type", "1")), order_qty=qty, price=price,
+                stop_px=None, time_in_force=str(body.get("time_in_force", "0")),
+                account=str(body.get("account", "")), ex_destination=str(
+                    body.get("ex_destination", "")), poss_resend=False)
+        except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
+            return 400, {"ok": False, "error": f"an order needs symbol, side and a numeric "
+                                               f"qty ({type(exc).__name__}: {exc})"}
+        reply: Future = Future()
+        core.submit(OperatorOrder(submit, reply))
+        try:
+            result = reply.result(timeout=10)
+        except FutureTimeout:
+            return 504, {"ok": False, "error": "the core did not answer in 10 s"}
+        return (200 if result.get("ok") else 409), result
+
+    def order_state(self, order_id: str) -> tuple[int, dict[str, Any]]:
+        """#21: an order's state as the core holds it (live orders and those of this run)."""
+        core = self.server.core
+        order = core.orders.get(order_id) if core is not None else None
+        if order is None:
+            return 404, {"ok": False, "error": f"no order {order_id} in the running server"}
+        return 200, {"ok": True, "order_id": order.order_id, "cl_ord_id": order.cl_ord_id,
+                     "symbol": order.symbol, "side": order.side._value_,
+                     "status": order.status._name_, "order_qty": str(order.order_qty),
+                     "cum_qty": str(order.cum_qty), "leaves_qty": str(order.leaves_qty),
+                     "avg_px": str(order.avg_px), "text": order.text,
+                     "done": not order.is_live}
+
     def cancel(self, order_id: str) -> tuple[int, dict[str, Any]]:
         core = self.server.core
         if core is None:
@@ -160,6 +203,14 @@ def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
                 query = parse_qs(urlsplit(self.path).query)
                 symbols = [s for v in query.get("symbols", []) for s in v.split(",") if s]
                 self._reply(200, {"ok": True, "quotes": admin.server.quotes(symbols)})
+            elif self.path.startswith("/orders/") and self.path.count("/") == 2:
+                code, answer = admin.order_state(unquote(self.path.split("/")[2]))
+                self._reply(code, answer)
+            elif self.path == "/positions" or self.path.startswith("/positions?"):
+                # #21: the position keeper's rows, start cash and marks
+                query = parse_qs(urlsplit(self.path).query)
+                symbols = [s for v in query.get("symbols", []) for s in v.split(",") if s]
+                self._reply(200, {"ok": True, **admin.server.positions(symbols)})
             else:
                 self._reply(404, {"ok": False, "error": f"no such route {self.path}"})
 
@@ -170,6 +221,19 @@ def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
             if self.path == "/stats/reset":
                 admin.server.reset_stats()
                 self._reply(200, {"ok": True})
+            elif self.path == "/orders":
+                # #21: an operator's order, the JSON body (AdminServer.new_order)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                    if not isinstance(body, dict):
+                        raise ValueError("not an object")
+                except ValueError as exc:
+                    self._reply(400, {"ok": False, "error": f"the body is not a JSON object "
+                                                            f"({exc})"})
+                    return
+                code, answer = admin.new_order(body)
+                self._reply(code, answer)
             elif len(parts) == 3 and parts[0] == "orders" and parts[2] == "cancel":
                 code, body = admin.cancel(parts[1])
                 self._reply(code, body)
@@ -183,7 +247,8 @@ def _make_handler(admin: AdminServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def call(token_path: Path, method: str, path: str, timeout: float = 15) -> dict[str, Any]:
+def call(token_path: Path, method: str, path: str, timeout: float = 15,
+         body: dict[str, Any] | None = None) -> dict[str, Any]:
     """Client side: call the admin interface of the server whose token file is given."""
     try:
         info = json.loads(token_path.read_text())
@@ -195,7 +260,8 @@ def call(token_path: Path, method: str, path: str, timeout: float = 15) -> dict[
                          f"({type(exc).__name__}: {exc})") from None
     request = urllib.request.Request(
         url, method=method, headers={"Authorization": f"Bearer {token}"},
-        data=b"" if method == "POST" else None)
+        data=(json.dumps(body).encode() if body is not None else b"") if method == "POST"
+        else None)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())

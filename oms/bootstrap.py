@@ -24,6 +24,8 @@ from oms.app.commands import RecoverOutbox
 from oms.app.core import Core, CoreSettings
 from oms.app.events import OrderDenied, OrderRejected
 from oms.app.ports import DropCopySource, Journal, QuoteBook, Route, Sender
+from oms.app.positions import PositionFeed
+from oms.app.records import PositionRecord
 from oms.config import (
     BrokerSession,
     DropCopySession,
@@ -47,11 +49,15 @@ from oms.marketdata.replay import ReplayFileError, load_ticks, replay
 from oms.marketdata.writer import MarketDataWriter
 from oms.metrics import OrderMetrics, ServerMetrics
 from oms.percentiles import percentiles
+from oms.portfolio.keeper import FeeSchedule, PositionKeeper
+from oms.portfolio.views import NO_MARK, Mark, mark_of
+from oms.portfolio.views import row_json as position_row_json
 from oms.risk.checks import FieldChecks
 from oms.routing.health import SessionStates
 from oms.routing.router import ConfigRouter
 from oms.routing.rules import Rule
 from oms.statelock import StateLock
+from oms.store import positions as position_store
 from oms.store import repository
 from oms.store.bars import BarTable
 from oms.store.db import make_engine, unreachable, upgrade
@@ -119,9 +125,11 @@ def new_core(settings: CoreSettings, journal: Journal, sender: Sender, *,
 
 
 def configured_core(config: OmsConfig, journal: Journal, sender: Sender,
-                    quotes: QuoteBook | None = None) -> Core:
+                    quotes: QuoteBook | None = None,
+                    positions: PositionKeeper | None = None) -> Core:
     """The server's core: ``new_core`` with the config's routes, routing rules and checks,
-    reading arrival quotes from ``quotes`` (the server's market data book)."""
+    reading arrival quotes from ``quotes`` (the server's market data book), its fills kept
+    by ``positions`` (#21)."""
     core = new_core(core_settings(config), journal, sender, routes=routes(config),
                     quotes=quotes if quotes is not None else MarketDataBook(),
                     destinations=dict(config.routing.destinations),
@@ -130,7 +138,56 @@ def configured_core(config: OmsConfig, journal: Journal, sender: Sender,
                     symbols=frozenset(config.oms.symbols), max_digits=config.oms.max_digits)
     # #18: every refused order is a log line with its reason and ids
     core.subscribe(log_refusals, OrderDenied, OrderRejected)
+    if positions is not None:
+        PositionFeed(core, positions)
     return core
+
+
+# --- positions (#21) ---------------------------------------------------------------------
+def new_keeper(config: OmsConfig) -> PositionKeeper:
+    """A keeper with the config's default account and the brokers' commission schedules."""
+    schedules = {broker.name: FeeSchedule(broker.commission.per_share, broker.commission.bps,
+                                          broker.commission.minimum)
+                 for broker in config.brokers}
+    return PositionKeeper(default_account=config.positions.default_account,
+                          schedules=schedules)
+
+
+def rebuilt_keeper(config: OmsConfig, db: SaEngine) -> tuple[PositionKeeper, list[str]]:
+    """A keeper folded from the latest day's start loaded (on or before today, UTC) and
+    the fills, busts and corrections stored since; what could not be applied, in words."""
+    now = datetime.now(UTC)
+    keeper = new_keeper(config)
+    start = position_store.load_start(db, now.date())
+    keeper.start(start, now)
+    since = position_store.day_start(start.trade_date) if start.trade_date else None
+    problems = keeper.replay(position_store.load_booked(db, since), now)
+    return keeper, problems
+
+
+_COMPARED = ("qty", "cost", "realized_pnl", "fees", "cash_flow", "start_qty", "start_cost",
+             "trades")
+
+
+def position_differences(kept: Iterable[PositionRecord],
+                         stored: Iterable[PositionRecord]) -> list[str]:
+    """Where two sets of position rows differ, in words (``oms positions verify``)."""
+    ours = {(r.account, r.symbol): r for r in kept}
+    theirs = {(r.account, r.symbol): r for r in stored}
+    differences: list[str] = []
+    for key in sorted(ours.keys() | theirs.keys()):
+        a, b = ours.get(key), theirs.get(key)
+        name = f"{key[0]} {key[1]}"
+        if a is None:
+            differences.append(f"{name}: stored, but no fill makes it")
+        elif b is None:
+            differences.append(f"{name}: the fills make it, but it is not stored")
+        else:
+            for column in _COMPARED:
+                if getattr(a, column) != getattr(b, column):
+                    differences.append(f"{name}: {column} rebuilt {getattr(a, column)}, "
+                                       f"stored {getattr(b, column)}")
+    return differences
 
 
 def fix_defaults(config: OmsConfig) -> dict[str, str]:
@@ -229,6 +286,7 @@ class OmsServer:
         self._replay: threading.Thread | None = None
         self._replay_stop = threading.Event()
         self.market_data_feeds: dict[str, FixMarketDataFeed] = {}
+        self.keeper: PositionKeeper | None = None  # #21
 
     def start(self) -> None:
         """Raises ``StateDirectoryInUse``, having touched nothing, when another server holds
@@ -249,7 +307,9 @@ class OmsServer:
         md_specs = marketdata_specs(config)
         roles.update({spec.key: MARKET_DATA for spec in md_specs})
         book = self.book = self._market_data(db)
-        core = configured_core(config, self.journal, _LateSender(), quotes=book)
+        keeper = self.keeper = self._positions(db) if config.positions.enabled else None
+        core = configured_core(config, self.journal, _LateSender(), quotes=book,
+                               positions=keeper)
         self.core = core
         self.order_metrics.subscribe_to(core)
         open_orders = repository.load_open_orders(db)
@@ -357,6 +417,46 @@ class OmsServer:
             self.db.dispose()
             self.db = None
         self.lock.release()
+
+    # --- positions (#21) ---------------------------------------------------------------------
+    def _positions(self, db: SaEngine) -> PositionKeeper:
+        """The keeper rebuilt from the day's start and the fills stored since; the stored
+        rows replaced by it (they differ only after a new day's start was loaded, or by a
+        bug: both are logged)."""
+        keeper, problems = rebuilt_keeper(self.config, db)
+        for problem in problems:
+            log.error("positions: %s", problem)
+        differences = position_differences(keeper.rows(), position_store.load_positions(db))
+        for difference in differences[:20]:
+            log.warning("positions: %s (the fills win)", difference)
+        position_store.replace_positions(db, keeper.rows())
+        log.info("positions: %d rows from %s", len(keeper.rows()),
+                 f"the start of {keeper.trade_date}" if keeper.trade_date else "all fills")
+        return keeper
+
+    def positions(self, symbols: Sequence[str] = ()) -> dict[str, object]:
+        """The keeper's rows, each account's start cash and the mark of each symbol held
+        (and of ``symbols``) from the market data book: GET /positions (the CLI makes the
+        figures, as it does from the database)."""
+        keeper = self.keeper
+        if keeper is None:
+            return {"enabled": False, "rows": [], "start_cash": {}, "marks": {}}
+        rows = keeper.rows()
+        marks = {symbol: self._mark(symbol)
+                 for symbol in sorted({r.symbol for r in rows} | set(symbols))}
+        return {"enabled": True, "trade_date": keeper.trade_date,
+                "rows": [position_row_json(r) for r in rows],
+                "start_cash": {a: _text(c) for a, c in keeper.start_cash().items()},
+                "marks": {s: {"price": _text(m.price), "source": m.source, "stale": m.stale}
+                          for s, m in marks.items()}}
+
+    def _mark(self, symbol: str) -> Mark:
+        book = self.book
+        if book is None:
+            return NO_MARK
+        quote, last = book.quote(symbol), book.last_trade(symbol)
+        return mark_of(last.px if last else None, quote.mid if quote else None,
+                       book.previous_close(symbol), not book.is_stale(symbol, datetime.now(UTC)))
 
     # --- market data (#20) ------------------------------------------------------------------
     def _market_data(self, db: SaEngine) -> MarketDataBook:

@@ -123,6 +123,15 @@ _SESSION_KEYS = ("sender_comp_id", "target_comp_id", "host", "port", "reconnect_
                  "reset_on_logon", "settings")
 
 
+class Commission(_Strict):
+    """#21: a broker's commission schedule, for fills whose report carries no Commission
+    (12): per_share * qty + bps / 10,000 * qty * px, at least ``minimum`` per fill."""
+
+    per_share: Decimal = Field(Decimal(0), ge=0)
+    bps: Decimal = Field(Decimal(0), ge=0)
+    minimum: Decimal = Field(Decimal(0), ge=0)
+
+
 class Broker(_Strict):
     """A broker: one or more sessions in priority order, the first the primary (#19).
 
@@ -137,6 +146,8 @@ class Broker(_Strict):
     # the session is back, and refused to the client after hold_seconds
     cancel_via_backup: bool = False
     hold_seconds: float = Field(30.0, gt=0)
+    # #21: fees of a fill when its report gives none (none: no fee)
+    commission: Commission = Field(default_factory=Commission)
 
     @model_validator(mode="before")
     @classmethod
@@ -266,6 +277,14 @@ class MarketDataConfig(_Strict):
     replay_speed: float = Field(1.0, ge=0)
 
 
+class PositionsConfig(_Strict):
+    """#21: the position keeper."""
+
+    enabled: bool = True
+    # the account of an order that named none (Account, tag 1)
+    default_account: str = "DEFAULT"
+
+
 class OmsSection(_Strict):
     database_url: str = "sqlite:///oms.db"
     sessions_dir: str = "sessions"
@@ -333,6 +352,7 @@ class OmsConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     drop_copies: list[DropCopySession] = Field(default_factory=list)
     marketdata: MarketDataConfig = Field(default_factory=MarketDataConfig)
+    positions: PositionsConfig = Field(default_factory=PositionsConfig)
     marketdata_sessions: list[MarketDataSession] = Field(default_factory=list)
     # where the file was read from; relative paths in it are relative to its folder's parent
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

@@ -138,7 +138,8 @@ class BrokerReports(CoreBase):
         elif exec_type == ExecType.TRADE._value_:
             if cmd.last_qty is None or cmd.last_px is None:
                 raise Overfill(f"fill {cmd.exec_id} without LastQty/LastPx")
-            self._book_fill(order, child, cmd.last_qty, cmd.last_px, broker)
+            self._book_fill(order, child, cmd.last_qty, cmd.last_px, broker,
+                            commission=cmd.commission, comm_type=cmd.comm_type)
         elif exec_type == ExecType.CANCELED._value_:
             self._cancel_order(order, broker, cmd.text)
         elif exec_type == ExecType.REPLACED._value_:
@@ -198,12 +199,14 @@ class BrokerReports(CoreBase):
                                    _overtaken(order, pending) if answer_overtaken else None))
 
     def _book_fill(self, order: Order, child: ChildOrder, qty: Decimal, px: Decimal,
-                   broker: Broker, text: str = "") -> None:
+                   broker: Broker, text: str = "", *, commission: Decimal | None = None,
+                   comm_type: str = "") -> None:
         """Book a fill of ``child`` under an ExecID of ours."""
         before = order.status
         exec_id = self.ids.exec_id()
         trigger = order.fill(exec_id, qty, px, broker[1], child)
-        self.publish(OrderFilled(order, before, trigger, child, exec_id, qty, px, broker, text))
+        self.publish(OrderFilled(order, before, trigger, child, exec_id, qty, px, broker, text,
+                                 commission, comm_type))
 
     def _cancel_order(self, order: Order, broker: Broker, text: str) -> None:
         """The broker canceled the order."""

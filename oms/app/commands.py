@@ -110,6 +110,9 @@ class ApplyBrokerReport:
     exec_restatement_reason: str = ""  # ExecRestatementReason, passed on upstream
     # AvgPx: a status answer's CumQty and AvgPx give the fills we never saw (#16)
     avg_px: Decimal | None = None
+    # #21: Commission and CommType of a fill, as the broker gave them
+    commission: Decimal | None = None
+    comm_type: str = ""
 
 
 @dataclass(slots=True)
@@ -234,6 +237,21 @@ class OperatorCancel:
     reply: Future
 
 
+# #21: the session an operator's orders (``oms rebalance``) belong to: no FIX session; its
+# ExecutionReports are journaled like any, and sent nowhere
+OPERATOR_SESSION = "OMS:OPERATOR"
+
+
+@dataclass(slots=True)
+class OperatorOrder:
+    """#21: a new order from an operator (``oms rebalance``): ``order`` is a NewOrderSingle
+    of ``OPERATOR_SESSION``, taken through the same checks and routing as a client's; the
+    answer (its order id and status) goes to ``reply`` once it is committed."""
+
+    order: SubmitOrder
+    reply: Future
+
+
 @dataclass(slots=True)
 class RecoverOutbox:
     """At start, before any session logs on: what the outbox found for one session (#16).
@@ -274,6 +292,7 @@ Command = (
     | ExpireHeldRequest
     | ContinueStatusQueries
     | OperatorCancel
+    | OperatorOrder
     | RecoverOutbox
     | Barrier
 )

@@ -3,10 +3,10 @@
 A command handler changes the order (``Order.apply`` and its kin), then publishes one event
 saying what changed. Subscribers run on the core thread, in the order they subscribed,
 before the next command: they may add journal records and outbound messages to the same
-batch, which commits them together. Today the journal's order rows and state changes
-(``oms.app.core``) and the upstream ExecutionReports (``oms.app.reports``) subscribe; the
-position keeper and the drop-copy matcher are next. A subscriber reads the event and the
-order; it never changes the order.
+batch, which commits them together. The journal's order rows and state changes
+(``oms.app.core``), the upstream ExecutionReports (``oms.app.reports``), the drop-copy
+matcher (``oms.app.dropcopy``) and the position keeper (``oms.app.positions``) subscribe. A
+subscriber reads the event and the order; it never changes the order.
 
 Every event names the order, its status before the change and the trigger of the state
 table that changed it (None, with ``before`` the status it still has, when none did).
@@ -84,6 +84,9 @@ class OrderFilled(OrderEvent):
     px: Decimal
     broker: Broker
     text: str = ""
+    # #21: the broker's Commission and CommType on the report, when it gave them
+    commission: Decimal | None = None
+    comm_type: str = ""
 
 
 @dataclass(slots=True)

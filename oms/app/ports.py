@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from oms.app.records import Batch
+from oms.app.records import Batch, PositionRecord
 
 if TYPE_CHECKING:
     from oms.app.commands import ApplyBrokerReport, CancelOrder, ReplaceOrder, SubmitOrder
@@ -190,6 +190,28 @@ class NoQuotes:
 
     def is_stale(self, symbol: str, now: datetime) -> bool:
         return True
+
+
+class PositionKeeper(Protocol):
+    """#21: the positions, fed on the core thread with every fill, bust and correction
+    (``oms.portfolio.keeper.PositionKeeper``). Each call returns the position's new row,
+    which goes into the commit of the change that caused it."""
+
+    def fill(self, exec_id: str, account: str, symbol: str, side: str, qty: Decimal,
+             px: Decimal, broker: str, commission: Decimal | None, comm_type: str,
+             at: datetime) -> tuple[PositionRecord, Decimal]:
+        """Book a fill (``side`` a FIX Side value; ``commission`` and ``comm_type`` as the
+        broker's report gave them, if it did); the position's row and the fill's fee."""
+        ...
+
+    def bust(self, exec_id: str, at: datetime) -> PositionRecord | None:
+        """The fill ``exec_id`` is canceled; None if the keeper never booked it."""
+        ...
+
+    def correct(self, exec_id: str, new_exec_id: str, qty: Decimal, px: Decimal,
+                at: datetime) -> PositionRecord | None:
+        """The fill ``exec_id`` is now ``qty`` at ``px``, known as ``new_exec_id``."""
+        ...
 
 
 class Timers(Protocol):

@@ -156,6 +156,59 @@ class DropCopyBreak:
 
 
 @dataclass(slots=True)
+class PositionRecord:
+    """#21: an (account, symbol)'s position after a fill, bust or correction changed it
+    (``positions``, upserted; the batch keeps the latest of each)."""
+
+    account: str
+    symbol: str
+    qty: Decimal  # signed: negative is short
+    cost: Decimal  # signed cost basis of the open quantity
+    realized_pnl: Decimal  # gross of fees
+    fees: Decimal
+    cash_flow: Decimal  # what its trades paid and received: sells +, buys -
+    start_qty: Decimal
+    start_cost: Decimal
+    trades: int  # fills folded in (busted ones not counted)
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class FillFee:
+    """#21: a fill's fees (``fill_fees``), written with the fill when not zero."""
+
+    exec_id: str
+    fee: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BookedExecution:
+    """#21: a fill, bust or correction read back from the blotter, in booking order, for
+    the position keeper (at start, and ``oms positions verify``)."""
+
+    kind: str  # "fill" | "bust" | "correct"
+    exec_id: str  # our ExecID: the fill's, or the correction's
+    ref_exec_id: str  # a bust's or correction's: the fill it refers to ("" for a fill)
+    account: str
+    symbol: str
+    side: str  # FIX Side value
+    qty: Decimal  # a fill's or correction's; 0 for a bust
+    px: Decimal
+    fee: Decimal  # a fill's (``fill_fees``), else 0
+
+
+@dataclass(frozen=True, slots=True)
+class PositionStart:
+    """#21: the start of a trading day (``start_positions``, ``start_cash``): its date, each
+    (account, symbol)'s quantity and cost, each account's cash. ``trade_date`` None: nothing
+    was loaded (every position starts flat, with the first fill stored)."""
+
+    trade_date: str | None
+    positions: tuple[tuple[str, str, Decimal, Decimal], ...] = ()
+    cash: tuple[tuple[str, Decimal], ...] = ()
+
+
+@dataclass(slots=True)
 class Batch:
     """Everything one group of commands produced, to be committed together."""
 
@@ -175,11 +228,15 @@ class Batch:
     dropcopy_breaks: list[DropCopyBreak] = field(default_factory=list)
     # #20: the arrival quotes of the orders that arrived in this batch
     arrivals: list[ArrivalQuote] = field(default_factory=list)
+    # #21: the positions the batch changed, the latest of each (account, symbol), and the
+    # fees of its fills
+    positions: dict[tuple[str, str], PositionRecord] = field(default_factory=dict)
+    fees: list[FillFee] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.children or self.executions or self.events
                     or self.after_commit or self.inbound_seqs or self.drop_copies
-                    or self.dropcopy_breaks or self.arrivals)
+                    or self.dropcopy_breaks or self.arrivals or self.positions)
 
 
 @dataclass(frozen=True, slots=True)

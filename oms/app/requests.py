@@ -15,6 +15,7 @@ from oms.app.commands import (
     CancelOrder,
     ExpireHeldRequest,
     OperatorCancel,
+    OperatorOrder,
     QueryOrderStatus,
     ReplaceOrder,
     SubmitOrder,
@@ -312,6 +313,22 @@ class ClientRequests(CoreBase):
                                      self.ids.exec_id(), self.now), None)
 
     # --- operators ---------------------------------------------------------------------------
+    def _on_operator_order(self, cmd: OperatorOrder) -> None:
+        """#21: a client's path for the operator's order; the answer after the commit."""
+        submit = cmd.order
+        self._on_submit(submit)
+        order = self.by_upstream.get((submit.session, submit.cl_ord_id))
+        reply = cmd.reply
+        if order is None:
+            answer: dict[str, object] = {"ok": False, "cl_ord_id": submit.cl_ord_id,
+                                         "error": "the order was not taken (see the journal)"}
+        else:
+            refused = order.status is OrdStatus.REJECTED
+            answer = {"ok": not refused, "order_id": order.order_id,
+                      "cl_ord_id": order.cl_ord_id, "status": order.status._name_,
+                      **({"error": order.text or "refused"} if refused else {})}
+        self.batch.after_commit.append(lambda: reply.set_result(answer))
+
     def _on_operator_cancel(self, cmd: OperatorCancel) -> None:
         order = self.orders.get(cmd.order_id)
         try:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -242,6 +243,8 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
             for process in reversed(processes):
                 stop_process(process)
             engine.dispose()
+    if order_count is not None and ok:
+        ok = _positions_summary(config, folder)
     console.print(f"database: {folder / 'oms.db'}  logs: {folder}/*.log  "
                   f"inspect with: oms orders list --status all --database-url "
                   f"sqlite:///{folder / 'oms.db'}")
@@ -250,6 +253,31 @@ def demo(order_count: int | None, directory: str, rate: float, timeout: float,
         sys.exit(1)
     if order_count is not None:
         console.print("[green]demo complete[/]")
+
+
+def _positions_summary(config: OmsConfig, folder: Path) -> bool:
+    """#21: the positions the run left, and the same rebuilt from its fills (what
+    ``oms positions verify`` does); True when they agree."""
+    from oms.bootstrap import position_differences, rebuilt_keeper
+    from oms.store import positions as position_store
+    from oms.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{folder / 'oms.db'}")
+    try:
+        stored = position_store.load_positions(engine)
+        keeper, problems = rebuilt_keeper(config, engine)
+        differences = position_differences(keeper.rows(), stored)
+    finally:
+        engine.dispose()
+    fees = sum((row.fees for row in stored), Decimal(0))
+    realized = sum((row.realized_pnl for row in stored), Decimal(0))
+    console.print(f"positions: {len(stored)} (account, symbol) rows, realized P&L {realized}, "
+                  f"fees {fees}; rebuilt from the fills: {len(differences)} differences"
+                  f"{f', {len(problems)} fills not applied' if problems else ''} (oms positions "
+                  f"--source database --database-url sqlite:///{folder / 'oms.db'})")
+    for line in (problems + differences)[:10]:
+        console.print(f"  {line}")
+    return not differences and not problems
 
 
 __all__ = ["demo"]

@@ -529,6 +529,7 @@ def stats(config_path: str, reset: bool, as_json: bool) -> None:
 from oms.cli import bench as _bench  # noqa: E402
 from oms.cli import demo as _demo  # noqa: E402
 from oms.cli import dropcopy as _dropcopy  # noqa: E402
+from oms.cli import positions as _positions  # noqa: E402
 from oms.cli import routes as _routes  # noqa: E402
 from oms.cli import sim as _sim  # noqa: E402
 
@@ -537,5 +538,9 @@ main.add_command(_demo.demo)
 main.add_command(_bench.bench)
 main.add_command(_routes.routes)
 main.add_command(_dropcopy.dropcopy)
+main.add_command(_positions.positions)
+main.add_command(_positions.pnl)
+main.add_command(_positions.nav)
+main.add_command(_positions.rebalance)
 
 __all__ = ["main"]

@@ -376,6 +376,8 @@ class OmsApplication(fix.Application):  # type: ignore[misc]
             message = sending.message = fix.Message()
         receive_only = self.receive_only
         for out in messages:
+            if out.session == cmd.OPERATOR_SESSION:
+                continue  # #21: the operator's orders are answered through the journal only
             if receive_only and out.session in receive_only:
                 # #19: a drop copy takes no orders, whatever asked for one; the router
                 # never names it, so this is a bug elsewhere: said, never sent
@@ -484,7 +486,8 @@ def _execution_report(key: str, f: dict[str, str], text: str) -> cmd.ApplyBroker
         avg_px=_decimal(f, "6", errors),
         exec_ref_id=get("19", ""), ord_rej_reason=get("103", ""),
         text="; ".join([get("58", ""), *errors]).strip("; "),
-        poss_dup=get("43") == "Y", exec_restatement_reason=get("378", ""))
+        poss_dup=get("43") == "Y", exec_restatement_reason=get("378", ""),
+        commission=_decimal(f, "12", errors), comm_type=get("13", ""))
 
 
 def _utc_timestamp(f: dict[str, str], tag: str, errors: list[str]) -> datetime | None:

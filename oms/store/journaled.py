@@ -28,17 +28,21 @@ from oms.app.records import (
     DropCopyRecord,
     EventRecord,
     ExecutionRecord,
+    FillFee,
     OrderSnapshot,
+    PositionRecord,
 )
 from oms.store.schema import (
     child_orders,
     drop_copies,
     dropcopy_breaks,
     executions,
+    fill_fees,
     fix_sessions,
     order_arrivals,
     order_events,
     orders,
+    positions,
 )
 
 
@@ -117,6 +121,11 @@ JOURNALED: tuple[Journaled, ...] = (
     of_record(drop_copies, DropCopyRecord, lambda batch: batch.drop_copies, occasional=True),
     of_record(dropcopy_breaks, DropCopyBreak, lambda batch: batch.dropcopy_breaks,
               occasional=True),
+    # #21: the positions a batch changed (a row per account and symbol, not per fill) and
+    # the fees of its fills
+    of_record(positions, PositionRecord, lambda batch: list(batch.positions.values()),
+              key=("account", "symbol"), occasional=True),
+    of_record(fill_fees, FillFee, lambda batch: batch.fees, occasional=True),
     # the sequence and outbox marks; nothing fills the session's other columns yet: a row
     # the journal creates has them empty, and its upserts leave them as they are
     Journaled(fix_sessions, ("name", *_SESSION_MARKS), session_rows, key=("name",),

@@ -213,15 +213,55 @@ dropcopy_breaks = sa.Table(
 
 # --- placeholders for later issues -------------------------------------------------------
 
+# #21: each (account, symbol)'s position as the position keeper holds it, upserted in the
+# commit of the fill, bust or correction that changed it (``oms.portfolio.keeper``). A
+# position is the fold of its start (``start_positions``) and its fills in booking order;
+# ``cost`` is the signed cost basis of the open quantity (avg cost = cost / qty), so every
+# figure is exact. ``cash_flow``: what its trades paid and received (sells +, buys -).
 positions = sa.Table(
     "positions",
     metadata,
     sa.Column("account", sa.String(), primary_key=True),
     sa.Column("symbol", sa.String(), primary_key=True),
     sa.Column("qty", Amount(), nullable=False),  # signed: negative is short
-    sa.Column("avg_cost", Amount(), nullable=False),
-    sa.Column("realized_pnl", Amount(), nullable=False),
+    sa.Column("cost", Amount(), nullable=False),
+    sa.Column("realized_pnl", Amount(), nullable=False),  # gross of fees
+    sa.Column("fees", Amount(), nullable=False),
+    sa.Column("cash_flow", Amount(), nullable=False),
+    sa.Column("start_qty", Amount(), nullable=False),
+    sa.Column("start_cost", Amount(), nullable=False),
+    sa.Column("trades", sa.Integer(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# #21: the start of a trading day (``oms positions load FILE --date D``): each account's
+# positions and cash then. The keeper folds the fills booked from that date's 00:00 UTC on;
+# with no start loaded, from the first fill stored (every position starts flat).
+start_positions = sa.Table(
+    "start_positions",
+    metadata,
+    _str("trade_date", primary_key=True),  # YYYY-MM-DD
+    sa.Column("account", sa.String(), primary_key=True),
+    sa.Column("symbol", sa.String(), primary_key=True),
+    sa.Column("qty", Amount(), nullable=False),
+    sa.Column("cost", Amount(), nullable=False),
+)
+
+start_cash = sa.Table(
+    "start_cash",
+    metadata,
+    _str("trade_date", primary_key=True),
+    sa.Column("account", sa.String(), primary_key=True),
+    sa.Column("cash", Amount(), nullable=False),
+)
+
+# #21: a fill's fees (the broker's Commission, else the broker's configured schedule), one
+# row per fill that has any, written with the fill
+fill_fees = sa.Table(
+    "fill_fees",
+    metadata,
+    sa.Column("exec_id", sa.String(), primary_key=True),  # our ExecID of the fill
+    sa.Column("fee", Amount(), nullable=False),
 )
 
 fix_sessions = sa.Table(

@@ -123,6 +123,8 @@ class CrashReport:
     orphan_children: int = 0  # broker orders the blotter has no row for
     protocol_errors: int = 0
     fill_inconsistencies: list[dict[str, Any]] = field(default_factory=list)
+    # #21: positions that are not those the fills make, after the run or at a restart
+    position_differences: list[str] = field(default_factory=list)
     disagreements: list[Disagreement] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # global findings, one sentence each
     seconds: float = 0.0
@@ -147,6 +149,8 @@ class CrashReport:
                 found.append(f"{name.replace('_', ' ')}: {getattr(self, name)}")
         if self.fill_inconsistencies:
             found.append(f"blotter fill consistency: {len(self.fill_inconsistencies)} orders")
+        if self.position_differences:
+            found.append(f"positions not those of the fills: {self.position_differences[:3]}")
         if self.disagreements:
             found.append(f"{len(self.disagreements)} orders disagree")
         return found
@@ -198,6 +202,7 @@ def run_crash_suite(folder: Path, database_url: str,
         stack.process = None
         audit(read_ledgers(client, broker, database_url), report,
               status_fills=options.broker_reset)
+        report.position_differences = positions_check(stack, database_url)
     finally:
         if stream is not None:
             stream.stop()
@@ -355,6 +360,27 @@ def read_ledgers(client: UpstreamClient, broker: BrokerSimulator,
     finally:
         engine.dispose()
     return Ledgers(client.record(), counts, rows, execs, inconsistencies, broker.book())
+
+
+def positions_check(stack: Stack, database_url: str) -> list[str]:
+    """#21: the stored positions against those the fills rebuild (``oms positions
+    verify``), and each difference a restart found between the two (the server logs it):
+    a position row commits with its fill, so a kill never leaves them apart."""
+    from oms.bootstrap import position_differences, rebuilt_keeper
+    from oms.store import positions as position_store
+
+    engine = make_engine(database_url)
+    try:
+        keeper, problems = rebuilt_keeper(stack.config, engine)
+        found = problems + position_differences(keeper.rows(),
+                                                position_store.load_positions(engine))
+    finally:
+        engine.dispose()
+    log = stack.folder / "oms.log"
+    if log.exists():
+        found += [line.strip() for line in log.read_text(errors="replace").splitlines()
+                  if "positions: " in line and ("the fills win" in line or "ERROR" in line)]
+    return found
 
 
 def audit(ledgers: Ledgers, report: CrashReport, *, status_fills: bool = False) -> None:

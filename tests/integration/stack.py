@@ -35,6 +35,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, step: float 
 
 def oms_config(folder: Path, database_url: str, *, upstream_port: int, broker_port: int,
                upstream_reset: bool = False, broker_reset: bool = False,
+               broker_extra: dict[str, Any] | None = None,
                **oms_overrides: Any) -> OmsConfig:
     return OmsConfig(
         oms={"database_url": database_url, "sessions_dir": str(folder / "oms-sessions"),
@@ -45,7 +46,7 @@ def oms_config(folder: Path, database_url: str, *, upstream_port: int, broker_po
                    "port": upstream_port, "reset_on_logon": upstream_reset}],
         brokers=[{"name": "SIM", "sender_comp_id": "OMS", "target_comp_id": "BROKER1",
                   "host": "127.0.0.1", "port": broker_port, "reconnect_interval": 1,
-                  "reset_on_logon": broker_reset}],
+                  "reset_on_logon": broker_reset, **(broker_extra or {})}],
         routing={"default_route": "SIM", "destinations": {"XNYS": "SIM"}},
         base_dir=folder,
     )
@@ -57,6 +58,7 @@ class Stack:
     database_url: str
     broker_options: dict[str, Any] = field(default_factory=dict)
     oms_overrides: dict[str, Any] = field(default_factory=dict)
+    broker_extra: dict[str, Any] = field(default_factory=dict)  # more [[brokers]] keys
     upstream_reset: bool = False  # the upstream session restarts sequence numbers at logon
     broker_reset: bool = False  # ... and the broker session
     upstream_port: int = field(default_factory=free_port)
@@ -70,7 +72,8 @@ class Stack:
     def config(self) -> OmsConfig:
         return oms_config(self.folder, self.database_url, upstream_port=self.upstream_port,
                           broker_port=self.broker_port, upstream_reset=self.upstream_reset,
-                          broker_reset=self.broker_reset, **self.oms_overrides)
+                          broker_reset=self.broker_reset, broker_extra=self.broker_extra,
+                          **self.oms_overrides)
 
     def start_broker(self) -> BrokerSimulator:
         options = BrokerSimOptions(

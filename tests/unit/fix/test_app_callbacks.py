@@ -68,6 +68,21 @@ def test_an_execution_report_carries_the_brokers_avg_px():
     assert (report.cum_qty, report.avg_px, report.text) == (Decimal(400), Decimal("9.95"), "")
 
 
+def test_a_fills_commission_and_comm_type_reach_the_core():
+    # Arrange: #21
+    text = ("35=8\x0134=7\x0111=K1\x0117=X1\x01150=F\x0139=2\x0132=100\x0131=10\x01"
+            "12=0.005\x0113=1\x01")
+
+    # Act
+    report = _execution_report(BROKER_KEY, split_fields(text), text)
+    without = _execution_report(BROKER_KEY, split_fields(text.replace("12=0.005\x0113=1\x01",
+                                                                      "")), text)
+
+    # Assert
+    assert (report.commission, report.comm_type) == (Decimal("0.005"), "1")
+    assert (without.commission, without.comm_type) == (None, "")
+
+
 def test_an_avg_px_that_is_not_a_number_is_said_in_the_text():
     # Arrange
     text = "35=8\x0134=7\x0111=K1\x0117=X1\x01150=I\x0139=1\x0114=400\x016=abc\x01"

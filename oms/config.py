@@ -281,8 +281,9 @@ class PositionsConfig(_Strict):
     """#21: the position keeper."""
 
     enabled: bool = True
-    # the account of an order that named none (Account, tag 1)
-    default_account: str = "DEFAULT"
+    # the account an order that named none (Account, tag 1) books to; "": the order's own
+    # empty account, as the blotter has it
+    default_account: str = ""
 
 
 class OmsSection(_Strict):

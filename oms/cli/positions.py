@@ -216,6 +216,54 @@ def load(file: str, trade_date: str, config_path: str | None,
                f"{len(cash)} accounts (the server takes it at its next start)")
 
 
+@positions.command("roll")
+@click.option("--date", "trade_date", required=True,
+              help="The trading day (YYYY-MM-DD) to start from the positions stored now.")
+@click.option("--at", "basis", type=click.Choice(["cost", "close"]), default="cost",
+              show_default=True, help="Each position's start cost: its cost basis, or its "
+              "quantity at the last stored bar's close before that day.")
+@click.option("--config", "config_path", default=None, help=CONFIG_HELP)
+@click.option("--database-url", default=None, help=DB_HELP)
+def roll(trade_date: str, basis: str, config_path: str | None,
+         database_url: str | None) -> None:
+    """Store a day's start from the previous day's close: each open position stored now
+    and each account's cash. Refused once a fill of that day is booked (it would count
+    twice). The server takes it at its next start."""
+    from oms.store import positions as position_store
+    from oms.store.bars import BarTable
+
+    cli = _main()
+    try:
+        day = date.fromisoformat(trade_date)
+    except ValueError:
+        cli._fail(f"--date {trade_date!r} is not a date (YYYY-MM-DD)", 2)
+    engine = cli._engine(config_path, database_url)
+    if position_store.load_booked(engine, position_store.day_start(trade_date)):
+        cli._fail(f"fills of {trade_date} are booked already: a start of {trade_date} would "
+                  f"count them twice (load a start file with the positions before them)")
+    rows = position_store.load_positions(engine)
+    start = position_store.load_start(engine, day - timedelta(days=1))
+    views = accounts(rows, dict(start.cash), lambda symbol: NO_MARK)
+    bars = BarTable(engine)
+    held = []
+    for view in views:
+        for p in view.positions:
+            if not p.row.qty:
+                continue
+            cost = p.row.cost
+            if basis == "close":
+                close = bars.close_before(p.row.symbol, day)
+                if close is None:
+                    cli._fail(f"no stored bar of {p.row.symbol} before {trade_date}: no close")
+                    return
+                cost = p.row.qty * close
+            held.append((view.account, p.row.symbol, p.row.qty, cost))
+    cash = [(view.account, view.cash) for view in views]
+    position_store.write_start(engine, trade_date, held, cash)
+    click.echo(f"the start of {trade_date}: {len(held)} positions at {basis}, cash of "
+               f"{len(cash)} accounts (the server takes it at its next start)")
+
+
 @click.command("pnl")
 @click.option("--account", default=None, help="One account only.")
 @click.option("--by", "by", type=click.Choice(["account", "symbol"]), default="account",

@@ -63,7 +63,7 @@ def reported_fee(commission: Decimal, comm_type: str, qty: Decimal, px: Decimal)
 class PositionKeeper:
     """Positions and cash of every account (see the module's docstring)."""
 
-    def __init__(self, *, default_account: str = "DEFAULT",
+    def __init__(self, *, default_account: str = "",
                  schedules: Mapping[str, FeeSchedule] | None = None) -> None:
         self.default_account = default_account
         self.schedules = dict(schedules or {})

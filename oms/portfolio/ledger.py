@@ -40,26 +40,50 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, localcontext
-from fractions import Fraction
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    localcontext,
+)
 from types import MappingProxyType
 
 COST_QUANTUM = Decimal("1e-10")
+_UNITS = 10 ** 10  # COST_QUANTUM's units in one
 PRECISION = 100
 ZERO = Decimal(0)
 # an overflow is also Inexact, so it raises too
 _EXACT = Context(prec=PRECISION, traps=[Inexact, InvalidOperation, DivisionByZero])
+# the one rounding a fold does (an exact quotient to COST_QUANTUM)
+_ROUNDING = Context(prec=PRECISION, rounding=ROUND_HALF_EVEN,
+                    traps=[InvalidOperation, DivisionByZero])
 
 PositionKey = tuple[str, str]  # (account, symbol)
 Mark = Callable[[str], Decimal | None]  # symbol -> price, None when there is none
 
 
 def rounded_quotient(numerator: Decimal, denominator: Decimal) -> Decimal:
-    """numerator / denominator to ``COST_QUANTUM``, half-even, rounded once: the quotient
+    """numerator / denominator to ``COST_QUANTUM``, half-even, rounded once: a quotient
+    that is an exact Decimal (most are: sizes in round lots) is quantized; one that is not
     is taken as a fraction, so no digit is rounded before the last one."""
-    units = round(Fraction(numerator) / Fraction(denominator) / Fraction(COST_QUANTUM))
-    with localcontext(_EXACT):
-        return Decimal(units) * COST_QUANTUM
+    try:
+        quotient = _EXACT.divide(numerator, denominator)
+    except Inexact:
+        # in integers: n/d = (a/b) / (c/e) = (a*e) / (b*c); in units of 1e-10, half-even
+        a, b = numerator.as_integer_ratio()
+        c, e = denominator.as_integer_ratio()
+        top, bottom = a * e * _UNITS, b * c
+        if bottom < 0:
+            top, bottom = -top, -bottom
+        units, left = divmod(top, bottom)
+        if 2 * left > bottom or (2 * left == bottom and units % 2):
+            units += 1
+        return _EXACT.multiply(Decimal(units), COST_QUANTUM)
+    rounded = quotient.quantize(COST_QUANTUM, context=_ROUNDING)
+    return rounded if rounded else ZERO  # never a negative zero
 
 
 def _amount(owner: str, name: str, value: object) -> Decimal:
@@ -84,18 +108,26 @@ class Trade:
     fee: Decimal = ZERO  # >= 0, in the account's cash
 
     def __post_init__(self) -> None:
-        for name in ("key", "account", "symbol"):
+        # the account may be empty: an order that named none (FIX Account is optional)
+        for name in ("key", "symbol"):
             if not getattr(self, name):
                 raise ValueError(f"A trade needs a {name}.")
         if self.side_sign not in (1, -1):
             raise ValueError(f"Trade {self.key} side_sign must be 1 (buy) or -1 (sell), "
                              f"not {self.side_sign!r}.")
-        if _amount(f"Trade {self.key}", "qty", self.qty) <= 0:
-            raise ValueError(f"Trade {self.key} qty must be positive, not {self.qty}.")
-        if _amount(f"Trade {self.key}", "px", self.px) <= 0:
-            raise ValueError(f"Trade {self.key} px must be positive, not {self.px}.")
-        if _amount(f"Trade {self.key}", "fee", self.fee) < 0:
-            raise ValueError(f"Trade {self.key} fee must not be negative, not {self.fee}.")
+        # checked in one go, the sentences made only on a failure (once per fill)
+        qty, px, fee = self.qty, self.px, self.fee
+        if not (type(qty) is Decimal and type(px) is Decimal and type(fee) is Decimal
+                and qty.is_finite() and px.is_finite() and fee.is_finite()
+                and qty > 0 and px > 0 and fee >= 0):
+            owner = f"Trade {self.key}"
+            for name in ("qty", "px", "fee"):
+                _amount(owner, name, getattr(self, name))
+            if qty <= 0:
+                raise ValueError(f"{owner} qty must be positive, not {qty}.")
+            if px <= 0:
+                raise ValueError(f"{owner} px must be positive, not {px}.")
+            raise ValueError(f"{owner} fee must not be negative, not {fee}.")
 
     @property
     def signed_qty(self) -> Decimal:
@@ -104,8 +136,8 @@ class Trade:
     @property
     def cash_change(self) -> Decimal:
         """What the trade does to the account's cash: a buy pays, a sell receives."""
-        with localcontext(_EXACT):
-            return -(self.signed_qty * self.px) - self.fee
+        exact = _EXACT  # its methods: no context switch (once per fill)
+        return exact.subtract(exact.minus(exact.multiply(self.signed_qty, self.px)), self.fee)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +194,9 @@ def apply_fill(position: Position, signed_qty: Decimal, px: Decimal, fee: Decima
             signed_qty -= closed  # what is left of a flip opens below
         qty += signed_qty
         cost += signed_qty * px
-        return replace(position, qty=qty, cost=cost, realized_pnl=realized,
-                       fees=position.fees + fee)
+        # made whole, not with dataclasses.replace (several times slower, once per fill)
+        return Position(position.account, position.symbol, qty, cost, realized,
+                        position.fees + fee, position.start_qty, position.start_cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +353,7 @@ class PositionLedger:
             raise KeyError(f"No active trade {key}: it was never booked or is busted.") from None
 
     def _add_cash(self, account: str, change: Decimal) -> None:
-        with localcontext(_EXACT):
-            self._cash_changes[account] = self._cash_changes.get(account, ZERO) + change
+        self._cash_changes[account] = _EXACT.add(self._cash_changes.get(account, ZERO), change)
 
     def _refold(self, where: PositionKey) -> Position:
         position = self._start(where)

@@ -242,3 +242,76 @@ def test_rebalance_trades_an_account_to_its_target_weights_through_the_order_pat
         "AAPL": Decimal("0.25"), "MSFT": Decimal("0.25"), "IBM": Decimal("0.4")}
     (acc1,) = nav["accounts"]
     assert (Decimal(acc1["cash"]), Decimal(acc1["nav"])) == (20_000, 200_000)
+
+
+def test_a_day_rolled_from_the_stored_positions_starts_where_the_last_one_ended(
+        stack, database_url: str, tmp_path: Path):
+    # Arrange: a day that started long 1,000 IBM at 100 with 50,000 and sold 400 at 100
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    start = tmp_path / "start.csv"
+    start.write_text("ACC1,IBM,1000,100\nACC1,CASH,50000,\n")
+    assert oms("positions", "load", str(start), "--date", today.isoformat(), "--database-url",
+               database_url, cwd=tmp_path).returncode == 0
+    s = stack(broker_options={"market_px": Decimal(100)})
+    s.start_broker()
+    s.start_oms()
+    client = s.client(account="ACC1")
+    order = client.send_order(symbol="IBM", side="sell", qty=400, ord_type="1")
+    wait_until(lambda: client.order(order).status == "2")
+    s.stop_oms()
+    tomorrow = (today + timedelta(days=1)).isoformat()
+
+    # Act
+    refused = oms("positions", "roll", "--date", today.isoformat(), "--database-url",
+                  database_url, cwd=tmp_path)
+    rolled = oms("positions", "roll", "--date", tomorrow, "--database-url", database_url,
+                 cwd=tmp_path)
+
+    # Assert: today's fills are booked, so today cannot start again; tomorrow starts with
+    # 600 IBM at their cost and the cash after the sale
+    assert refused.returncode == 1 and "count them twice" in refused.stderr
+    assert rolled.returncode == 0, rolled.stderr
+    from oms.store import positions as position_store
+
+    engine = make_engine(database_url)
+    try:
+        loaded = position_store.load_start(engine, today + timedelta(days=1))
+    finally:
+        engine.dispose()
+    assert loaded.trade_date == tomorrow
+    assert loaded.positions == (("ACC1", "IBM", Decimal(600), Decimal(60_000)),)
+    assert loaded.cash == (("ACC1", Decimal(90_000)),)
+
+
+def test_positions_after_a_kill_9_are_those_before_it(stack, tmp_path: Path,
+                                                      database_url: str):
+    # Arrange: the real `oms serve`, 20 orders filled in two parts each
+    s = stack(broker_options={"fill_mode": "partial", "partial_fills": 2})
+    s.start_broker()
+    process = s.start_oms_process()
+    config_path = tmp_path / "oms.toml"
+    client = s.client(orders=20, rate=0, window=10, limit_ratio=0.0,
+                      sides=["buy", "sell"], account="ACC1")
+    assert client.run()["filled"] == 20
+
+    def positions() -> list[dict[str, str]]:
+        result = oms("positions", "--json", "--source", "server", "--config",
+                     str(config_path), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    before = positions()
+
+    # Act: kill -9, start again
+    process.kill()
+    process.wait(15)
+    s.start_oms_process()
+    after = wait_until(lambda: positions() if s.process is not None else None, timeout=30)
+
+    # Assert
+    keys = ("account", "symbol", "quantity", "cost", "realized_pnl", "fees", "trades")
+    assert [{k: p[k] for k in keys} for p in after] == [{k: p[k] for k in keys}
+                                                        for p in before]
+    assert sum(p["trades"] for p in after) == 40

@@ -38,6 +38,9 @@ def test_an_order_without_an_account_books_to_the_default_account() -> None:
     keeper = PositionKeeper(default_account="HOUSE")
     row, fee = keeper.fill("E1", "", "IBM", "1", D(10), D(100), "SIM", None, "", AT)
     assert (row.account, row.qty, fee) == ("HOUSE", D(10), 0)
+    # without one, the account stays empty, as the blotter has it
+    row, _ = PositionKeeper().fill("E1", "", "IBM", "1", D(10), D(100), "SIM", None, "", AT)
+    assert row.account == ""
 
 
 def test_a_side_that_is_neither_buy_nor_sell_is_refused() -> None:

@@ -95,7 +95,9 @@ def _amount(owner: str, name: str, value: object) -> Decimal:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+# Trade and Position are made once per fill: plain slotted dataclasses, never changed once
+# made (a frozen one costs six times as much to make); a change is a new one.
+@dataclass(slots=True)
 class Trade:
     """One fill booked against a position; ``key`` is our ExecID, unique in the ledger."""
 
@@ -140,7 +142,7 @@ class Trade:
         return exact.subtract(exact.minus(exact.multiply(self.signed_qty, self.px)), self.fee)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Position:
     """One account's position in one symbol, folded from its start of day."""
 
@@ -180,23 +182,25 @@ def apply_fill(position: Position, signed_qty: Decimal, px: Decimal, fee: Decima
     """The position after one fill of ``signed_qty`` (buy +, sell -) at ``px``, paying ``fee``."""
     if fee < 0:
         raise ValueError(f"A fee must not be negative, not {fee}.")
-    with localcontext(_EXACT):
-        qty, cost, realized = position.qty, position.cost, position.realized_pnl
-        if qty != 0 and signed_qty != 0 and (signed_qty > 0) != (qty > 0):
-            closed = signed_qty if abs(signed_qty) < abs(qty) else -qty
-            if closed == -qty:
-                removed = cost
-            else:
-                removed = rounded_quotient(cost * abs(closed), abs(qty))
-            realized += -closed * px - removed
-            qty += closed
-            cost -= removed
-            signed_qty -= closed  # what is left of a flip opens below
-        qty += signed_qty
-        cost += signed_qty * px
-        # made whole, not with dataclasses.replace (several times slower, once per fill)
-        return Position(position.account, position.symbol, qty, cost, realized,
-                        position.fees + fee, position.start_qty, position.start_cost)
+    # the exact context's methods, not operators in a localcontext: no context switch (once
+    # per fill)
+    add, multiply, subtract = _EXACT.add, _EXACT.multiply, _EXACT.subtract
+    qty, cost, realized = position.qty, position.cost, position.realized_pnl
+    if qty and signed_qty and (signed_qty > 0) != (qty > 0):
+        closed = signed_qty if abs(signed_qty) < abs(qty) else -qty
+        if closed == -qty:
+            removed = cost
+        else:
+            removed = rounded_quotient(multiply(cost, abs(closed)), abs(qty))
+        realized = subtract(subtract(realized, multiply(closed, px)), removed)
+        qty = add(qty, closed)
+        cost = subtract(cost, removed)
+        signed_qty = subtract(signed_qty, closed)  # what is left of a flip opens below
+    qty = add(qty, signed_qty)
+    cost = add(cost, multiply(signed_qty, px))
+    # made whole, not with dataclasses.replace (several times slower, once per fill)
+    return Position(position.account, position.symbol, qty, cost, realized,
+                    add(position.fees, fee), position.start_qty, position.start_cost)
 
 
 @dataclass(frozen=True, slots=True)

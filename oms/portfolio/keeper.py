@@ -73,8 +73,6 @@ class PositionKeeper:
         self._rows: dict[tuple[str, str], PositionRecord] = {}
         self._cash_flow: dict[tuple[str, str], Decimal] = {}
         self._keys: dict[str, str] = {}  # a correction's ExecID -> the fill's ledger key
-        self._where: dict[str, tuple[str, str]] = {}  # a booked fill's key -> its position
-        self._counts: dict[tuple[str, str], int] = {}  # a position's active trades
 
     # --- start ---------------------------------------------------------------------------
     def start(self, start: PositionStart, at: datetime) -> None:
@@ -121,18 +119,17 @@ class PositionKeeper:
 
     def bust(self, exec_id: str, at: datetime) -> PositionRecord | None:
         key = self._keys.get(exec_id, exec_id)
-        where = self._where.pop(key, None)
+        where = self.ledger.position_of(key)
         if where is None:
             return None
         self.ledger.bust(key)
-        self._counts[where] -= 1
         self._cash_flow[where] = self._flow(where)
         return self._row(where, at)
 
     def correct(self, exec_id: str, new_exec_id: str, qty: Decimal, px: Decimal,
                 at: datetime) -> PositionRecord | None:
         key = self._keys.get(exec_id, exec_id)
-        where = self._where.get(key)
+        where = self.ledger.position_of(key)
         if where is None:
             return None
         self.ledger.correct(key, qty, px)
@@ -165,22 +162,23 @@ class PositionKeeper:
             raise ValueError(f"fill {exec_id}: Side {side!r} is neither a buy nor a sell")
         account = account or self.default_account
         where = (account, symbol)
-        self.ledger.book(Trade(exec_id, account, symbol, sign, qty, px, fee))
-        self._where[exec_id] = where
-        self._counts[where] = self._counts.get(where, 0) + 1
-        self._cash_flow[where] = self._cash_flow.get(where, ZERO) - sign * qty * px
-        return self._row(where, at)
+        position = self.ledger.book(Trade(exec_id, account, symbol, sign, qty, px, fee))
+        flow = self._cash_flow.get(where, ZERO)
+        self._cash_flow[where] = flow - qty * px if sign > 0 else flow + qty * px
+        return self._row(where, at, position)
 
     def _flow(self, where: tuple[str, str]) -> Decimal:
         return sum((-trade.signed_qty * trade.px for trade in self.ledger.trades(*where)),
                    ZERO)
 
-    def _row(self, where: tuple[str, str], at: datetime) -> PositionRecord:
-        position: Position | None = self.ledger.position(*where)
-        assert position is not None
+    def _row(self, where: tuple[str, str], at: datetime,
+             position: Position | None = None) -> PositionRecord:
+        if position is None:
+            position = self.ledger.position(*where)
+            assert position is not None
         record = PositionRecord(
             where[0], where[1], position.qty, position.cost, position.realized_pnl,
             position.fees, self._cash_flow.get(where, ZERO), position.start_qty,
-            position.start_cost, self._counts.get(where, 0), at)
+            position.start_cost, self.ledger.trade_count(*where), at)
         self._rows[where] = record
         return record

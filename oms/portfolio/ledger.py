@@ -272,10 +272,16 @@ class PositionLedger:
             raise ValueError(f"Trade {trade.key} is already booked; a key books once.")
         where = (trade.account, trade.symbol)
         self._position_of_trade[trade.key] = where
-        self._trades.setdefault(where, {})[trade.key] = trade
-        self._add_cash(trade.account, trade.cash_change)
+        trades = self._trades.get(where)
+        if trades is None:
+            trades = self._trades[where] = {}
+        trades[trade.key] = trade
+        signed_qty = trade.qty if trade.side_sign > 0 else -trade.qty
+        exact = _EXACT
+        self._add_cash(trade.account, exact.subtract(
+            exact.minus(exact.multiply(signed_qty, trade.px)), trade.fee))
         before = self._positions.get(where) or self._start(where)
-        position = apply_fill(before, trade.signed_qty, trade.px, trade.fee)
+        position = apply_fill(before, signed_qty, trade.px, trade.fee)
         self._positions[where] = position
         return position
 
@@ -315,6 +321,14 @@ class PositionLedger:
     def trades(self, account: str, symbol: str) -> list[Trade]:
         """The active trades of one position, in booking order."""
         return list(self._trades.get((account, symbol), {}).values())
+
+    def trade_count(self, account: str, symbol: str) -> int:
+        """How many active trades one position has."""
+        return len(self._trades.get((account, symbol), ()))
+
+    def position_of(self, key: str) -> PositionKey | None:
+        """(account, symbol) of the active trade ``key``; None if there is none."""
+        return self._position_of_trade.get(key)
 
     def cash(self, account: str) -> Decimal:
         with localcontext(_EXACT):

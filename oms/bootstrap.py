@@ -148,7 +148,9 @@ def new_keeper(config: OmsConfig) -> PositionKeeper:
     """A keeper with the config's default account and the brokers' commission schedules."""
     schedules = {broker.name: FeeSchedule(broker.commission.per_share, broker.commission.bps,
                                           broker.commission.minimum)
-                 for broker in config.brokers}
+                 for broker in config.brokers  # a broker that charges nothing has none
+                 if broker.commission.per_share or broker.commission.bps
+                 or broker.commission.minimum}
     return PositionKeeper(default_account=config.positions.default_account,
                           schedules=schedules)
 

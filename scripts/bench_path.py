@@ -59,11 +59,13 @@ import sqlalchemy as sa  # noqa: E402
 from oms.app.commands import Command  # noqa: E402
 from oms.app.core import CoreSettings  # noqa: E402
 from oms.app.ports import OutMessage, Route  # noqa: E402
+from oms.app.positions import PositionFeed  # noqa: E402
 from oms.app.records import Batch  # noqa: E402
 from oms.bootstrap import new_core  # noqa: E402
 from oms.domain.ids import Ids  # noqa: E402
 from oms.fix import app as fix_app  # noqa: E402
 from oms.fix.engine import refill_message, split_fields  # noqa: E402
+from oms.portfolio.keeper import PositionKeeper  # noqa: E402
 from oms.store.db import make_engine, upgrade  # noqa: E402
 from oms.store.journal import JournalWriter  # noqa: E402
 
@@ -146,7 +148,8 @@ def _translate(text: str) -> Command:
     return table[fields["35"]](key, fields, text)
 
 
-def run(orders: int, batch: int, warmup: int, synchronous: str, folder: Path) -> dict[str, Any]:
+def run(orders: int, batch: int, warmup: int, synchronous: str, folder: Path,
+        positions: bool = True) -> dict[str, Any]:
     url = f"sqlite:///{folder / 'path.db'}"
     upgrade(url)
     engine = make_engine(url)
@@ -163,6 +166,8 @@ def run(orders: int, batch: int, warmup: int, synchronous: str, folder: Path) ->
     core = new_core(CoreSettings(), _TimedJournal(journal, cpu),  # type: ignore[arg-type]
                     sender, routes={"SIM": Route("SIM", BROKER)}, default_route="SIM",
                     up=(BROKER, CLIENT), ids=Ids())
+    if positions:  # #21: the server keeps positions unless [positions] enabled = false
+        PositionFeed(core, PositionKeeper())
     flow = _Flow()
 
     def group(texts: list[str]) -> None:
@@ -234,7 +239,8 @@ def callgrind(args: argparse.Namespace) -> dict[str, Any]:
             command = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}",
                        sys.executable, str(Path(__file__).resolve()), "--json-only",
                        "--orders", str(orders), "--batch", str(args.batch),
-                       "--warmup", str(args.warmup), "--synchronous", args.synchronous]
+                       "--warmup", str(args.warmup), "--synchronous", args.synchronous,
+                       *([] if args.positions else ["--no-positions"])]
             done = subprocess.run(command, capture_output=True, text=True, env=env,
                                   check=False)
             if done.returncode != 0:
@@ -265,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=300, help="orders first, not counted")
     parser.add_argument("--synchronous", choices=("off", "normal", "full"), default="off",
                         help="SQLite's synchronous setting (default off: no disk flush)")
+    parser.add_argument("--no-positions", dest="positions", action="store_false",
+                        help="without the position keeper (#21; the server keeps positions "
+                             "unless [positions] enabled = false)")
     parser.add_argument("--callgrind", action="store_true",
                         help="count instructions per order under valgrind instead")
     parser.add_argument("--json-only", action="store_true", help="print the JSON line only")
@@ -283,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     with tempfile.TemporaryDirectory(prefix="oms-path-") as tmp:
-        result = run(args.orders, args.batch, args.warmup, args.synchronous, Path(tmp))
+        result = run(args.orders, args.batch, args.warmup, args.synchronous, Path(tmp),
+                     args.positions)
     if not args.json_only:
         stages = result["stage_cpu_us_per_order"]
         print(f"{args.orders:,} orders in groups of {args.batch}, SQLite "

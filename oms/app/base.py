@@ -196,6 +196,8 @@ class CoreBase:
         self._query_rounds: dict[str, int] = {}
         self.stats = CoreStats()
         self.batch = Batch()
+        # #21: run as a batch is taken, to add rows made once per batch (the positions)
+        self.row_makers: list[Callable[[Batch], None]] = []
         self.out: list[OutMessage] = []
         self.now = clock()
         self._dirty: dict[str, Order] = {}  # orders changed in this batch: snapshot at flush
@@ -368,6 +370,8 @@ class CoreBase:
                         child.journaled = child.version
                         children[child.child_id] = child_snapshot(child, now)
             self._dirty = {}
+        for make in self.row_makers:  # #21: features' rows, once per batch
+            make(batch)
         self.batch = Batch()
         return batch
 

@@ -194,23 +194,28 @@ class NoQuotes:
 
 class PositionKeeper(Protocol):
     """#21: the positions, fed on the core thread with every fill, bust and correction
-    (``oms.portfolio.keeper.PositionKeeper``). Each call returns the position's new row,
-    which goes into the commit of the change that caused it."""
+    (``oms.portfolio.keeper.PositionKeeper``). Each change says which position it changed;
+    the position's row (``row``) is made once per batch, as the batch is taken, and goes
+    into the commit of the changes that caused it."""
 
     def fill(self, exec_id: str, account: str, symbol: str, side: str, qty: Decimal,
-             px: Decimal, broker: str, commission: Decimal | None, comm_type: str,
-             at: datetime) -> tuple[PositionRecord, Decimal]:
+             px: Decimal, broker: str, commission: Decimal | None, comm_type: str
+             ) -> tuple[tuple[str, str], Decimal]:
         """Book a fill (``side`` a FIX Side value; ``commission`` and ``comm_type`` as the
-        broker's report gave them, if it did); the position's row and the fill's fee."""
+        broker's report gave them, if it did); its (account, symbol) and its fee."""
         ...
 
-    def bust(self, exec_id: str, at: datetime) -> PositionRecord | None:
+    def bust(self, exec_id: str) -> tuple[str, str] | None:
         """The fill ``exec_id`` is canceled; None if the keeper never booked it."""
         ...
 
-    def correct(self, exec_id: str, new_exec_id: str, qty: Decimal, px: Decimal,
-                at: datetime) -> PositionRecord | None:
+    def correct(self, exec_id: str, new_exec_id: str, qty: Decimal, px: Decimal
+                ) -> tuple[str, str] | None:
         """The fill ``exec_id`` is now ``qty`` at ``px``, known as ``new_exec_id``."""
+        ...
+
+    def row(self, account: str, symbol: str, at: datetime) -> PositionRecord:
+        """The position's row as it is now."""
         ...
 
 

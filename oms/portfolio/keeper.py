@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from oms.app.records import BookedExecution, PositionRecord, PositionStart
-from oms.portfolio.ledger import Position, PositionLedger, Trade
+from oms.portfolio.ledger import PositionLedger, Trade
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -81,53 +81,56 @@ class PositionKeeper:
         self._start_cash = dict(start.cash)
         for account, symbol, qty, cost in start.positions:
             self.ledger.set_start(account, symbol, qty, cost)
-            self._row((account, symbol), at)
+            self.row(account, symbol, at)
         for account, cash in start.cash:
             self.ledger.set_start_cash(account, cash)
 
     def replay(self, booked: Iterable[BookedExecution], at: datetime) -> list[str]:
-        """Fold the stored fills, busts and corrections in booking order; what could not
-        be applied, in words (a bust of a fill before the day's start, say)."""
+        """Fold the stored fills, busts and corrections in booking order (every position's
+        row made at the end); what could not be applied, in words (a bust of a fill before
+        the day's start, say)."""
         problems: list[str] = []
         for execution in booked:
             try:
                 if execution.kind == "fill":
                     self._book(execution.exec_id, execution.account, execution.symbol,
-                               execution.side, execution.qty, execution.px, execution.fee, at)
+                               execution.side, execution.qty, execution.px, execution.fee)
                 elif execution.kind == "bust":
-                    if self.bust(execution.ref_exec_id, at) is None:
+                    if self.bust(execution.ref_exec_id) is None:
                         problems.append(f"bust {execution.exec_id} of fill "
                                         f"{execution.ref_exec_id}, which is not booked")
                 elif self.correct(execution.ref_exec_id, execution.exec_id, execution.qty,
-                                  execution.px, at) is None:
+                                  execution.px) is None:
                     problems.append(f"correction {execution.exec_id} of fill "
                                     f"{execution.ref_exec_id}, which is not booked")
             except ValueError as exc:
                 problems.append(f"{execution.kind} {execution.exec_id}: {exc}")
+        for position in self.ledger.positions():
+            self.row(position.account, position.symbol, at)
         return problems
 
     # --- the port (the core thread) ------------------------------------------------------
     def fill(self, exec_id: str, account: str, symbol: str, side: str, qty: Decimal,
-             px: Decimal, broker: str, commission: Decimal | None, comm_type: str,
-             at: datetime) -> tuple[PositionRecord, Decimal]:
+             px: Decimal, broker: str, commission: Decimal | None, comm_type: str
+             ) -> tuple[tuple[str, str], Decimal]:
         if commission is not None:
             fee = reported_fee(commission, comm_type, qty, px)
         else:
             schedule = self.schedules.get(broker)
             fee = schedule.fee(qty, px) if schedule is not None else ZERO
-        return self._book(exec_id, account, symbol, side, qty, px, fee, at), fee
+        return self._book(exec_id, account, symbol, side, qty, px, fee), fee
 
-    def bust(self, exec_id: str, at: datetime) -> PositionRecord | None:
+    def bust(self, exec_id: str) -> tuple[str, str] | None:
         key = self._keys.get(exec_id, exec_id)
         where = self.ledger.position_of(key)
         if where is None:
             return None
         self.ledger.bust(key)
         self._cash_flow[where] = self._flow(where)
-        return self._row(where, at)
+        return where
 
-    def correct(self, exec_id: str, new_exec_id: str, qty: Decimal, px: Decimal,
-                at: datetime) -> PositionRecord | None:
+    def correct(self, exec_id: str, new_exec_id: str, qty: Decimal, px: Decimal
+                ) -> tuple[str, str] | None:
         key = self._keys.get(exec_id, exec_id)
         where = self.ledger.position_of(key)
         if where is None:
@@ -135,11 +138,24 @@ class PositionKeeper:
         self.ledger.correct(key, qty, px)
         self._keys[new_exec_id] = key
         self._cash_flow[where] = self._flow(where)
-        return self._row(where, at)
+        return where
+
+    def row(self, account: str, symbol: str, at: datetime) -> PositionRecord:
+        """The position's row as it is now (kept for readers too)."""
+        where = (account, symbol)
+        position = self.ledger.position(account, symbol)
+        assert position is not None
+        record = PositionRecord(
+            account, symbol, position.qty, position.cost, position.realized_pnl,
+            position.fees, self._cash_flow.get(where, ZERO), position.start_qty,
+            position.start_cost, self.ledger.trade_count(account, symbol), at)
+        self._rows[where] = record
+        return record
 
     # --- reads (any thread: whole rows, copied) ------------------------------------------
     def rows(self, account: str | None = None) -> list[PositionRecord]:
-        """Every position's row (flat ones too: they hold P&L), by account and symbol."""
+        """Every position's row (flat ones too: they hold P&L), by account and symbol, as
+        of the last batch taken."""
         rows = list(self._rows.copy().values())
         return sorted((r for r in rows if account is None or r.account == account),
                       key=lambda r: (r.account, r.symbol))
@@ -156,29 +172,17 @@ class PositionKeeper:
 
     # --- inside --------------------------------------------------------------------------
     def _book(self, exec_id: str, account: str, symbol: str, side: str, qty: Decimal,
-              px: Decimal, fee: Decimal, at: datetime) -> PositionRecord:
+              px: Decimal, fee: Decimal) -> tuple[str, str]:
         sign = _SIGNS.get(side)
         if sign is None:
             raise ValueError(f"fill {exec_id}: Side {side!r} is neither a buy nor a sell")
         account = account or self.default_account
         where = (account, symbol)
-        position = self.ledger.book(Trade(exec_id, account, symbol, sign, qty, px, fee))
+        self.ledger.book(Trade(exec_id, account, symbol, sign, qty, px, fee))
         flow = self._cash_flow.get(where, ZERO)
         self._cash_flow[where] = flow - qty * px if sign > 0 else flow + qty * px
-        return self._row(where, at, position)
+        return where
 
     def _flow(self, where: tuple[str, str]) -> Decimal:
         return sum((-trade.signed_qty * trade.px for trade in self.ledger.trades(*where)),
                    ZERO)
-
-    def _row(self, where: tuple[str, str], at: datetime,
-             position: Position | None = None) -> PositionRecord:
-        if position is None:
-            position = self.ledger.position(*where)
-            assert position is not None
-        record = PositionRecord(
-            where[0], where[1], position.qty, position.cost, position.realized_pnl,
-            position.fees, self._cash_flow.get(where, ZERO), position.start_qty,
-            position.start_cost, self.ledger.trade_count(*where), at)
-        self._rows[where] = record
-        return record

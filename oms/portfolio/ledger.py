@@ -111,9 +111,8 @@ class Trade:
 
     def __post_init__(self) -> None:
         # the account may be empty: an order that named none (FIX Account is optional)
-        for name in ("key", "symbol"):
-            if not getattr(self, name):
-                raise ValueError(f"A trade needs a {name}.")
+        if not self.key or not self.symbol:
+            raise ValueError(f"A trade needs a {'key' if not self.key else 'symbol'}.")
         if self.side_sign not in (1, -1):
             raise ValueError(f"Trade {self.key} side_sign must be 1 (buy) or -1 (sell), "
                              f"not {self.side_sign!r}.")

@@ -36,34 +36,35 @@ def test_a_schedule_charges_per_share_and_basis_points_and_at_least_its_minimum(
 
 def test_an_order_without_an_account_books_to_the_default_account() -> None:
     keeper = PositionKeeper(default_account="HOUSE")
-    row, fee = keeper.fill("E1", "", "IBM", "1", D(10), D(100), "SIM", None, "", AT)
-    assert (row.account, row.qty, fee) == ("HOUSE", D(10), 0)
+    where, fee = keeper.fill("E1", "", "IBM", "1", D(10), D(100), "SIM", None, "")
+    assert (where, keeper.row(*where, AT).qty, fee) == (("HOUSE", "IBM"), D(10), 0)
     # without one, the account stays empty, as the blotter has it
-    row, _ = PositionKeeper().fill("E1", "", "IBM", "1", D(10), D(100), "SIM", None, "", AT)
-    assert row.account == ""
+    where, _ = PositionKeeper().fill("E1", "", "IBM", "1", D(10), D(100), "SIM", None, "")
+    assert where == ("", "IBM")
 
 
 def test_a_side_that_is_neither_buy_nor_sell_is_refused() -> None:
     keeper = PositionKeeper()
     with pytest.raises(ValueError, match="neither a buy nor a sell"):
-        keeper.fill("E1", "A", "IBM", "8", D(10), D(100), "SIM", None, "", AT)
+        keeper.fill("E1", "A", "IBM", "8", D(10), D(100), "SIM", None, "")
 
 
 def test_a_fill_corrected_then_busted_under_the_corrections_exec_id_is_gone() -> None:
     # Arrange
     keeper = PositionKeeper()
-    keeper.fill("E1", "A", "IBM", "1", D(10), D(100), "SIM", None, "", AT)
-    keeper.fill("E2", "A", "IBM", "2", D(4), D(110), "SIM", None, "", AT)
-    keeper.correct("E1", "E3", D(10), D(90), AT)
+    keeper.fill("E1", "A", "IBM", "1", D(10), D(100), "SIM", None, "")
+    keeper.fill("E2", "A", "IBM", "2", D(4), D(110), "SIM", None, "")
+    keeper.correct("E1", "E3", D(10), D(90))
 
     # Act
-    row = keeper.bust("E3", AT)
+    where = keeper.bust("E3")
 
     # Assert: only the sale of 4 at 110 is left: short 4
-    assert row is not None
+    assert where == ("A", "IBM")
+    row = keeper.row(*where, AT)
     assert (row.qty, row.cost, row.realized_pnl, row.cash_flow, row.trades) == (
         D(-4), D(-440), D(0), D(440), 1)
-    assert keeper.bust("E1", AT) is None  # already gone
+    assert keeper.bust("E1") is None  # already gone
 
 
 def test_a_keeper_rebuilt_from_stored_executions_holds_the_rows_of_the_one_that_ran() -> None:
@@ -74,13 +75,14 @@ def test_a_keeper_rebuilt_from_stored_executions_holds_the_rows_of_the_one_that_
     booked = []
     for exec_id, side, qty, px in (("E1", "2", "150", "95.5"), ("E2", "1", "70", "96.25"),
                                    ("E3", "1", "30", "97")):
-        _, fee = live.fill(exec_id, "A", "IBM", side, D(qty), D(px), "SIM", None, "", AT)
+        _, fee = live.fill(exec_id, "A", "IBM", side, D(qty), D(px), "SIM", None, "")
         booked.append(BookedExecution("fill", exec_id, "", "A", "IBM", side, D(qty), D(px),
                                       fee))
-    live.correct("E2", "E4", D(60), D("96.20"), AT)
+    live.correct("E2", "E4", D(60), D("96.20"))
     booked.append(BookedExecution("correct", "E4", "E2", "A", "IBM", "1", D(60), D("96.20"),
                                   D(0)))
-    live.bust("E3", AT)
+    live.bust("E3")
+    live.row("A", "IBM", AT)  # as the core makes it when it takes the batch
     booked.append(BookedExecution("bust", "E5", "E3", "A", "IBM", "1", D(0), D(0), D(0)))
 
     # Act

@@ -36,7 +36,8 @@ from oms.portfolio.views import (
 CONFIG_HELP = "OMS config file (TOML)."
 DB_HELP = "Database URL (default: $OMS_DATABASE_URL, else the config's)."
 SOURCE_HELP = ("Where the figures come from: the running server, the database, or "
-               "(auto) the server when one runs, else the database.")
+               "(auto) the database given by --database-url, else the server when one runs, "
+               "else the config's database.")
 
 console = Console()
 
@@ -58,9 +59,10 @@ def _views(source: str, config_path: str | None, database_url: str | None,
 def _marked(source: str, config_path: str | None, database_url: str | None,
             account: str | None, symbols: Sequence[str] = ()
             ) -> tuple[list[AccountView], str, Callable[[str], Mark]]:
-    """``_views``, and the marks (of the symbols held and of ``symbols``)."""
+    """``_views``, and the marks (of the symbols held and of ``symbols``). ``auto`` with a
+    ``--database-url`` given reads that database, whatever server runs."""
     cli = _main()
-    if source in ("auto", "server"):
+    if source == "server" or (source == "auto" and not database_url):
         from oms.admin import AdminError, call
 
         config = cli._config(config_path) if (config_path or source == "server"

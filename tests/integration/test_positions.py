@@ -145,8 +145,9 @@ def test_a_day_start_loaded_from_a_file_is_where_positions_and_cash_begin(
     wait_until(lambda: client.order(order).status == "2")
     fill_px = Decimal(client.order(order).avg_px)
     s.stop_oms()
-    found = json.loads(oms("positions", "--json", "--source", "database", "--database-url",
-                           database_url, cwd=tmp_path).stdout)
+    # auto (the default) with --database-url: that database
+    found = json.loads(oms("positions", "--json", "--database-url", database_url,
+                           cwd=tmp_path).stdout)
     nav = json.loads(oms("nav", "--json", "--source", "database", "--database-url",
                          database_url, cwd=tmp_path).stdout)
 

@@ -107,7 +107,7 @@ class Trade:
     side_sign: int  # +1 buy, -1 sell
     qty: Decimal  # > 0
     px: Decimal  # > 0
-    fee: Decimal = ZERO  # >= 0, in the account's cash
+    fee: Decimal = ZERO  # in the account's cash; negative: a rebate (a broker may pay one)
 
     def __post_init__(self) -> None:
         # the account may be empty: an order that named none (FIX Account is optional)
@@ -120,15 +120,13 @@ class Trade:
         qty, px, fee = self.qty, self.px, self.fee
         if not (type(qty) is Decimal and type(px) is Decimal and type(fee) is Decimal
                 and qty.is_finite() and px.is_finite() and fee.is_finite()
-                and qty > 0 and px > 0 and fee >= 0):
+                and qty > 0 and px > 0):
             owner = f"Trade {self.key}"
             for name in ("qty", "px", "fee"):
                 _amount(owner, name, getattr(self, name))
             if qty <= 0:
                 raise ValueError(f"{owner} qty must be positive, not {qty}.")
-            if px <= 0:
-                raise ValueError(f"{owner} px must be positive, not {px}.")
-            raise ValueError(f"{owner} fee must not be negative, not {fee}.")
+            raise ValueError(f"{owner} px must be positive, not {px}.")
 
     @property
     def signed_qty(self) -> Decimal:
@@ -179,8 +177,6 @@ class Position:
 
 def apply_fill(position: Position, signed_qty: Decimal, px: Decimal, fee: Decimal) -> Position:
     """The position after one fill of ``signed_qty`` (buy +, sell -) at ``px``, paying ``fee``."""
-    if fee < 0:
-        raise ValueError(f"A fee must not be negative, not {fee}.")
     # the exact context's methods, not operators in a localcontext: no context switch (once
     # per fill)
     add, multiply, subtract = _EXACT.add, _EXACT.multiply, _EXACT.subtract

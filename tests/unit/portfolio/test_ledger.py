@@ -306,7 +306,7 @@ def test_a_busted_trade_cannot_be_busted_again():
     [
         ({"qty": D(0)}, "qty must be positive"),
         ({"px": D("-1")}, "px must be positive"),
-        ({"fee": D("-0.01")}, "fee must not be negative"),
+        ({"fee": D("Infinity")}, "fee must be a finite number"),
         ({"side_sign": 0}, "side_sign must be 1"),
         ({"qty": 1.5}, "qty must be a Decimal, not float"),
         ({"px": D("NaN")}, "px must be a finite number"),
@@ -314,6 +314,7 @@ def test_a_busted_trade_cannot_be_busted_again():
     ],
 )
 def test_a_malformed_trade_is_refused_with_a_reason(fields, reason):
+    # (a negative fee is a rebate, and is booked: see the test below)
     values: dict[str, object] = dict(key="T1", account=ACCOUNT, symbol="X", side_sign=1,
                                      qty=D(1), px=D(1), fee=D(0))
     values.update(fields)
@@ -469,3 +470,16 @@ def test_after_busts_and_corrections_the_ledger_equals_one_that_booked_only_what
     assert day.ledger.cash(ACCOUNT) == fresh.cash(ACCOUNT)
     for symbol in SYMBOLS:
         assert day.ledger.trades(ACCOUNT, symbol) == fresh.trades(ACCOUNT, symbol)
+
+
+def test_a_rebate_is_a_negative_fee_that_adds_to_cash_and_pnl():
+    # Arrange: buy 100 at 10 with a 0.25 rebate (a broker paying for liquidity)
+    ledger = PositionLedger()
+
+    # Act
+    position = ledger.book(Trade("T1", ACCOUNT, "X", 1, D(100), D(10), D("-0.25")))
+
+    # Assert
+    assert position.fees == D("-0.25")
+    assert ledger.cash(ACCOUNT) == D("-999.75")
+    assert position.total_pnl(D(10)) == D("0.25")

@@ -27,6 +27,7 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
@@ -117,13 +118,7 @@ class AdminServer:
         except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
             return 400, {"ok": False, "error": f"an order needs symbol, side and a numeric "
                                                f"qty ({type(exc).__name__}: {exc})"}
-        reply: Future = Future()
-        core.submit(OperatorOrder(submit, reply))
-        try:
-            result = reply.result(timeout=10)
-        except FutureTimeout:
-            return 504, {"ok": False, "error": "the core did not answer in 10 s"}
-        return (200 if result.get("ok") else 409), result
+        return self._ask_core(lambda reply: OperatorOrder(submit, reply))
 
     def order_state(self, order_id: str) -> tuple[int, dict[str, Any]]:
         """#21: an order's state as the core holds it (live orders and those of this run)."""
@@ -139,11 +134,17 @@ class AdminServer:
                      "done": not order.is_live}
 
     def cancel(self, order_id: str) -> tuple[int, dict[str, Any]]:
-        core = self.server.core
-        if core is None:
+        if self.server.core is None:
             return 503, {"ok": False, "error": "server is not running"}
+        return self._ask_core(lambda reply: OperatorCancel(order_id, reply))
+
+    def _ask_core(self, command: Callable[[Future], Any]) -> tuple[int, dict[str, Any]]:
+        """Submit ``command(reply)`` to the core and wait for its answer on ``reply``: 200 if
+        it says ok, else 409; 504 when the core does not answer in 10 s."""
+        core = self.server.core
+        assert core is not None
         reply: Future = Future()
-        core.submit(OperatorCancel(order_id, reply))
+        core.submit(command(reply))
         try:
             result = reply.result(timeout=10)
         except FutureTimeout:

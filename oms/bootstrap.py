@@ -428,11 +428,12 @@ class OmsServer:
         keeper, problems = rebuilt_keeper(self.config, db)
         for problem in problems:
             log.error("positions: %s", problem)
-        differences = position_differences(keeper.rows(), position_store.load_positions(db))
+        rows = keeper.rows()
+        differences = position_differences(rows, position_store.load_positions(db))
         for difference in differences[:20]:
             log.warning("positions: %s (the fills win)", difference)
-        position_store.replace_positions(db, keeper.rows())
-        log.info("positions: %d rows from %s", len(keeper.rows()),
+        position_store.replace_positions(db, rows)
+        log.info("positions: %d rows from %s", len(rows),
                  f"the start of {keeper.trade_date}" if keeper.trade_date else "all fills")
         return keeper
 

@@ -16,6 +16,7 @@ is journaled and logged, and ``oms positions verify`` will show the difference.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from oms.app.base import CoreBase
 from oms.app.events import FillBusted, FillCorrected, OrderEvent, OrderFilled
@@ -53,19 +54,19 @@ class PositionFeed:
 
     def _busted(self, event: OrderEvent) -> None:
         assert isinstance(event, FillBusted)
-        try:
-            where = self.keeper.bust(event.busted.exec_id)
-        except Exception as exc:  # noqa: BLE001
-            self._failed(event, exc)
-            return
-        if where is not None:
-            self._changed[where] = None
+        self._change(event, lambda: self.keeper.bust(event.busted.exec_id))
 
     def _corrected(self, event: OrderEvent) -> None:
         assert isinstance(event, FillCorrected)
+        self._change(event, lambda: self.keeper.correct(event.old.exec_id, event.exec_id,
+                                                        event.qty, event.px))
+
+    def _change(self, event: OrderEvent,
+                change: Callable[[], tuple[str, str] | None]) -> None:
+        """A bust or correction: the position it changed (if the keeper had the fill)."""
         try:
-            where = self.keeper.correct(event.old.exec_id, event.exec_id, event.qty, event.px)
-        except Exception as exc:  # noqa: BLE001
+            where = change()
+        except Exception as exc:  # noqa: BLE001 - see the module's docstring
             self._failed(event, exc)
             return
         if where is not None:

@@ -104,6 +104,19 @@ def _marked(source: str, config_path: str | None, database_url: str | None,
     return accounts(rows, dict(start.cash), mark, account), "database", mark
 
 
+def _figure_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--json, --source, --config and --database-url: what positions, pnl and nav read."""
+    for option in reversed((
+            click.option("--json", "as_json", is_flag=True,
+                         help="One JSON document instead of a table."),
+            click.option("--source", type=click.Choice(["auto", "server", "database"]),
+                         default="auto", show_default=True, help=SOURCE_HELP),
+            click.option("--config", "config_path", default=None, help=CONFIG_HELP),
+            click.option("--database-url", default=None, help=DB_HELP))):
+        command = option(command)
+    return command
+
+
 def _money(value: Any) -> str:
     """Money for a table: to the cent (the JSON keeps every digit)."""
     return "-" if value is None else f"{Decimal(value).quantize(CENT):,}"
@@ -122,11 +135,7 @@ CENT, PRICE = Decimal("0.01"), Decimal("0.0001")
 
 @click.group(invoke_without_command=True)
 @click.option("--account", default=None, help="One account only.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
-@click.option("--source", type=click.Choice(["auto", "server", "database"]), default="auto",
-              show_default=True, help=SOURCE_HELP)
-@click.option("--config", "config_path", default=None, help=CONFIG_HELP)
-@click.option("--database-url", default=None, help=DB_HELP)
+@_figure_options
 @click.pass_context
 def positions(ctx: click.Context, account: str | None, as_json: bool, source: str,
               config_path: str | None, database_url: str | None) -> None:
@@ -270,11 +279,7 @@ def roll(trade_date: str, basis: str, config_path: str | None,
 @click.option("--account", default=None, help="One account only.")
 @click.option("--by", "by", type=click.Choice(["account", "symbol"]), default="account",
               show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
-@click.option("--source", type=click.Choice(["auto", "server", "database"]), default="auto",
-              show_default=True, help=SOURCE_HELP)
-@click.option("--config", "config_path", default=None, help=CONFIG_HELP)
-@click.option("--database-url", default=None, help=DB_HELP)
+@_figure_options
 def pnl(account: str | None, by: str, as_json: bool, source: str, config_path: str | None,
         database_url: str | None) -> None:
     """Realized and unrealized P&L, fees and total P&L per account (or per symbol)."""
@@ -298,11 +303,7 @@ def pnl(account: str | None, by: str, as_json: bool, source: str, config_path: s
 
 
 @click.command("nav")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
-@click.option("--source", type=click.Choice(["auto", "server", "database"]), default="auto",
-              show_default=True, help=SOURCE_HELP)
-@click.option("--config", "config_path", default=None, help=CONFIG_HELP)
-@click.option("--database-url", default=None, help=DB_HELP)
+@_figure_options
 def nav(as_json: bool, source: str, config_path: str | None, database_url: str | None) -> None:
     """Cash, long and short market value, gross and net exposure and NAV per account and
     in total."""

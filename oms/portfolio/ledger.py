@@ -271,12 +271,9 @@ class PositionLedger:
         if trades is None:
             trades = self._trades[where] = {}
         trades[trade.key] = trade
-        signed_qty = trade.qty if trade.side_sign > 0 else -trade.qty
-        exact = _EXACT
-        self._add_cash(trade.account, exact.subtract(
-            exact.minus(exact.multiply(signed_qty, trade.px)), trade.fee))
+        self._add_cash(trade.account, trade.cash_change)
         before = self._positions.get(where) or self._start(where)
-        position = apply_fill(before, signed_qty, trade.px, trade.fee)
+        position = apply_fill(before, trade.signed_qty, trade.px, trade.fee)
         self._positions[where] = position
         return position
 

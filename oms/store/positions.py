@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oms.app.records import BookedExecution, PositionRecord, PositionStart
+from oms.store.repository import TRADE, TRADE_CANCEL, TRADE_CORRECT
 from oms.store.schema import (
     executions,
     fill_fees,
@@ -26,7 +27,6 @@ from oms.store.schema import (
     start_positions,
 )
 
-TRADE, TRADE_CORRECT, TRADE_CANCEL = "F", "G", "H"
 _KINDS = {TRADE: "fill", TRADE_CANCEL: "bust", TRADE_CORRECT: "correct"}
 ZERO = Decimal(0)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,20 +20,6 @@ from tests.integration.stack import Stack, wait_until
 pytestmark = pytest.mark.slow
 
 D = Decimal
-
-
-@pytest.fixture
-def stack(tmp_path: Path, database_url: str):
-    stacks: list[Stack] = []
-
-    def make(**kwargs) -> Stack:
-        built = Stack(tmp_path, database_url, **kwargs)
-        stacks.append(built)
-        return built
-
-    yield make
-    for built in stacks:
-        built.stop()
 
 
 def _blotter(database_url: str):

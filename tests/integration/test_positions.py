@@ -26,20 +26,6 @@ pytestmark = pytest.mark.slow
 SIDE_SIGN = {"1": 1, "2": -1, "5": -1}
 
 
-@pytest.fixture
-def stack(tmp_path: Path, database_url: str):
-    stacks: list[Stack] = []
-
-    def make(**kwargs) -> Stack:
-        built = Stack(tmp_path, database_url, **kwargs)
-        stacks.append(built)
-        return built
-
-    yield make
-    for built in stacks:
-        built.stop()
-
-
 def oms(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "oms", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=120)
